@@ -1,0 +1,41 @@
+# Two commands for a newcomer: `make demo` and `make test`. Everything installs into .venv from the lockfile.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+DEMO_DATA := data/sample
+DEMO_DS ?= 2026-01-31
+
+.PHONY: setup demo test test-fast lint lock clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/recsys generate --out $(DEMO_DATA)
+	$(BIN)/recsys run --data $(DEMO_DATA) --ds $(DEMO_DS)
+	$(BIN)/recsys show --ds $(DEMO_DS) --users 3
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not integration"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Re-resolve the lockfile after changing dependencies in pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .airflow data/lake data/models data/warehouse.duckdb

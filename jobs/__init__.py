@@ -1,0 +1,1 @@
+"""One runnable entry point per pipeline step: `python -m jobs.<step> --ds YYYY-MM-DD ...`."""

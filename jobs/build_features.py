@@ -1,0 +1,50 @@
+"""Step 2: build user and item features with Spark and write them to the lake partition of ds."""
+
+from recsys_core import columns as C
+from recsys_core import features
+from recsys_core.inputs import require_inputs
+from recsys_core.schemas import contract
+from recsys_core.spark import spark_session
+
+from jobs.common import JobContext, main_for
+
+
+SPARK_TYPES = {"int64": "long", "int32": "int", "float32": "float", "float64": "double",
+               "string": "string", "list<string>": "array<string>"}
+
+
+def load_inputs(spark, ctx: JobContext) -> dict:
+    """The input tables as Spark DataFrames cast to their contracts (validation ran before)."""
+    tables = {}
+    for table, path in require_inputs(ctx.data_dir).items():
+        df = spark.read.parquet(str(path))
+        cols = [c for c in contract(table).columns if c.name in df.columns]
+        tables[table] = df.select(*[df[c.name].cast(SPARK_TYPES[c.type]).alias(c.name) for c in cols])
+    return tables
+
+
+def write(ctx: JobContext, df, dataset: str) -> int:
+    stage = ctx.lake.staging(dataset, ctx.ds)
+    df.write.parquet(str(stage))
+    ctx.lake.commit(stage, dataset, ctx.ds)
+    return df.sparkSession.read.parquet(str(ctx.lake.partition(dataset, ctx.ds))).count()
+
+
+def body(ctx: JobContext) -> dict:
+    spark = spark_session(ctx.config.spark, "recsys-build-features")
+    t = load_inputs(spark, ctx)
+    genres = features.genre_vocabulary(t[C.ITEMS])
+    users = features.user_features(t[C.USERS], t[C.INTERACTIONS], t[C.ITEMS], genres)
+    items = features.item_features(t[C.ITEMS], t[C.INTERACTIONS], genres)
+    return {
+        "rows_in": {name: df.count() for name, df in t.items()},
+        "rows_out": {
+            C.USER_FEATURES: write(ctx, users.orderBy(C.USER_ID), C.USER_FEATURES),
+            C.ITEM_FEATURES: write(ctx, items.orderBy(C.ITEM_ID), C.ITEM_FEATURES),
+        },
+        "genres": len(genres),
+    }
+
+
+if __name__ == "__main__":
+    main_for("build_features", body)

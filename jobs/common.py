@@ -1,0 +1,103 @@
+"""What every job shares: arguments (flags or RECSYS_* variables), paths, step timing and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from recsys_core.config import Config, load_config
+from recsys_core.errors import RecsysError
+from recsys_core.lake import Lake, check_ds
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_WORK_DIR = PROJECT_ROOT / "data"
+STEPS_DATASET = "_steps"
+# exit code of a job that failed on bad input or config: retrying cannot help, so the DAG fails fast
+EXIT_USER_ERROR = 3
+
+log = logging.getLogger("recsys")
+
+
+def default_warehouse_url(work_dir: Path) -> str:
+    return f"duckdb://{Path(work_dir).resolve() / 'warehouse.duckdb'}"
+
+
+@dataclass(frozen=True)
+class JobContext:
+    ds: str
+    data_dir: Path
+    work_dir: Path
+    config: Config
+    warehouse_url: str
+    run_id: str
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(self.work_dir / "lake")
+
+    @property
+    def models_dir(self) -> Path:
+        return self.work_dir / "models"
+
+
+def parse_args(argv: list[str] | None, description: str) -> JobContext:
+    env = os.environ.get
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--ds", required=True, help="logical date of the run, YYYY-MM-DD")
+    p.add_argument("--data", default=env("RECSYS_DATA_DIR"), help="folder with users/, items/, interactions/")
+    p.add_argument("--work", default=env("RECSYS_WORK_DIR") or str(DEFAULT_WORK_DIR), help="lake and models root")
+    p.add_argument("--config", default=env("RECSYS_CONFIG") or None, help="TOML config file")
+    p.add_argument("--set", action="append", default=None, metavar="SECTION.KEY=VALUE", help="config override")
+    p.add_argument("--warehouse", default=env("RECSYS_WAREHOUSE_URL") or None, help="warehouse URL")
+    p.add_argument("--run-id", default=env("RECSYS_RUN_ID") or "manual")
+    a = p.parse_args(argv)
+    settings = a.set if a.set is not None else [s for s in (env("RECSYS_SETTINGS") or "").splitlines() if s.strip()]
+    work = Path(a.work).resolve()
+    return JobContext(
+        ds=check_ds(a.ds),
+        data_dir=Path(a.data).resolve() if a.data else Path(),
+        work_dir=work,
+        config=load_config(a.config, settings),
+        warehouse_url=a.warehouse or default_warehouse_url(work),
+        run_id=a.run_id,
+    )
+
+
+def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | None = None) -> int:
+    """Run one step: time it, record {seconds, rows...} under the lake's _steps, map errors to exit codes."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    started = time.time()
+    record: dict = {"step": name}
+    code = 0
+    ctx = None
+    try:
+        ctx = parse_args(argv, f"recsys step {name}")
+        record.update(ds=ctx.ds, run_id=ctx.run_id)
+        log.info("%s: ds=%s data=%s work=%s", name, ctx.ds, ctx.data_dir, ctx.work_dir)
+        record.update(body(ctx) or {})
+        record["status"] = "success"
+    except RecsysError as exc:
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        log.error("%s failed: %s: %s", name, type(exc).__name__, exc)
+        code = EXIT_USER_ERROR
+    except Exception as exc:  # infrastructure trouble: let the scheduler retry
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        code = 1
+    record["seconds"] = round(time.time() - started, 2)
+    if ctx is not None:
+        ctx.lake.write_json(record, STEPS_DATASET, ctx.ds, f"{name}.json")
+    log.info("%s %s in %.1fs: %s", name, record["status"], record["seconds"],
+             {k: v for k, v in record.items() if k.startswith("rows")})
+    return code
+
+
+def main_for(name: str, body: Callable[[JobContext], dict]) -> None:
+    sys.exit(run_job(name, body))

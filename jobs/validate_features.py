@@ -1,0 +1,22 @@
+"""Step 3: validate the feature tables (keys unique, every feature present, finite and in range)."""
+
+from recsys_core import columns as C
+from recsys_core.features import feature_columns
+from recsys_core.validation import validate_frame
+
+from jobs.common import JobContext, main_for
+from jobs.validate_inputs import VALIDATION_DATASET
+
+
+def body(ctx: JobContext) -> dict:
+    report_dir = ctx.lake.partition(VALIDATION_DATASET, ctx.ds) / "features"
+    rows = {}
+    for dataset, key in ((C.USER_FEATURES, C.USER_ID), (C.ITEM_FEATURES, C.ITEM_ID)):
+        df = ctx.lake.read_table(dataset, ctx.ds).to_pandas()
+        validate_frame(dataset, df, feature_columns=feature_columns(list(df.columns), key), report_dir=report_dir)
+        rows[dataset] = len(df)
+    return {"rows_in": rows, "rows_out": rows}
+
+
+if __name__ == "__main__":
+    main_for("validate_features", body)

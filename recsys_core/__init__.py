@@ -1,0 +1,1 @@
+"""Library of the nightly two-tower recommender: data, features, model, retrieval, ranking, warehouse."""

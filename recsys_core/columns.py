@@ -1,0 +1,56 @@
+"""Column names, table names and reason tags shared by every step (one place, no string literals)."""
+
+USER_ID = "user_id"
+ITEM_ID = "item_id"
+RATING = "rating"
+TIMESTAMP = "timestamp"
+COUNTRY = "country"
+AGE = "age"
+GENDER = "gender"
+TITLE = "title"
+YEAR = "year"
+GENRES = "genres"
+
+# input tables
+USERS = "users"
+ITEMS = "items"
+INTERACTIONS = "interactions"
+INPUT_TABLES = (USERS, ITEMS, INTERACTIONS)
+
+# feature columns
+RATING_COUNT = "rating_count"
+AVG_RATING = "avg_rating"
+USER_GENRE_PREFIX = "ug_"  # per-genre average rating of a user
+ITEM_GENRE_PREFIX = "g_"  # genre one-hot of an item
+GENDER_PREFIX = "gender_"
+AGE_MISSING = "age_missing"
+YEAR_MISSING = "year_missing"
+
+# lake datasets written by the steps
+USER_FEATURES = "user_features"
+ITEM_FEATURES = "item_features"
+ITEM_EMBEDDINGS = "item_embeddings"
+ITEM_NEIGHBORS = "item_neighbors"
+CANDIDATES = "candidates"
+RECOMMENDATIONS = "recommendations"
+MODEL_REF = "model_ref"
+EMBEDDING = "embedding"
+NEIGHBOR_ID = "neighbor_id"
+DISTANCE = "distance"
+RANK = "rank"
+SCORE = "score"
+PREDICTED_RATING = "predicted_rating"
+REASON = "reason"
+REASONS = "reasons"
+MODEL_VERSION = "model_version"
+RUN_ID = "run_id"
+DS = "ds"
+
+# why a candidate was retrieved: "<tag>:<value>", e.g. "similar_to:318", "top_genre:Drama"
+REASON_SIMILAR = "similar_to"
+REASON_GENRE = "top_genre"
+REASON_COUNTRY = "top_country"
+REASON_GLOBAL = "top_global"  # country list for users whose region is unknown
+REASON_POPULAR = "popular_fill"  # tops up users whose other sources ran dry
+
+UNKNOWN_COUNTRY = "unknown"

@@ -1,0 +1,185 @@
+"""One typed configuration for the whole pipeline, loaded from a TOML/JSON file plus overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recsys_core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The two towers and how they are trained (SEED.md "Neural network architecture")."""
+
+    user_layers: tuple[int, ...] = (256, 128, 32)
+    item_layers: tuple[int, ...] = (256, 128, 32)
+    l2: float = 1e-6
+    learning_rate: float = 1e-3
+    epochs: int = 10
+    batch_size: int = 256
+    validation_share: float = 0.1
+    seed: int = 42
+
+    @property
+    def output_dim(self) -> int:
+        return self.user_layers[-1]
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Candidate sources of SEED.md "Retrieval"; every size is configurable."""
+
+    recent_items: int = 10
+    similar_per_item: int = 10
+    top_genres: int = 3
+    items_per_genre: int = 10
+    country_items: int = 20
+
+
+@dataclass(frozen=True)
+class SimilarityConfig:
+    k: int = 10  # nearest items kept per item
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    top_n: int = 20
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    master: str = "local[*]"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 8
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
+    ranking: RankingConfig = field(default_factory=RankingConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(section: str, key: str, value: Any, expected: Any) -> Any:
+    where = f"{section}.{key}"
+    if isinstance(expected, tuple):
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            raise ConfigError(f"config {where}: expected a list of integers, got {value!r}")
+        return tuple(value)
+    if isinstance(expected, bool) or isinstance(value, bool):
+        raise ConfigError(f"config {where}: booleans are not accepted here, got {value!r}")
+    if isinstance(expected, int):
+        if not isinstance(value, int):
+            raise ConfigError(f"config {where}: expected an integer, got {value!r}")
+        return value
+    if isinstance(expected, float):
+        if not isinstance(value, (int, float)):
+            raise ConfigError(f"config {where}: expected a number, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"config {where}: expected a string, got {value!r}")
+    return value
+
+
+def _validate(cfg: Config) -> Config:
+    m = cfg.model
+    for name in ("user_layers", "item_layers"):
+        layers = getattr(m, name)
+        if not layers or any(u <= 0 for u in layers):
+            raise ConfigError(f"config model.{name}: needs at least one positive width, got {layers}")
+    if m.user_layers[-1] != m.item_layers[-1]:
+        raise ConfigError(
+            "config model: the user and item towers must output vectors of the same size "
+            f"(user_layers ends in {m.user_layers[-1]}, item_layers ends in {m.item_layers[-1]}); "
+            "the dot product v_u . v_m needs equal sizes"
+        )
+    positive = {
+        "model.epochs": m.epochs,
+        "model.batch_size": m.batch_size,
+        "retrieval.recent_items": cfg.retrieval.recent_items,
+        "retrieval.similar_per_item": cfg.retrieval.similar_per_item,
+        "retrieval.top_genres": cfg.retrieval.top_genres,
+        "retrieval.items_per_genre": cfg.retrieval.items_per_genre,
+        "retrieval.country_items": cfg.retrieval.country_items,
+        "similarity.k": cfg.similarity.k,
+        "ranking.top_n": cfg.ranking.top_n,
+        "spark.shuffle_partitions": cfg.spark.shuffle_partitions,
+    }
+    for where, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"config {where}: must be positive, got {value}")
+    if m.learning_rate <= 0 or m.l2 < 0:
+        raise ConfigError(f"config model: learning_rate must be > 0 and l2 >= 0, got {m}")
+    if not 0 <= m.validation_share < 0.5:
+        raise ConfigError(f"config model.validation_share: must be in [0, 0.5), got {m.validation_share}")
+    if cfg.retrieval.similar_per_item > cfg.similarity.k:
+        raise ConfigError(
+            f"config retrieval.similar_per_item ({cfg.retrieval.similar_per_item}) exceeds "
+            f"similarity.k ({cfg.similarity.k}): the neighbour table keeps only k items per item"
+        )
+    return cfg
+
+
+def from_dict(raw: dict[str, Any], source: str = "<dict>") -> Config:
+    """Build a validated Config from nested sections; unknown sections or keys are errors."""
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    built: dict[str, Any] = {}
+    for section, values in raw.items():
+        if section not in sections:
+            raise ConfigError(f"{source}: unknown config section [{section}] (known: {sorted(sections)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table of keys")
+        cls = sections[section].default_factory  # type: ignore[misc]
+        defaults = cls()
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(f"{source}: unknown key {section}.{key} (known: {sorted(known)})")
+            kwargs[key] = _coerce(section, key, value, getattr(defaults, key))
+        built[section] = cls(**kwargs)
+    return _validate(Config(**built))
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """Parse "section.key=value" where value is TOML (numbers, lists, quoted or bare strings)."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"override {text!r}: expected section.key=value")
+    dotted, value_text = text.split("=", 1)
+    section, key = dotted.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {value_text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = value_text.strip()  # a bare string such as local[*]
+    return section, key, value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load the config file (TOML or JSON; none means defaults) and apply "section.key=value" overrides."""
+    raw: dict[str, Any] = {}
+    source = "<defaults>"
+    if path:
+        p = Path(path)
+        source = str(p)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            raw = json.loads(p.read_text()) if p.suffix == ".json" else tomllib.loads(p.read_text())
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{p}: not valid {p.suffix.lstrip('.') or 'TOML'}: {exc}") from exc
+    for text in overrides:
+        section, key, value = parse_override(text)
+        raw.setdefault(section, {})[key] = value
+    return from_dict(raw, source)

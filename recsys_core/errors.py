@@ -1,0 +1,31 @@
+"""Named errors a user can cause: each says what was wrong and where."""
+
+
+class RecsysError(Exception):
+    """Base class of every error the pipeline raises on purpose."""
+
+
+class ConfigError(RecsysError):
+    """The configuration file or an override is invalid."""
+
+
+class MissingInputError(RecsysError):
+    """An input table or an upstream partition does not exist."""
+
+
+class DataValidationError(RecsysError):
+    """A Great Expectations suite failed on a table."""
+
+    def __init__(self, table: str, failures: list[str], report_path: str | None = None):
+        self.table = table
+        self.failures = failures
+        self.report_path = report_path
+        lines = [f"validation of table '{table}' failed ({len(failures)} expectation(s)):"]
+        lines += [f"  - {f}" for f in failures]
+        if report_path:
+            lines.append(f"  full validation result: {report_path}")
+        super().__init__("\n".join(lines))
+
+
+class AuditError(RecsysError):
+    """Recommendations about to be published broke an invariant; nothing was published."""

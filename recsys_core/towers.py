@@ -1,0 +1,236 @@
+"""The two-tower model of SEED.md: user and item MLPs, L2-normalised outputs, dot product, scaled ratings."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys_core.config import ModelConfig
+from recsys_core.errors import ConfigError, RecsysError
+
+MODEL_FILE = "model.keras"
+META_FILE = "meta.json"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Standardisation fitted on training rows only; constant columns pass through unscaled."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Scaler:
+        std = x.std(axis=0)
+        return cls(x.mean(axis=0), np.where(std > 0, std, 1.0))
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Scaler:
+        return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64))
+
+
+def build_model(n_user_features: int, n_item_features: int, cfg: ModelConfig):
+    """The Keras model: v_u = norm(userMLP(x_u)), v_m = norm(itemMLP(x_m)), output v_u . v_m."""
+    import keras
+
+    if cfg.user_layers[-1] != cfg.item_layers[-1]:
+        raise ConfigError(
+            f"user tower outputs {cfg.user_layers[-1]} values but item tower outputs "
+            f"{cfg.item_layers[-1]}: both towers must end in the same size"
+        )
+    reg = keras.regularizers.l2(cfg.l2) if cfg.l2 > 0 else None
+
+    def tower(name: str, widths: tuple[int, ...]):
+        layers = [keras.layers.Dense(w, activation="relu", kernel_regularizer=reg) for w in widths[:-1]]
+        layers.append(keras.layers.Dense(widths[-1], activation="linear", kernel_regularizer=reg))
+        return keras.Sequential(layers, name=name)
+
+    input_user = keras.Input(shape=(n_user_features,), name="x_u")
+    input_item = keras.Input(shape=(n_item_features,), name="x_m")
+    vu = keras.layers.UnitNormalization(axis=1, name="v_u")(tower("user_tower", cfg.user_layers)(input_user))
+    vm = keras.layers.UnitNormalization(axis=1, name="v_m")(tower("item_tower", cfg.item_layers)(input_item))
+    output = keras.layers.Dot(axes=1, name="score")([vu, vm])
+    model = keras.Model([input_user, input_item], output, name="two_tower")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss="mse")
+    return model
+
+
+def _matrix(x) -> tuple[np.ndarray, list[str] | None]:
+    if isinstance(x, pd.DataFrame):
+        return x.to_numpy(dtype=np.float64), list(x.columns)
+    return np.asarray(x, dtype=np.float64), None
+
+
+@dataclass
+class TwoTowerModel:
+    """A fitted model with its scalers: everything needed to embed users and items and predict ratings."""
+
+    keras_model: object
+    user_scaler: Scaler
+    item_scaler: Scaler
+    rating_min: float
+    rating_max: float
+    user_columns: list[str] | None = None
+    item_columns: list[str] | None = None
+    meta: dict = field(default_factory=dict)
+
+    def scale_target(self, ratings: np.ndarray) -> np.ndarray:
+        span = self.rating_max - self.rating_min
+        return (2.0 * (np.asarray(ratings, dtype=np.float64) - self.rating_min) / span - 1.0).astype(np.float32)
+
+    def to_rating(self, scores: np.ndarray) -> np.ndarray:
+        """Map dot products in [-1, 1] back to the rating scale of the training data."""
+        return (np.asarray(scores) + 1.0) / 2.0 * (self.rating_max - self.rating_min) + self.rating_min
+
+    def _tower(self, layer: str):
+        import keras
+
+        model = self.keras_model
+        index = 0 if layer == "v_u" else 1
+        return keras.Model(model.inputs[index], model.get_layer(layer).output)
+
+    def _checked(self, x, columns: list[str] | None, what: str) -> np.ndarray:
+        matrix, given = _matrix(x)
+        if columns is not None and given is not None and given != columns:
+            raise RecsysError(f"{what} feature columns differ from the ones the model was trained on")
+        if not np.isfinite(matrix).all():
+            raise RecsysError(f"{what} features contain NaN or infinite values")
+        return matrix
+
+    def embed_users(self, user_features, batch_size: int = 8192) -> np.ndarray:
+        x = self.user_scaler.transform(self._checked(user_features, self.user_columns, "user"))
+        return self._tower("v_u").predict(x, batch_size=batch_size, verbose=0)
+
+    def embed_items(self, item_features, batch_size: int = 8192) -> np.ndarray:
+        x = self.item_scaler.transform(self._checked(item_features, self.item_columns, "item"))
+        return self._tower("v_m").predict(x, batch_size=batch_size, verbose=0)
+
+    def predict(self, user_features, item_features) -> np.ndarray:
+        """Predicted ratings on the original scale for aligned rows of user and item features."""
+        scores = np.sum(self.embed_users(user_features) * self.embed_items(item_features), axis=1)
+        return self.to_rating(scores)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory atomically: a reader sees the old version or the complete new one."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        tmp.mkdir(parents=True)
+        self.keras_model.save(tmp / MODEL_FILE)
+        meta = {
+            **self.meta,
+            "user_scaler": self.user_scaler.to_dict(),
+            "item_scaler": self.item_scaler.to_dict(),
+            "rating_min": self.rating_min,
+            "rating_max": self.rating_max,
+            "user_columns": self.user_columns,
+            "item_columns": self.item_columns,
+        }
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> TwoTowerModel:
+        import keras
+
+        path = Path(path)
+        if not (path / MODEL_FILE).exists():
+            raise RecsysError(f"no model at {path} (expected {MODEL_FILE} and {META_FILE})")
+        meta = json.loads((path / META_FILE).read_text())
+        return cls(
+            keras_model=keras.models.load_model(path / MODEL_FILE),
+            user_scaler=Scaler.from_dict(meta.pop("user_scaler")),
+            item_scaler=Scaler.from_dict(meta.pop("item_scaler")),
+            rating_min=meta.pop("rating_min"),
+            rating_max=meta.pop("rating_max"),
+            user_columns=meta.pop("user_columns"),
+            item_columns=meta.pop("item_columns"),
+            meta=meta,
+        )
+
+
+def fit_towers(user_features, item_features, targets, config: ModelConfig | None = None) -> TwoTowerModel:
+    """Fit both towers on aligned rows (one per interaction) of raw features and ratings.
+
+    A seeded share of rows (config.validation_share) is held out; scalers and the rating range are
+    fitted on the remaining training rows only. Returns the model with its history in meta.
+    """
+    import keras
+    import tensorflow as tf
+
+    cfg = config or ModelConfig()
+    xu, user_columns = _matrix(user_features)
+    xi, item_columns = _matrix(item_features)
+    y = np.asarray(targets, dtype=np.float64)
+    if not (len(xu) == len(xi) == len(y)) or len(y) == 0:
+        raise RecsysError(f"fit_towers needs aligned, non-empty rows; got {len(xu)}, {len(xi)}, {len(y)}")
+    for name, m in (("user", xu), ("item", xi), ("target", y)):
+        if not np.isfinite(m).all():
+            raise RecsysError(f"{name} training data contains NaN or infinite values")
+
+    keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+    order = np.random.default_rng(cfg.seed).permutation(len(y))
+    n_val = int(len(y) * cfg.validation_share)
+    val, train = order[:n_val], order[n_val:]
+
+    rmin, rmax = float(y[train].min()), float(y[train].max())
+    model = TwoTowerModel(
+        keras_model=build_model(xu.shape[1], xi.shape[1], cfg),
+        user_scaler=Scaler.fit(xu[train]),
+        item_scaler=Scaler.fit(xi[train]),
+        rating_min=rmin,
+        rating_max=rmax if rmax > rmin else rmin + 1.0,
+        user_columns=user_columns,
+        item_columns=item_columns,
+    )
+
+    def inputs(rows):
+        return [model.user_scaler.transform(xu[rows]), model.item_scaler.transform(xi[rows])]
+
+    history = model.keras_model.fit(
+        inputs(train),
+        model.scale_target(y[train]),
+        validation_data=(inputs(val), model.scale_target(y[val])) if n_val else None,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[_epoch_logger()],
+    )
+    metrics = {"train_rows": int(len(train)), "validation_rows": int(n_val), "loss": history.history["loss"]}
+    if n_val:
+        pred = model.to_rating(model.keras_model.predict(inputs(val), batch_size=8192, verbose=0).ravel())
+        metrics["val_loss"] = history.history["val_loss"]
+        metrics["val_rmse"] = float(np.sqrt(np.mean((pred - y[val]) ** 2)))
+        metrics["val_rmse_global_mean"] = float(np.sqrt(np.mean((y[train].mean() - y[val]) ** 2)))
+    model.meta = {"config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "metrics": metrics}
+    return model
+
+
+def _epoch_logger():
+    """A Keras callback logging each epoch's losses, so a task log shows where training is."""
+    import keras
+
+    return keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: log.info(
+            "epoch %d: %s", epoch + 1, {k: round(float(v), 5) for k, v in (logs or {}).items()}
+        )
+    )
