@@ -1,1 +1,14 @@
 """One runnable entry point per pipeline step: `python -m jobs.<step> --ds YYYY-MM-DD ...`."""
+
+# The nightly steps in the order the DAG runs them; each is the module jobs/<step>.py.
+STEPS = (
+    "validate_inputs",
+    "build_features",
+    "validate_features",
+    "train_towers",
+    "embed_items",
+    "item_similarity",
+    "retrieve_candidates",
+    "rank_candidates",
+    "publish",
+)

@@ -1,0 +1,74 @@
+"""
+### recsys_nightly
+
+Nightly two-tower recommendations for every user, keyed by the run's logical date (`ds`):
+
+validate inputs (Great Expectations) → build features (Spark) → validate features → train towers
+(Keras) → embed items → item similarity (Spark) → retrieve candidates (Spark) → rank → publish
+(DuckDB or PostgreSQL warehouse, one transaction per ds).
+
+Each task runs `python -m jobs.<task_id> --ds <ds>`; the params below choose the data, the work
+folder (lake and models), the warehouse and the config. This file is wiring only.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG, Param, chain
+from recsys_job import RecsysJobOperator
+
+from jobs import STEPS
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+with DAG(
+    dag_id="recsys_nightly",
+    description="Two-tower content-based recommendations for every user, published nightly",
+    schedule="0 2 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=6),
+    default_args={
+        "owner": "recsys",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(hours=2),
+    },
+    params={
+        "data_dir": Param(
+            os.environ.get("RECSYS_DATA_DIR", str(PROJECT / "data" / "sample")),
+            type="string",
+            description="Folder holding the users/, items/ and interactions/ Parquet datasets.",
+        ),
+        "work_dir": Param(
+            os.environ.get("RECSYS_WORK_DIR", str(PROJECT / "data")),
+            type="string",
+            description="Folder for the lake (lake/<dataset>/ds=...) and the versioned models.",
+        ),
+        "warehouse_url": Param(
+            os.environ.get("RECSYS_WAREHOUSE_URL", ""),
+            type="string",
+            description="duckdb:///path/file.duckdb; empty means <work_dir>/warehouse.duckdb.",
+        ),
+        "config_path": Param(
+            os.environ.get("RECSYS_CONFIG", str(PROJECT / "config" / "recsys.toml")),
+            type="string",
+            description="TOML config file (model, retrieval sizes, top N, Spark).",
+        ),
+        "settings": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": r"^[a-z_]+\.[a-z_]+=.+$"},
+            description='Config overrides such as "ranking.top_n=10".',
+        ),
+    },
+    doc_md=__doc__,
+    tags=["recsys", "nightly"],
+) as dag:
+    chain(*[RecsysJobOperator(step=step) for step in STEPS])

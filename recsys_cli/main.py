@@ -1,0 +1,107 @@
+"""The `recsys` command: generate or ingest data, run the nightly DAG, read recommendations back."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from jobs.common import DEFAULT_WORK_DIR, PROJECT_ROOT, default_warehouse_url
+from recsys_core.errors import RecsysError
+
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "recsys.toml"
+
+
+def cmd_generate(a) -> int:
+    from recsys_core.generate import generate_dataset
+
+    counts = generate_dataset(a.out, users=a.users, items=a.items, interactions=a.interactions, seed=a.seed)
+    print(f"wrote {counts} to {a.out}")
+    return 0
+
+
+def cmd_ingest(a) -> int:
+    from recsys_core.movielens import ingest_movielens
+
+    counts = ingest_movielens(a.src, a.out)
+    print(f"wrote {counts} to {a.out}")
+    return 0
+
+
+def cmd_run(a) -> int:
+    from recsys_cli.airflow_run import DEFAULT_AIRFLOW_HOME, run_dag
+    from recsys_core.config import load_config
+    from recsys_core.lake import check_ds
+
+    ds = check_ds(a.ds or dt.datetime.now(dt.timezone.utc).date().isoformat())
+    load_config(a.config, a.set or [])  # refuse a bad config before starting Airflow
+    work = Path(a.work).resolve()
+    conf = {
+        "data_dir": str(Path(a.data).resolve()),
+        "work_dir": str(work),
+        "warehouse_url": a.warehouse or default_warehouse_url(work),
+        "config_path": str(Path(a.config).resolve()) if a.config else "",
+        "settings": a.set or [],
+    }
+    home = Path(a.airflow_home).resolve() if a.airflow_home else DEFAULT_AIRFLOW_HOME
+    return run_dag(ds, conf, work, home)
+
+
+def cmd_recommend(a) -> int:
+    from recsys_cli.show import print_recommendations
+
+    url = a.warehouse or default_warehouse_url(Path(a.work).resolve())
+    return print_recommendations(url, a.user or [], a.sample, a.ds)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recsys", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write a synthetic, learnable users/items/interactions dataset")
+    g.add_argument("--out", required=True)
+    g.add_argument("--users", type=int, default=2000)
+    g.add_argument("--items", type=int, default=1000)
+    g.add_argument("--interactions", type=int, default=60000)
+    g.add_argument("--seed", type=int, default=42)
+    g.set_defaults(func=cmd_generate)
+
+    i = sub.add_parser("ingest", help="convert a public dataset into the input tables")
+    isub = i.add_subparsers(dest="source", required=True)
+    ml = isub.add_parser("movielens", help="ml-latest-small, ml-100k or ml-1m, as a folder or .zip")
+    ml.add_argument("src")
+    ml.add_argument("--out", required=True)
+    ml.set_defaults(func=cmd_ingest)
+
+    r = sub.add_parser("run", help="run the nightly DAG once through Airflow")
+    r.add_argument("--data", required=True, help="folder with users/, items/, interactions/")
+    r.add_argument("--ds", help="logical date YYYY-MM-DD (default: today, UTC)")
+    r.add_argument("--warehouse", help="duckdb:///path/file.duckdb (default: <work>/warehouse.duckdb)")
+    r.add_argument("--config", default=str(DEFAULT_CONFIG), help="TOML config file")
+    r.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="config override, repeatable")
+    r.add_argument("--work", default=str(DEFAULT_WORK_DIR), help="lake and models folder (default: data/)")
+    r.add_argument("--airflow-home", help="Airflow home with its SQLite metadata (default: .airflow/)")
+    r.set_defaults(func=cmd_run)
+
+    rec = sub.add_parser("recommend", help="print users' recommendations from the warehouse")
+    rec.add_argument("--user", type=int, action="append", help="user id, repeatable")
+    rec.add_argument("--sample", type=int, default=0, help="also show this many users (lowest ids)")
+    rec.add_argument("--ds", help="partition to read (default: recommendations_latest)")
+    rec.add_argument("--warehouse", help="warehouse URL (default: <work>/warehouse.duckdb)")
+    rec.add_argument("--work", default=str(DEFAULT_WORK_DIR))
+    rec.set_defaults(func=cmd_recommend)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RecsysError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

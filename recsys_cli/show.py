@@ -1,0 +1,58 @@
+"""Printing recommendations from the warehouse with titles and readable reasons."""
+
+from __future__ import annotations
+
+from recsys_core import columns as C
+from recsys_core.warehouse import open_warehouse
+
+REASON_TEXT = {
+    C.REASON_GENRE: "top in {}",
+    C.REASON_COUNTRY: "popular in {}",
+    C.REASON_GLOBAL: "popular everywhere",
+    C.REASON_POPULAR: "popular",
+}
+
+EXAMPLE_SQL = """SELECT r.rank, i.title, round(r.predicted_rating, 2) AS predicted, r.reason
+FROM recommendations_latest r JOIN items i ON i.ds = r.ds AND i.item_id = r.item_id
+WHERE r.user_id = {user} ORDER BY r.rank;"""
+
+
+def describe_reason(reason: str, titles: dict[int, str]) -> str:
+    """'similar_to:1; top_genre:Drama' -> 'similar to Toy Story; top in Drama'."""
+    parts = []
+    for tag_value in reason.split("; "):
+        tag, _, value = tag_value.partition(":")
+        if tag == C.REASON_SIMILAR:
+            parts.append(f"similar to {titles.get(int(value), value)}")
+        else:
+            parts.append(REASON_TEXT.get(tag, tag_value).format(value))
+    return "; ".join(parts)
+
+
+def print_recommendations(url: str, users: list[int], sample: int, ds: str | None) -> int:
+    wh = open_warehouse(url)
+    source = "recommendations WHERE ds = ?::DATE" if ds else "recommendations_latest WHERE TRUE"
+    params = [ds] if ds else []
+    if sample:
+        chosen = wh.query(f"SELECT DISTINCT user_id FROM {source} ORDER BY user_id LIMIT {int(sample)}", params)
+        users = list(users) + [int(u) for u in chosen["user_id"] if int(u) not in users]
+    if not users:
+        print("no user given (use --user ID or --sample N)")
+        return 1
+    for user in users:
+        rows = wh.query(
+            f"""SELECT r.ds, r.rank, r.item_id, i.title, r.predicted_rating, r.score, r.reason, r.model_version
+            FROM (SELECT * FROM {source} AND user_id = ?) r
+            LEFT JOIN items i ON i.ds = r.ds AND i.item_id = r.item_id ORDER BY r.rank""",
+            params + [user],
+        )
+        if rows.empty:
+            print(f"\nuser {user}: no recommendations")
+            continue
+        catalogue = wh.query("SELECT item_id, title FROM items WHERE ds = ?", [rows["ds"].iloc[0]])
+        titles = dict(zip(catalogue["item_id"], catalogue["title"]))
+        print(f"\nuser {user} (ds {rows['ds'].iloc[0]:%Y-%m-%d}, model {rows['model_version'].iloc[0]}):")
+        for r in rows.itertuples():
+            print(f"  {r.rank:>2}. {r.title[:48]:<48} {r.predicted_rating:4.2f}  {describe_reason(r.reason, titles)}")
+    print(f"\nTry it in SQL (duckdb {wh.path}):\n{EXAMPLE_SQL.format(user=users[0])}")
+    return 0
