@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG, Param, chain
-from recsys_job import RecsysJobOperator
 
 from jobs import STEPS
+from recsys_airflow.operators import RecsysJobOperator
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -31,6 +31,14 @@ def top_k_neighbors(
         d2[np.arange(len(rows)), rows] = np.inf
         part = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
         part_d2 = np.take_along_axis(d2, part, axis=1)
+        # argpartition keeps an arbitrary subset of the items tied at the k-th distance: in those
+        # rows re-pick among everything within that distance, lowest index first on ties
+        kth = part_d2.max(axis=1)
+        for r in np.flatnonzero(np.count_nonzero(d2 <= kth[:, None], axis=1) > kk):
+            within = np.flatnonzero(d2[r] <= kth[r])
+            pick = within[np.lexsort((within, d2[r, within]))[:kk]]
+            part[r] = pick
+            part_d2[r] = d2[r, pick]
         order = np.lexsort((part, part_d2), axis=1)
         idx_out[start : start + len(rows)] = np.take_along_axis(part, order, axis=1)
         d2_out[start : start + len(rows)] = np.take_along_axis(part_d2, order, axis=1)

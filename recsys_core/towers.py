@@ -104,20 +104,27 @@ class TwoTowerModel:
         index = 0 if layer == "v_u" else 1
         return keras.Model(model.inputs[index], model.get_layer(layer).output)
 
-    def _checked(self, x, columns: list[str] | None, what: str) -> np.ndarray:
+    def _checked(self, x, columns: list[str] | None, what: str, scaler: Scaler) -> np.ndarray:
         matrix, given = _matrix(x)
         if columns is not None and given is not None and given != columns:
             raise RecsysError(f"{what} feature columns differ from the ones the model was trained on")
+        width = len(scaler.mean)
+        if matrix.ndim != 2 or matrix.shape[1] != width:
+            # a bare array of the wrong width would otherwise broadcast against the scaler
+            raise RecsysError(
+                f"{what} features have {matrix.shape[-1] if matrix.ndim else 0} columns "
+                f"(shape {matrix.shape}); the model was trained on {width}"
+            )
         if not np.isfinite(matrix).all():
             raise RecsysError(f"{what} features contain NaN or infinite values")
         return matrix
 
     def embed_users(self, user_features, batch_size: int = 8192) -> np.ndarray:
-        x = self.user_scaler.transform(self._checked(user_features, self.user_columns, "user"))
+        x = self.user_scaler.transform(self._checked(user_features, self.user_columns, "user", self.user_scaler))
         return self._tower("v_u").predict(x, batch_size=batch_size, verbose=0)
 
     def embed_items(self, item_features, batch_size: int = 8192) -> np.ndarray:
-        x = self.item_scaler.transform(self._checked(item_features, self.item_columns, "item"))
+        x = self.item_scaler.transform(self._checked(item_features, self.item_columns, "item", self.item_scaler))
         return self._tower("v_m").predict(x, batch_size=batch_size, verbose=0)
 
     def predict(self, user_features, item_features) -> np.ndarray:

@@ -13,6 +13,7 @@ from recsys_core.errors import DataValidationError
 from recsys_core.schemas import contract, suite_dict
 
 log = logging.getLogger(__name__)
+EXISTS = "expect_column_to_exist"
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
@@ -72,16 +73,28 @@ def validate_frame(
         .add_batch_definition_whole_dataframe("whole")
         .get_batch(batch_parameters={"dataframe": df})
     )
-    suite = gx.ExpectationSuite(name=suite_name)
-    for e in _expectations(suite_name, df, list(feature_columns)):
-        suite.add_expectation_configuration(ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]))
+    # built in one go: add_expectation_configuration() merges e.g. every expect_column_to_exist into one
+    suite = gx.ExpectationSuite(
+        name=suite_name,
+        expectations=[
+            ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"])
+            for e in _expectations(suite_name, df, list(feature_columns))
+        ],
+    )
     result = batch.validate(suite, result_format="SUMMARY")
     report = None
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
         report = report_dir / f"{table}.json"
         report.write_text(json.dumps(result.to_json_dict(), indent=2, default=str))
-    failures = sorted(_describe(r) for r in result.results if not r.success)
+    failed = [r for r in result.results if not r.success]
+    # a missing column fails every rule on it; report only the cause
+    missing = {r.expectation_config.kwargs["column"] for r in failed if r.expectation_config.type == EXISTS}
+    failures = sorted(
+        _describe(r)
+        for r in failed
+        if r.expectation_config.type == EXISTS or r.expectation_config.kwargs.get("column") not in missing
+    )
     summary = {"table": table, "rows": len(df), "expectations": len(result.results), "failed": len(failures)}
     log.info("validated %s: %s", table, summary)
     if failures:

@@ -1,0 +1,98 @@
+"""The DAG loads without a database or connection, runs the steps in order, and stays light to parse."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+EXPECTED_ORDER = [
+    "validate_inputs",
+    "build_features",
+    "validate_features",
+    "train_towers",
+    "embed_items",
+    "item_similarity",
+    "retrieve_candidates",
+    "rank_candidates",
+    "publish",
+]
+HEAVY = ["tensorflow", "keras", "pyspark", "great_expectations", "duckdb", "recsys_core"]
+
+# Runs in a fresh interpreter so Airflow reads this test's AIRFLOW_HOME and nothing is pre-imported.
+PROBE = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+dag = bag.dags.get("recsys_nightly")
+out = {"errors": {k: str(v) for k, v in bag.import_errors.items()}, "heavy": [m for m in sys.argv[2:] if m in sys.modules]}
+if dag is not None:
+    order, task = [], [t for t in dag.tasks if not t.upstream_list]
+    while task:
+        assert len(task) == 1, "the DAG must be one chain"
+        order.append(task[0].task_id)
+        task = task[0].downstream_list
+    out.update(
+        order=order,
+        retries={t.task_id: t.retries for t in dag.tasks},
+        schedule=str(dag.schedule), catchup=dag.catchup, max_active_runs=dag.max_active_runs,
+        tags=sorted(dag.tags), doc=bool(dag.doc_md), params=sorted(dag.params.keys()),
+    )
+print("RESULT" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def dag_info(tmp_path_factory):
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        # a database that cannot exist: parsing the DAG must not need one
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/missing-dir/airflow.db",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(PROJECT / "dags"), *HEAVY],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT")]
+    assert proc.returncode == 0 and line, proc.stderr[-3000:]
+    return json.loads(line[0][len("RESULT"):])
+
+
+def test_dag_file_imports_without_errors_and_without_a_database(dag_info):
+    assert dag_info["errors"] == {}
+    assert "order" in dag_info, "recsys_nightly not found in the dags folder"
+
+
+def test_tasks_run_the_nightly_steps_in_order(dag_info):
+    assert dag_info["order"] == EXPECTED_ORDER
+
+
+def test_every_task_retries(dag_info):
+    assert set(dag_info["retries"]) == set(EXPECTED_ORDER)
+    assert all(r >= 1 for r in dag_info["retries"].values()), dag_info["retries"]
+
+
+def test_dag_settings_for_a_nightly_schedule(dag_info):
+    assert dag_info["catchup"] is False
+    assert dag_info["max_active_runs"] == 1
+    assert "recsys" in dag_info["tags"] and dag_info["doc"]
+    assert {"data_dir", "work_dir", "warehouse_url", "config_path", "settings"} <= set(dag_info["params"])
+
+
+def test_parsing_the_dag_imports_no_heavy_library(dag_info):
+    assert dag_info["heavy"] == []
+
+
+def test_dag_steps_match_the_jobs_package():
+    from jobs import STEPS
+
+    assert list(STEPS) == EXPECTED_ORDER
+    for step in STEPS:
+        assert (PROJECT / "jobs" / f"{step}.py").is_file(), step

@@ -1,0 +1,120 @@
+"""The whole nightly DAG, run through Airflow on a small generated dataset and on MovieLens."""
+
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+
+from recsys_core.generate import generate_dataset
+from recsys_core.movielens import ingest_movielens
+from tests.integration.conftest import SHARED_DATA, assert_invariants, checksum, recsys_run, table_rows
+
+pytestmark = pytest.mark.integration
+DS = "2026-01-31"
+STEPS = ["validate_inputs", "build_features", "validate_features", "train_towers", "embed_items",
+         "item_similarity", "retrieve_candidates", "rank_candidates", "publish"]
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small")
+    generate_dataset(out, users=300, items=150, interactions=6000, seed=11)
+    return out
+
+
+@pytest.fixture(scope="module")
+def first_run(small_data, airflow_home, tmp_path_factory):
+    work = tmp_path_factory.mktemp("work")
+    proc = recsys_run(small_data, work, airflow_home, DS)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return work, proc
+
+
+def test_run_prints_every_step_with_its_rows(first_run):
+    _, proc = first_run
+    lines = proc.stdout.splitlines()
+    for step in STEPS:
+        assert any(line.startswith(step) and "success" in line for line in lines), step
+    assert "recommendations=" in proc.stdout and "succeeded" in proc.stdout
+
+
+def test_published_recommendations_hold_every_invariant(first_run, small_data):
+    work, _ = first_run
+    assert_invariants(work / "warehouse.duckdb", small_data, DS)
+
+
+def test_item_neighbors_published_k_per_item_without_self(first_run, small_data):
+    work, _ = first_run
+    rows = table_rows(work / "warehouse.duckdb",
+                      "SELECT item_id, count(*), sum((item_id = neighbor_id)::INT), min(distance) "
+                      "FROM item_neighbors WHERE ds = ?::DATE GROUP BY item_id", [DS])
+    assert len(rows) == pq.read_table(small_data / "items").num_rows
+    assert all(r[1] == 10 and r[2] == 0 and r[3] >= 0 for r in rows)
+
+
+def test_cold_start_users_get_recommendations(first_run, small_data):
+    work, _ = first_run
+    users = set(pq.read_table(small_data / "users").column("user_id").to_pylist())
+    active = set(pq.read_table(small_data / "interactions").column("user_id").to_pylist())
+    cold = users - active
+    assert cold, "the generator should leave some users without interactions"
+    got = table_rows(work / "warehouse.duckdb", "SELECT DISTINCT user_id FROM recommendations_latest")
+    assert cold <= {r[0] for r in got}
+
+
+def test_rerun_of_the_same_ds_replaces_it(first_run, small_data, airflow_home):
+    work, _ = first_run
+    db = work / "warehouse.duckdb"
+    before = checksum(db, DS)
+    proc = recsys_run(small_data, work, airflow_home, DS)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    after = checksum(db, DS)
+    assert after[0] == before[0], "a rerun must not duplicate rows"
+    assert after == before, "same inputs, config and seed must give the same recommendations"
+    dupes = table_rows(db, "SELECT count(*) FROM (SELECT ds, user_id, rank FROM recommendations "
+                           "GROUP BY ALL HAVING count(*) > 1)")
+    assert dupes == [(0,)]
+
+
+@pytest.mark.parametrize("damage", ["missing_column", "non_numeric_rating", "empty_interactions", "missing_table"])
+def test_bad_input_fails_at_validation_and_leaves_the_warehouse(first_run, small_data, airflow_home, tmp_path, damage):
+    import pyarrow as pa
+
+    work, _ = first_run
+    db = work / "warehouse.duckdb"
+    before = checksum(db, DS)
+    data = tmp_path / "data"
+    shutil.copytree(small_data, data)
+    inter = pq.read_table(data / "interactions")
+    shutil.rmtree(data / "interactions")
+    if damage != "missing_table":
+        (data / "interactions").mkdir()
+        if damage == "missing_column":
+            inter = inter.drop_columns(["rating"])
+        elif damage == "non_numeric_rating":
+            inter = inter.set_column(2, "rating", pa.array([str(v) for v in inter.column("rating").to_pylist()]))
+        else:
+            inter = inter.slice(0, 0)
+        pq.write_table(inter, data / "interactions" / "part-0.parquet")
+    proc = recsys_run(data, work, airflow_home, DS)
+    assert proc.returncode != 0
+    out = proc.stdout
+    assert "validate_inputs       failed" in out, out[-3000:]
+    assert "build_features        not run" in out
+    assert "interactions" in out
+    expected = {"missing_column": "column rating: expect_column_to_exist",
+                "non_numeric_rating": "column rating: expect_column_values_to_be_in_type_list",
+                "empty_interactions": "expect_table_row_count_to_be_between",
+                "missing_table": "input table 'interactions' not found"}[damage]
+    assert expected in out, out[-3000:]
+    assert checksum(db, DS) == before
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "ml-latest-small").is_dir(), reason="MovieLens ml-latest-small not present")
+def test_movielens_latest_small_end_to_end(tmp_path, airflow_home):
+    data = tmp_path / "ml"
+    counts = ingest_movielens(SHARED_DATA / "ml-latest-small", data)
+    assert counts["interactions"] == 100836
+    proc = recsys_run(data, tmp_path / "work", airflow_home, DS)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert_invariants(tmp_path / "work" / "warehouse.duckdb", data, DS)

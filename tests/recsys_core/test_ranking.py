@@ -1,0 +1,77 @@
+"""Tests of ranking candidates by v_u . v_m (SEED.md "Ranking")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_core.errors import RecsysError
+from recsys_core.ranking import rank_candidates
+
+# 2-d embeddings with exactly representable dot products
+USER_IDS = np.array([2, 1])
+USER_EMB = np.array([[0.0, 1.0], [1.0, 0.0]])  # user 2 -> (0, 1), user 1 -> (1, 0)
+ITEM_IDS = np.array([14, 13, 12, 11, 10])
+ITEM_EMB = np.array([[-1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [0.5, 0.5], [1.0, 0.0]])
+
+
+def candidates(rows: list[tuple[int, int, list[str]]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "reasons"])
+
+
+CANDIDATES = candidates(
+    [
+        (1, 14, ["top_global:x"]),
+        (2, 12, ["top_genre:Drama"]),
+        (1, 13, ["top_genre:Drama", "similar_to:12"]),
+        (1, 11, ["similar_to:10"]),
+        (2, 10, ["top_country:DE", "top_genre:Comedy", "popular_fill:1"]),
+        (1, 10, ["top_country:DE"]),
+        (1, 12, ["top_genre:Comedy"]),
+    ]
+)
+
+
+def rank(cands: pd.DataFrame = CANDIDATES, top_n: int = 3) -> pd.DataFrame:
+    return rank_candidates(cands, USER_IDS, USER_EMB, ITEM_IDS, ITEM_EMB, top_n)
+
+
+def test_orders_by_score_descending_and_breaks_score_ties_by_lower_item_id():
+    out = rank(top_n=10)
+    user1 = out[out.user_id == 1]
+    # scores of user (1, 0): 10 -> 1, 11 -> .5, 13 -> .5, 12 -> 0, 14 -> -1
+    assert user1.item_id.tolist() == [10, 11, 13, 12, 14]
+    assert user1.score.tolist() == [1.0, 0.5, 0.5, 0.0, -1.0]
+
+
+def test_top_n_cuts_each_user_and_fewer_candidates_than_top_n_keeps_all():
+    out = rank(top_n=3)
+    assert out[out.user_id == 1].item_id.tolist() == [10, 11, 13]
+    assert out[out.user_id == 2].item_id.tolist() == [12, 10]  # only two candidates
+    assert out[out.user_id == 2].score.tolist() == [1.0, 0.0]
+    assert len(rank(top_n=1)) == 2
+
+
+def test_ranks_are_contiguous_from_one_per_user():
+    out = rank(top_n=4)
+    assert out.columns.tolist() == ["user_id", "rank", "item_id", "score", "reason"]
+    assert out.groupby("user_id")["rank"].apply(list).to_dict() == {1: [1, 2, 3, 4], 2: [1, 2]}
+
+
+def test_reasons_are_joined_with_semicolons_and_follow_their_item():
+    out = rank(top_n=10).set_index(["user_id", "item_id"])["reason"]
+    assert out[(1, 13)] == "top_genre:Drama; similar_to:12"
+    assert out[(2, 10)] == "top_country:DE; top_genre:Comedy; popular_fill:1"
+    assert out[(1, 10)] == "top_country:DE"
+    assert out[(2, 12)] == "top_genre:Drama"
+
+
+def test_a_candidate_of_an_unknown_user_raises():
+    with pytest.raises(RecsysError, match=r"users \[99\]"):
+        rank(candidates([(1, 10, ["a"]), (99, 10, ["a"])]))
+
+
+def test_a_candidate_of_an_unknown_item_raises():
+    with pytest.raises(RecsysError, match=r"items \[77\]"):
+        rank(candidates([(1, 10, ["a"]), (1, 77, ["a"])]))
