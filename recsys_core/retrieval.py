@@ -27,7 +27,7 @@ def _top(df: DataFrame, by: list[str], size: int) -> DataFrame:
 
 def similar_to_recent(interactions: DataFrame, neighbors: DataFrame, cfg: RetrievalConfig) -> DataFrame:
     """For each of the user's last `recent_items` items, its `similar_per_item` nearest items."""
-    w = Window.partitionBy(C.USER_ID).orderBy(F.desc(C.TIMESTAMP), F.asc(C.ITEM_ID))
+    w = Window.partitionBy(C.USER_ID).orderBy(F.desc(C.TIMESTAMP), F.desc(C.ITEM_ID))
     recent = interactions.withColumn("pos", F.row_number().over(w)).where(F.col("pos") <= cfg.recent_items)
     near = neighbors.where(F.col(C.RANK) <= cfg.similar_per_item)
     return recent.select(C.USER_ID, C.ITEM_ID).join(near, C.ITEM_ID).select(
