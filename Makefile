@@ -21,7 +21,7 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/recsys generate --out $(DEMO_DATA)
 	$(BIN)/recsys run --data $(DEMO_DATA) --ds $(DEMO_DS)
-	$(BIN)/recsys show --ds $(DEMO_DS) --users 3
+	$(BIN)/recsys recommend --ds $(DEMO_DS) --sample 3
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
