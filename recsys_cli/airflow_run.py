@@ -65,8 +65,10 @@ def run_dag(ds: str, conf: dict, work_dir: Path, home: Path = DEFAULT_AIRFLOW_HO
 
 
 def _rows(record: dict) -> str:
-    out = record.get("rows_out") or {}
-    return ", ".join(f"{k}={v}" for k, v in out.items())
+    shown = dict(record.get("rows_out") or {})
+    if "val_rmse" in record:  # training writes a model, not rows: show which and how good
+        shown.update(model=record.get("model_version"), val_rmse=round(record["val_rmse"] or 0, 3))
+    return ", ".join(f"{k}={v}" for k, v in shown.items())
 
 
 def print_summary(steps_dir: Path) -> None:
