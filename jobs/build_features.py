@@ -2,25 +2,14 @@
 
 from recsys_core import columns as C
 from recsys_core import features
-from recsys_core.inputs import require_inputs
-from recsys_core.schemas import contract
 from recsys_core.spark import spark_session
 
 from jobs.common import JobContext, main_for
 
 
-SPARK_TYPES = {"int64": "long", "int32": "int", "float32": "float", "float64": "double",
-               "string": "string", "list<string>": "array<string>"}
-
-
 def load_inputs(spark, ctx: JobContext) -> dict:
-    """The input tables as Spark DataFrames cast to their contracts (validation ran before)."""
-    tables = {}
-    for table, path in require_inputs(ctx.data_dir).items():
-        df = spark.read.parquet(str(path))
-        cols = [c for c in contract(table).columns if c.name in df.columns]
-        tables[table] = df.select(*[df[c.name].cast(SPARK_TYPES[c.type]).alias(c.name) for c in cols])
-    return tables
+    """The validated input snapshots of ds as Spark DataFrames (already cast to their contracts)."""
+    return {t: spark.read.parquet(str(ctx.input_path(t))) for t in C.INPUT_TABLES}
 
 
 def write(ctx: JobContext, df, dataset: str) -> int:

@@ -19,6 +19,7 @@ from recsys_core.lake import Lake, check_ds
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WORK_DIR = PROJECT_ROOT / "data"
 STEPS_DATASET = "_steps"
+INPUTS_PREFIX = "inputs/"  # validated input snapshots every step after validation reads: lake/inputs/<table>/ds=
 # exit code of a job that failed on bad input or config: retrying cannot help, so the DAG fails fast
 EXIT_USER_ERROR = 3
 
@@ -46,8 +47,15 @@ class JobContext:
     def models_dir(self) -> Path:
         return self.work_dir / "models"
 
+    def input_path(self, table: str) -> Path:
+        """The validated snapshot of an input table for this ds (written by validate_inputs)."""
+        return self.lake.require(INPUTS_PREFIX + table, self.ds)
 
-def parse_args(argv: list[str] | None, description: str) -> JobContext:
+    def read_input(self, table: str, columns: list[str] | None = None):
+        return self.lake.read_table(INPUTS_PREFIX + table, self.ds, columns)
+
+
+def _arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
     env = os.environ.get
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--ds", required=True, help="logical date of the run, YYYY-MM-DD")
@@ -58,28 +66,36 @@ def parse_args(argv: list[str] | None, description: str) -> JobContext:
     p.add_argument("--warehouse", default=env("RECSYS_WAREHOUSE_URL") or None, help="warehouse URL")
     p.add_argument("--run-id", default=env("RECSYS_RUN_ID") or "manual")
     a = p.parse_args(argv)
-    settings = a.set if a.set is not None else [s for s in (env("RECSYS_SETTINGS") or "").splitlines() if s.strip()]
+    if a.set is None:
+        a.set = [s for s in (env("RECSYS_SETTINGS") or "").splitlines() if s.strip()]
+    return a
+
+
+def _context(a: argparse.Namespace) -> JobContext:
     work = Path(a.work).resolve()
     return JobContext(
         ds=check_ds(a.ds),
         data_dir=Path(a.data).resolve() if a.data else Path(),
         work_dir=work,
-        config=load_config(a.config, settings),
+        config=load_config(a.config, a.set),
         warehouse_url=a.warehouse or default_warehouse_url(work),
         run_id=a.run_id,
     )
+
+
+def parse_args(argv: list[str] | None, description: str) -> JobContext:
+    return _context(_arguments(argv, description))
 
 
 def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | None = None) -> int:
     """Run one step: time it, record {seconds, rows...} under the lake's _steps, map errors to exit codes."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.time()
-    record: dict = {"step": name}
+    args = _arguments(argv, f"recsys step {name}")
+    record: dict = {"step": name, "ds": args.ds, "run_id": args.run_id}
     code = 0
-    ctx = None
     try:
-        ctx = parse_args(argv, f"recsys step {name}")
-        record.update(ds=ctx.ds, run_id=ctx.run_id)
+        ctx = _context(args)
         log.info("%s: ds=%s data=%s work=%s", name, ctx.ds, ctx.data_dir, ctx.work_dir)
         record.update(body(ctx) or {})
         record["status"] = "success"
@@ -92,8 +108,10 @@ def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | Non
         traceback.print_exc()
         code = 1
     record["seconds"] = round(time.time() - started, 2)
-    if ctx is not None:
-        ctx.lake.write_json(record, STEPS_DATASET, ctx.ds, f"{name}.json")
+    try:  # even a bad config is recorded where `recsys run` looks, as long as ds is a date
+        Lake(Path(args.work).resolve() / "lake").write_json(record, STEPS_DATASET, args.ds, f"{name}.json")
+    except RecsysError:
+        pass
     log.info("%s %s in %.1fs: %s", name, record["status"], record["seconds"],
              {k: v for k, v in record.items() if k.startswith("rows")})
     return code

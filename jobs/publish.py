@@ -4,7 +4,6 @@ import pyarrow as pa
 
 from recsys_core import columns as C
 from recsys_core.audit import audit_recommendations
-from recsys_core.inputs import read_input
 from recsys_core.warehouse import open_warehouse
 
 from jobs.common import JobContext, main_for
@@ -14,24 +13,25 @@ RECOMMENDATION_COLUMNS = [C.USER_ID, C.RANK, C.ITEM_ID, C.SCORE, C.PREDICTED_RAT
 
 def body(ctx: JobContext) -> dict:
     recs = ctx.lake.read_table(C.RECOMMENDATIONS, ctx.ds).to_pandas()
-    users = read_input(ctx.data_dir, C.USERS, [C.USER_ID]).column(C.USER_ID).to_numpy()
-    items = read_input(ctx.data_dir, C.ITEMS, [C.ITEM_ID, C.TITLE, C.YEAR, C.GENRES])
-    interactions = read_input(ctx.data_dir, C.INTERACTIONS, [C.USER_ID, C.ITEM_ID]).to_pandas()
+    users = ctx.read_input(C.USERS, [C.USER_ID]).column(C.USER_ID).to_numpy()
+    items = ctx.read_input(C.ITEMS, [C.ITEM_ID, C.TITLE, C.YEAR, C.GENRES])
+    interactions = ctx.read_input(C.INTERACTIONS, [C.USER_ID, C.ITEM_ID]).to_pandas()
     audit_recommendations(recs, users, interactions, items.column(C.ITEM_ID).to_numpy(), ctx.config.ranking.top_n)
     neighbors = ctx.lake.read_table(C.ITEM_NEIGHBORS, ctx.ds)
     version = recs[C.MODEL_VERSION].iloc[0] if len(recs) else None
     recs = recs[RECOMMENDATION_COLUMNS].sort_values([C.USER_ID, C.RANK])
-    counts = open_warehouse(ctx.warehouse_url).publish(
+    result = open_warehouse(ctx.warehouse_url).publish(
         ctx.ds,
         ctx.run_id,
-        version,
         {
             C.RECOMMENDATIONS: pa.Table.from_pandas(recs, preserve_index=False),
             C.ITEM_NEIGHBORS: neighbors.select([C.ITEM_ID, C.RANK, C.NEIGHBOR_ID, C.DISTANCE]),
             C.ITEMS: items,
         },
+        version,
     )
-    return {"rows_in": {C.RECOMMENDATIONS: len(recs)}, "rows_out": counts, "warehouse": ctx.warehouse_url}
+    return {"rows_in": {C.RECOMMENDATIONS: len(recs)}, "rows_out": result.rows, "publish": result.status,
+            "checksum": result.checksum, "warehouse": ctx.warehouse_url}
 
 
 if __name__ == "__main__":

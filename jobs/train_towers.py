@@ -9,7 +9,6 @@ import pandas as pd
 from recsys_core import columns as C
 from recsys_core.errors import RecsysError
 from recsys_core.features import feature_columns
-from recsys_core.inputs import read_input
 from recsys_core.towers import fit_towers
 
 from jobs.common import JobContext, main_for
@@ -21,7 +20,7 @@ def training_rows(ctx: JobContext):
     """Aligned (user features, item features, rating) rows, one per interaction with known user and item."""
     users = ctx.lake.read_table(C.USER_FEATURES, ctx.ds).to_pandas()
     items = ctx.lake.read_table(C.ITEM_FEATURES, ctx.ds).to_pandas()
-    inter = read_input(ctx.data_dir, C.INTERACTIONS, [C.USER_ID, C.ITEM_ID, C.RATING]).to_pandas()
+    inter = ctx.read_input(C.INTERACTIONS, [C.USER_ID, C.ITEM_ID, C.RATING]).to_pandas()
     u = pd.Index(users[C.USER_ID]).get_indexer(inter[C.USER_ID])
     i = pd.Index(items[C.ITEM_ID]).get_indexer(inter[C.ITEM_ID])
     known = (u >= 0) & (i >= 0)

@@ -9,11 +9,12 @@ from jobs.validate_inputs import VALIDATION_DATASET
 
 
 def body(ctx: JobContext) -> dict:
-    report_dir = ctx.lake.partition(VALIDATION_DATASET, ctx.ds) / "features"
+    docs = ctx.lake.partition(VALIDATION_DATASET, ctx.ds)
+    docs.mkdir(parents=True, exist_ok=True)
     rows = {}
     for dataset, key in ((C.USER_FEATURES, C.USER_ID), (C.ITEM_FEATURES, C.ITEM_ID)):
         df = ctx.lake.read_table(dataset, ctx.ds).to_pandas()
-        validate_frame(dataset, df, feature_columns=feature_columns(list(df.columns), key), report_dir=report_dir)
+        validate_frame(dataset, df, docs, feature_columns=feature_columns(list(df.columns), key))
         rows[dataset] = len(df)
     return {"rows_in": rows, "rows_out": rows}
 

@@ -54,5 +54,5 @@ def print_recommendations(url: str, users: list[int], sample: int, ds: str | Non
         print(f"\nuser {user} (ds {rows['ds'].iloc[0]:%Y-%m-%d}, model {rows['model_version'].iloc[0]}):")
         for r in rows.itertuples():
             print(f"  {r.rank:>2}. {r.title[:48]:<48} {r.predicted_rating:4.2f}  {describe_reason(r.reason, titles)}")
-    print(f"\nTry it in SQL (duckdb {wh.path}):\n{EXAMPLE_SQL.format(user=users[0])}")
+    print(f"\nTry it in SQL ({wh.url}):\n{EXAMPLE_SQL.format(user=users[0])}")
     return 0

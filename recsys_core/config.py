@@ -42,6 +42,13 @@ class RetrievalConfig:
 
 
 @dataclass(frozen=True)
+class ValidationConfig:
+    # interactions naming unknown users or items: up to this share they are dropped and counted,
+    # above it the run fails (a broken feed, not a few stragglers)
+    max_orphan_share: float = 0.01
+
+
+@dataclass(frozen=True)
 class SimilarityConfig:
     k: int = 10  # nearest items kept per item
 
@@ -60,6 +67,7 @@ class SparkConfig:
 
 @dataclass(frozen=True)
 class Config:
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
@@ -124,6 +132,10 @@ def _validate(cfg: Config) -> Config:
         raise ConfigError(f"config model: learning_rate must be > 0 and l2 >= 0, got {m}")
     if not 0 <= m.validation_share < 0.5:
         raise ConfigError(f"config model.validation_share: must be in [0, 0.5), got {m.validation_share}")
+    if not 0 <= cfg.validation.max_orphan_share < 1:
+        raise ConfigError(
+            f"config validation.max_orphan_share: must be in [0, 1), got {cfg.validation.max_orphan_share}"
+        )
     if cfg.retrieval.similar_per_item > cfg.similarity.k:
         raise ConfigError(
             f"config retrieval.similar_per_item ({cfg.retrieval.similar_per_item}) exceeds "

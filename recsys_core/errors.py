@@ -13,6 +13,10 @@ class MissingInputError(RecsysError):
     """An input table or an upstream partition does not exist."""
 
 
+class CorruptInputError(RecsysError):
+    """An input file exists but cannot be read (truncated or not Parquet)."""
+
+
 class DataValidationError(RecsysError):
     """A Great Expectations suite failed on a table."""
 
@@ -23,7 +27,7 @@ class DataValidationError(RecsysError):
         lines = [f"validation of table '{table}' failed ({len(failures)} expectation(s)):"]
         lines += [f"  - {f}" for f in failures]
         if report_path:
-            lines.append(f"  full validation result: {report_path}")
+            lines.append(f"  validation report (Great Expectations Data Docs): {report_path}")
         super().__init__("\n".join(lines))
 
 

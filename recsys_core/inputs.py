@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recsys_core.columns import INPUT_TABLES
-from recsys_core.errors import MissingInputError
+from recsys_core.errors import CorruptInputError, MissingInputError
 from recsys_core.schemas import contract
 
 
@@ -56,16 +56,30 @@ def write_input(data_dir: str | Path, table: str, data: pa.Table) -> Path:
     return table_path(data_dir, table)
 
 
-def require_inputs(data_dir: str | Path) -> dict[str, Path]:
-    """Paths of the three input tables; a missing one raises MissingInputError naming it."""
-    paths = {t: table_path(data_dir, t) for t in INPUT_TABLES}
+def partition_path(data_dir: str | Path, table: str, ds: str | None) -> Path:
+    """<data>/<table>/ds=<ds>/ when the table is partitioned by ds, else <data>/<table>/ (one snapshot)."""
+    path = table_path(data_dir, table)
+    if ds is not None and path.is_dir() and any(p.name.startswith("ds=") for p in path.iterdir()):
+        part = path / f"ds={ds}"
+        if not part.is_dir():
+            raise MissingInputError(f"input table '{table}' has no partition ds={ds} under {path}")
+        return part
+    return path
+
+
+def require_inputs(data_dir: str | Path, ds: str | None = None) -> dict[str, Path]:
+    """Paths of the three input tables for ds; a missing one raises MissingInputError naming it."""
+    paths = {t: partition_path(data_dir, t, ds) for t in INPUT_TABLES}
     for table, path in paths.items():
         if not path.exists() or not any(path.rglob("*.parquet")):
             raise MissingInputError(f"input table '{table}' not found: no Parquet files under {path}")
     return paths
 
 
-def read_input(data_dir: str | Path, table: str, columns: list[str] | None = None) -> pa.Table:
+def read_input(data_dir: str | Path, table: str, columns: list[str] | None = None, ds: str | None = None) -> pa.Table:
     """Read an input table as stored (no casting: validation must see the data as it is)."""
-    path = require_inputs(data_dir)[table]
-    return pq.read_table(path, columns=columns)
+    path = require_inputs(data_dir, ds)[table]
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise CorruptInputError(f"input table '{table}' at {path} cannot be read as Parquet: {exc}") from exc

@@ -27,3 +27,37 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+PG_URL = os.environ.get("RECSYS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The local PostgreSQL server: required in CI (fail), optional on a developer machine (skip)."""
+    import psycopg
+
+    try:
+        psycopg.connect(PG_URL, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {PG_URL} is unreachable in CI: {exc}")
+        pytest.skip(f"no PostgreSQL at {PG_URL}")
+    return PG_URL
+
+
+@pytest.fixture
+def pg_url(pg_server, request):
+    """A URL whose search_path is a fresh schema for this test, dropped afterwards."""
+    import re
+    import uuid
+
+    import psycopg
+
+    schema = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+    with psycopg.connect(pg_server, autocommit=True) as con:
+        con.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in pg_server else "?"
+    yield f"{pg_server}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(pg_server, autocommit=True) as con:
+        con.execute(f"DROP SCHEMA {schema} CASCADE")

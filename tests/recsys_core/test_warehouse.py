@@ -1,62 +1,50 @@
-"""Tests of publishing to the DuckDB warehouse: one transaction per ds, replace not append."""
+"""Publishing to both warehouse backends: write-audit-publish, one transaction per ds, replace not append."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pytest
 
-from recsys_core.errors import ConfigError
-from recsys_core.warehouse import DuckDBWarehouse, duckdb_path, open_warehouse
+from recsys_core.errors import AuditError, ConfigError
+from recsys_core.warehouse import DuckDBWarehouse, checksum, duckdb_path, open_warehouse
 
 
-def recommendations(
-    user_ids: list[int], score: float = 0.5, version: str = "v1", run: str = "r1"
-) -> pa.Table:
+def recommendations(user_ids: list[int], score: float = 0.5, version: str = "v1", run: str = "r1") -> pa.Table:
     n = len(user_ids)
-    return pa.table(
-        {
-            "user_id": pa.array(user_ids, pa.int64()),
-            "rank": pa.array(range(1, n + 1), pa.int32()),
-            "item_id": pa.array([100 + u for u in user_ids], pa.int64()),
-            "score": pa.array([score] * n, pa.float64()),
-            "predicted_rating": pa.array([3.0] * n, pa.float64()),
-            "reason": pa.array(["top_genre:Drama"] * n),
-            "model_version": pa.array([version] * n),
-            "run_id": pa.array([run] * n),
-        }
-    )
+    return pa.table({
+        "user_id": pa.array(user_ids, pa.int64()),
+        "rank": pa.array([1] * n, pa.int32()),
+        "item_id": pa.array([100 + u for u in user_ids], pa.int64()),
+        "score": pa.array([score] * n, pa.float64()),
+        "predicted_rating": pa.array([3.0] * n, pa.float64()),
+        "reason": pa.array(["top_genre:Drama"] * n),
+        "model_version": pa.array([version] * n),
+        "run_id": pa.array([run] * n),
+    })
 
 
 def neighbors(item_ids: list[int], distance: float = 1.0) -> pa.Table:
-    return pa.table(
-        {
-            "item_id": pa.array(item_ids, pa.int64()),
-            "rank": pa.array([1] * len(item_ids), pa.int32()),
-            "neighbor_id": pa.array([i + 1 for i in item_ids], pa.int64()),
-            "distance": pa.array([distance] * len(item_ids), pa.float64()),
-        }
-    )
+    return pa.table({
+        "item_id": pa.array(item_ids, pa.int64()),
+        "rank": pa.array([1] * len(item_ids), pa.int32()),
+        "neighbor_id": pa.array([i + 1 for i in item_ids], pa.int64()),
+        "distance": pa.array([distance] * len(item_ids), pa.float64()),
+    })
 
 
 def items(item_ids: list[int], title: str = "T") -> pa.Table:
-    return pa.table(
-        {
-            "item_id": pa.array(item_ids, pa.int64()),
-            "title": pa.array([f"{title}{i}" for i in item_ids]),
-            "year": pa.array([1999] + [None] * (len(item_ids) - 1), pa.int32()),
-            "genres": pa.array(
-                [["Drama", "Comedy"]] + [[]] * (len(item_ids) - 1), pa.list_(pa.string())
-            ),
-        }
-    )
+    return pa.table({
+        "item_id": pa.array(item_ids, pa.int64()),
+        "title": pa.array([f"{title}{i}" for i in item_ids]),
+        "year": pa.array([1999] + [None] * (len(item_ids) - 1), pa.int32()),
+        "genres": pa.array([['Drama', 'Sci-Fi "B"']] + [[]] * (len(item_ids) - 1), pa.list_(pa.string())),
+    })
 
 
-def tables(
-    users: list[int], item_ids: list[int], score: float = 0.5, version: str = "v1", run: str = "r1"
-):
+def tables(users: list[int], item_ids: list[int], score: float = 0.5, version: str = "v1", run: str = "r1"):
     return {
         "recommendations": recommendations(users, score, version, run),
         "item_neighbors": neighbors(item_ids),
@@ -64,124 +52,111 @@ def tables(
     }
 
 
-@pytest.fixture
-def wh(tmp_path) -> DuckDBWarehouse:
-    return DuckDBWarehouse(f"duckdb:///{tmp_path}/wh/recs.duckdb")
+@pytest.fixture(params=["duckdb", "postgres"])
+def wh(request, tmp_path):
+    if request.param == "duckdb":
+        return open_warehouse(f"duckdb://{tmp_path}/wh/recs.duckdb")
+    return open_warehouse(request.getfixturevalue("pg_url"))
 
 
-def rows(wh: DuckDBWarehouse, sql: str) -> list[tuple]:
-    return [tuple(r) for r in wh.query(sql).itertuples(index=False)]
+def rows(wh, sql: str, params=()) -> list[tuple]:
+    return [tuple(r) for r in wh.query(sql, params).itertuples(index=False)]
 
 
-def snapshot(wh: DuckDBWarehouse) -> dict[str, list[tuple]]:
+def snapshot(wh) -> dict[str, list[tuple]]:
+    def day(v):
+        return v.isoformat() if isinstance(v, dt.date) else str(v)[:10]
+
     return {
-        "recommendations": rows(
-            wh, "SELECT ds::VARCHAR, * EXCLUDE (ds) FROM recommendations ORDER BY ALL"
-        ),
-        "item_neighbors": rows(
-            wh, "SELECT ds::VARCHAR, * EXCLUDE (ds) FROM item_neighbors ORDER BY ALL"
-        ),
-        "items": rows(wh, "SELECT ds::VARCHAR, item_id, title FROM items ORDER BY ALL"),
-        "publish_log": rows(
-            wh, "SELECT ds::VARCHAR, run_id, table_name, rows FROM publish_log ORDER BY ALL"
-        ),
+        "recommendations": sorted((day(r[0]), *r[1:]) for r in rows(
+            wh, "SELECT ds, user_id, rank, item_id, score, reason, model_version, run_id FROM recommendations")),
+        "item_neighbors": sorted((day(r[0]), *r[1:]) for r in rows(
+            wh, "SELECT ds, item_id, rank, neighbor_id, distance FROM item_neighbors")),
+        "items": sorted((day(r[0]), *r[1:]) for r in rows(wh, "SELECT ds, item_id, title FROM items")),
+        "publish_log": sorted((day(r[0]), *r[1:]) for r in rows(
+            wh, "SELECT ds, run_id, table_name, rows, checksum FROM publish_log")),
     }
 
 
-def test_publish_creates_the_tables_the_log_and_the_latest_view(wh):
-    counts = wh.publish("2024-03-01", "r1", "v1", tables([1, 2, 3], [10, 11]))
-    assert counts == {"recommendations": 3, "item_neighbors": 2, "items": 2}
-    assert wh.path.is_file()
-    names = wh.query(
-        "SELECT table_name, table_type FROM information_schema.tables ORDER BY table_name"
-    )
-    assert dict(zip(names.table_name, names.table_type)) == {
-        "item_neighbors": "BASE TABLE",
-        "items": "BASE TABLE",
-        "publish_log": "BASE TABLE",
-        "recommendations": "BASE TABLE",
-        "recommendations_latest": "VIEW",
-    }
-    assert rows(
-        wh,
-        "SELECT ds::VARCHAR, user_id, rank, item_id, model_version FROM recommendations ORDER BY user_id",
-    ) == [
-        ("2024-03-01", 1, 1, 101, "v1"),
-        ("2024-03-01", 2, 2, 102, "v1"),
-        ("2024-03-01", 3, 3, 103, "v1"),
-    ]
-    assert rows(wh, "SELECT item_id, year, genres FROM items ORDER BY item_id")[0][:2] == (10, 1999)
-    assert list(rows(wh, "SELECT genres FROM items ORDER BY item_id")[0][0]) == ["Drama", "Comedy"]
-    assert rows(
-        wh, "SELECT table_name, rows, model_version FROM publish_log ORDER BY table_name"
-    ) == [
-        ("item_neighbors", 2, "v1"),
-        ("items", 2, "v1"),
-        ("recommendations", 3, "v1"),
-    ]
+def test_publish_creates_tables_log_and_latest_view(wh):
+    result = wh.publish("2024-03-01", "r1", tables([1, 2, 3], [10, 11]), "v1")
+    assert result.status == "published"
+    assert result.rows == {"recommendations": 3, "item_neighbors": 2, "items": 2}
+    assert rows(wh, "SELECT count(*) FROM recommendations_latest") == [(3,)]
+    log = rows(wh, "SELECT table_name, rows, checksum, model_version FROM publish_log ORDER BY table_name")
+    assert [r[:2] for r in log] == [("item_neighbors", 2), ("items", 2), ("recommendations", 3)]
+    assert log[2][2] == checksum(recommendations([1, 2, 3])) and log[2][3] == "v1"
+
+
+def test_list_columns_round_trip_with_quotes(wh):
+    wh.publish("2024-03-01", "r1", tables([1], [10, 11]), "v1")
+    genres = rows(wh, "SELECT genres FROM items WHERE item_id = 10")[0][0]
+    assert list(genres) == ["Drama", 'Sci-Fi "B"']
+    assert rows(wh, "SELECT year FROM items WHERE item_id = 11") == [(None,)]
 
 
 def test_republishing_the_same_ds_replaces_its_rows(wh):
-    wh.publish("2024-03-01", "r1", "v1", tables([1, 2, 3], [10, 11, 12], score=0.5))
-    wh.publish(
-        "2024-03-01",
-        "r2",
-        "v2",
-        tables([7, 8, 9], [20, 21, 22], score=0.25, version="v2", run="r2"),
-    )
-    assert rows(wh, "SELECT count(*) FROM recommendations") == [(3,)]
-    assert rows(wh, "SELECT count(*) FROM item_neighbors") == [(3,)]
-    assert rows(wh, "SELECT count(*) FROM items") == [(3,)]
-    assert rows(
-        wh, "SELECT user_id, score, model_version, run_id FROM recommendations ORDER BY user_id"
-    ) == [
-        (7, 0.25, "v2", "r2"),
-        (8, 0.25, "v2", "r2"),
-        (9, 0.25, "v2", "r2"),
-    ]
-    assert rows(wh, "SELECT item_id FROM items ORDER BY item_id") == [(20,), (21,), (22,)]
-    assert rows(wh, "SELECT item_id FROM item_neighbors ORDER BY item_id") == [(20,), (21,), (22,)]
+    wh.publish("2024-03-01", "r1", tables([1, 2, 3], [10, 11, 12], score=0.5), "v1")
+    wh.publish("2024-03-01", "r2", tables([4, 5], [20], score=0.9, version="v2", run="r2"), "v2")
+    snap = snapshot(wh)
+    assert [r[1] for r in snap["recommendations"]] == [4, 5]
+    assert {r[4] for r in snap["recommendations"]} == {0.9}
+    assert [r[1] for r in snap["item_neighbors"]] == [20]
+    assert {r[1] for r in snap["publish_log"]} == {"r1", "r2"}
+
+
+def test_repeated_publish_of_the_same_run_is_a_noop(wh):
+    first = wh.publish("2024-03-01", "r1", tables([1, 2], [10]), "v1")
+    before = snapshot(wh)
+    again = wh.publish("2024-03-01", "r1", tables([1, 2], [10]), "v1")
+    assert (first.status, again.status) == ("published", "noop")
+    assert snapshot(wh) == before
 
 
 def test_two_ds_coexist_and_latest_shows_the_newest_ds_only(wh):
-    wh.publish("2024-03-02", "r2", "v2", tables([4, 5], [10], version="v2"))
-    wh.publish("2024-03-01", "r1", "v1", tables([1, 2, 3], [10]))  # an older ds published later
-    assert rows(
-        wh, "SELECT ds::VARCHAR, count(*) FROM recommendations GROUP BY ds ORDER BY ds"
-    ) == [
-        ("2024-03-01", 3),
-        ("2024-03-02", 2),
-    ]
-    assert rows(
-        wh,
-        "SELECT ds::VARCHAR, user_id, model_version FROM recommendations_latest ORDER BY user_id",
-    ) == [
-        ("2024-03-02", 4, "v2"),
-        ("2024-03-02", 5, "v2"),
-    ]
-    assert rows(wh, "SELECT ds::VARCHAR, count(*) FROM items GROUP BY ds ORDER BY ds") == [
-        ("2024-03-01", 1),
-        ("2024-03-02", 1),
-    ]
+    wh.publish("2024-03-02", "r2", tables([4, 5], [10], version="v2"), "v2")
+    wh.publish("2024-03-01", "r1", tables([1, 2, 3], [10]), "v1")  # an older ds published later (backfill)
+    got = rows(wh, "SELECT user_id FROM recommendations_latest ORDER BY user_id")
+    assert got == [(4,), (5,)]
+    assert rows(wh, "SELECT count(DISTINCT ds) FROM recommendations") == [(2,)]
 
 
-def test_a_publish_failing_midway_rolls_back_and_leaves_earlier_rows_unchanged(wh):
-    wh.publish("2024-03-01", "r1", "v1", tables([1, 2, 3], [10, 11]))
+def test_audit_of_staging_refuses_non_finite_scores_and_publishes_nothing(wh):
+    wh.publish("2024-03-01", "r1", tables([1, 2], [10]), "v1")
+    before = snapshot(wh)
+    with pytest.raises(AuditError, match="non-finite score"):
+        wh.publish("2024-03-01", "r2", tables([3], [10], score=float("nan")), "v1")
+    assert snapshot(wh) == before
+
+
+def test_audit_of_staging_refuses_broken_ranks_and_mixed_versions(wh):
+    recs = recommendations([1, 1]).set_column(1, "rank", pa.array([1, 3], pa.int32()))
+    with pytest.raises(AuditError, match="ranks are not 1..n"):
+        wh.publish("2024-03-01", "r1", {"recommendations": recs}, "v1")
+    mixed = pa.concat_tables([recommendations([1]), recommendations([2], version="v2")])
+    with pytest.raises(AuditError, match="2 model versions"):
+        wh.publish("2024-03-01", "r1", {"recommendations": mixed}, "v1")
+
+
+def test_a_publish_failing_midway_leaves_earlier_rows_unchanged(wh):
+    wh.publish("2024-03-01", "r1", tables([1, 2, 3], [10, 11]), "v1")
     before = snapshot(wh)
     bad = recommendations([7, 8]).set_column(3, "score", pa.array(["not a number", "x"]))
-    broken = {
-        "item_neighbors": neighbors([30, 31, 32], distance=9.0),  # deleted and rewritten first ...
-        "items": items([30, 31, 32], title="new"),
-        "recommendations": bad,  # ... then this insert fails
-    }
-    with pytest.raises(duckdb.Error, match="(?i)conver|cast"):
-        wh.publish("2024-03-01", "r2", "v2", broken)
+    broken = {"item_neighbors": neighbors([30, 31, 32], distance=9.0), "items": items([30, 31, 32], "new"),
+              "recommendations": bad}
+    with pytest.raises(Exception):
+        wh.publish("2024-03-01", "r2", broken, "v2")
     assert snapshot(wh) == before
-    # a failed publish of a new ds leaves no trace of that ds either
-    with pytest.raises(duckdb.Error):
-        wh.publish("2024-03-05", "r3", "v3", broken)
+    with pytest.raises(Exception):
+        wh.publish("2024-03-05", "r3", broken, "v3")
     assert snapshot(wh) == before
-    assert rows(wh, "SELECT DISTINCT ds::VARCHAR FROM recommendations_latest") == [("2024-03-01",)]
+
+
+def test_checksum_ignores_row_order_and_run_id_but_not_content():
+    a = recommendations([1, 2, 3])
+    assert checksum(a) == checksum(a.take([2, 0, 1]))
+    assert checksum(a) == checksum(recommendations([1, 2, 3], run="other"))
+    assert checksum(a) != checksum(recommendations([1, 2, 3], score=0.51))
 
 
 def test_duckdb_path_parses_absolute_and_relative_urls():
@@ -189,22 +164,21 @@ def test_duckdb_path_parses_absolute_and_relative_urls():
     assert duckdb_path("duckdb://rel/x.duckdb") == Path("rel/x.duckdb")
 
 
-@pytest.mark.parametrize(
-    "url", ["sqlite:///abs/x.db", "postgresql://host/db", "duckdb://", "/abs/x.duckdb"]
-)
+@pytest.mark.parametrize("url", ["sqlite:///abs/x.db", "postgresql://host/db", "duckdb://", "/abs/x.duckdb"])
 def test_duckdb_path_rejects_other_urls(url):
     with pytest.raises(ConfigError, match="warehouse URL"):
         duckdb_path(url)
 
 
-def test_open_warehouse_rejects_unsupported_schemes():
+def test_open_warehouse_chooses_the_backend_by_url():
     with pytest.raises(ConfigError, match="unsupported scheme"):
-        open_warehouse("postgresql://host/db")
+        open_warehouse("sqlite:///x.db")
     assert isinstance(open_warehouse("duckdb:///tmp/x.duckdb"), DuckDBWarehouse)
+    assert open_warehouse("postgresql://u@h:5432/db").dialect == "postgres"
 
 
-def test_query_on_a_missing_warehouse_raises_and_creates_nothing(tmp_path):
-    wh = DuckDBWarehouse(f"duckdb:///{tmp_path}/none/recs.duckdb")
+def test_query_on_a_missing_duckdb_warehouse_raises_and_creates_nothing(tmp_path):
+    wh = DuckDBWarehouse(f"duckdb://{tmp_path}/none/recs.duckdb")
     with pytest.raises(ConfigError, match="no warehouse at"):
         wh.query("SELECT 1")
     assert not (tmp_path / "none").exists()

@@ -1,0 +1,75 @@
+"""validate_inputs: snapshots validated inputs for ds, drops and counts a few orphans, names broken files."""
+
+import json
+import shutil
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from jobs import validate_inputs
+from jobs.common import EXIT_USER_ERROR, STEPS_DATASET, run_job
+from recsys_core.generate import generate_dataset
+
+DS = "2026-01-31"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("inputs")
+    generate_dataset(out, users=50, items=30, interactions=500, seed=5)
+    return out
+
+
+def run(data, work, *extra, ds=DS):
+    code = run_job("validate_inputs", validate_inputs.body, ["--ds", ds, "--data", str(data), "--work", str(work), *extra])
+    record = json.loads((work / "lake" / STEPS_DATASET / f"ds={ds}" / "validate_inputs.json").read_text())
+    return code, record
+
+
+def test_valid_inputs_are_snapshotted_for_ds(data, tmp_path):
+    code, record = run(data, tmp_path)
+    assert code == 0 and record["orphan_interactions_dropped"] == 0
+    snap = pq.read_table(tmp_path / "lake" / "inputs" / "interactions" / f"ds={DS}")
+    assert snap.num_rows == 500 and snap.schema.field("rating").type == pa.float32()
+
+
+def test_a_few_orphans_are_dropped_and_counted(data, tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    t = pq.read_table(copy / "interactions")
+    ids = t.column("item_id").to_numpy().copy()
+    ids[:3] = [999_997, 999_998, 999_999]  # 3 of 500 = 0.6% < 1%
+    shutil.rmtree(copy / "interactions")
+    (copy / "interactions").mkdir()
+    pq.write_table(t.set_column(1, "item_id", pa.array(ids)), copy / "interactions" / "p.parquet")
+    code, record = run(copy, tmp_path / "work")
+    assert code == 0 and record["orphan_interactions_dropped"] == 3
+    assert record["rows_out"]["interactions"] == 497
+    code, record = run(copy, tmp_path / "work2", "--set", "validation.max_orphan_share=0.001")
+    assert code == EXIT_USER_ERROR and "expect_column_values_to_be_in_set" in record["error"]
+
+
+def test_corrupt_parquet_is_named(data, tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    part = next((copy / "users").glob("*.parquet"))
+    part.write_bytes(part.read_bytes()[: len(part.read_bytes()) // 2])
+    code, record = run(copy, tmp_path / "work")
+    assert code == EXIT_USER_ERROR
+    assert "CorruptInputError: input table 'users'" in record["error"]
+
+
+def test_partitioned_inputs_read_the_partition_of_ds(data, tmp_path):
+    copy = tmp_path / "data"
+    for table in ("users", "items", "interactions"):
+        shutil.copytree(data / table, copy / table / f"ds={DS}")
+    code, record = run(copy, tmp_path / "work")
+    assert code == 0 and record["rows_out"]["interactions"] == 500
+    code, record = run(copy, tmp_path / "work", ds="2026-02-01")
+    assert code == EXIT_USER_ERROR and "has no partition ds=2026-02-01" in record["error"]
+
+
+def test_invalid_config_fails_before_reading(data, tmp_path):
+    code, record = run(data, tmp_path, "--set", "ranking.top_n=0")
+    assert code == EXIT_USER_ERROR and "ranking.top_n: must be positive" in record["error"]
