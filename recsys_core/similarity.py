@@ -51,6 +51,7 @@ def neighbors_dataframe(spark, item_ids: np.ndarray, embeddings: np.ndarray, k: 
     import pyarrow as pa
 
     from recsys_core import columns as C
+    from recsys_core.faults import spark_task_fault
 
     ids = np.asarray(item_ids, dtype=np.int64)
     shared = spark.sparkContext.broadcast((ids, np.asarray(embeddings, dtype=np.float32)))
@@ -71,6 +72,7 @@ def neighbors_dataframe(spark, item_ids: np.ndarray, embeddings: np.ndarray, k: 
                 ],
                 names=[C.ITEM_ID, C.RANK, C.NEIGHBOR_ID, C.DISTANCE],
             )
+            spark_task_fault("similarity_task")  # after rows were emitted: a retry must not duplicate them
 
     partitions = max(1, -(-len(ids) // block))
     return spark.range(0, len(ids), numPartitions=partitions).mapInArrow(compute, schema)

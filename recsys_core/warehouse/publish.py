@@ -69,7 +69,7 @@ class Warehouse:
     def query(self, statement: str, params: list | tuple = ()) -> pd.DataFrame:
         con = self.connect(read_only=True)
         try:
-            cur = con.execute(self._placeholders(statement), list(params))
+            cur = con.execute(self._placeholders(statement), list(params) or None)
             names = [d[0] for d in cur.description]
             return pd.DataFrame(cur.fetchall(), columns=names)
         finally:
