@@ -29,12 +29,11 @@ def cmd_ingest(a) -> int:
     return 0
 
 
-def cmd_run(a) -> int:
-    from recsys_cli.airflow_run import DEFAULT_AIRFLOW_HOME, run_dag
+def _run_setup(a) -> tuple[dict, Path, Path]:
+    """The DagRun conf, work folder and Airflow home of `run` and `backfill`; a bad config stops here."""
+    from recsys_cli.airflow_run import DEFAULT_AIRFLOW_HOME
     from recsys_core.config import load_config
-    from recsys_core.lake import check_ds
 
-    ds = check_ds(a.ds or dt.datetime.now(dt.timezone.utc).date().isoformat())
     load_config(a.config, a.set or [])  # refuse a bad config before starting Airflow
     work = Path(a.work).resolve()
     conf = {
@@ -44,8 +43,32 @@ def cmd_run(a) -> int:
         "config_path": str(Path(a.config).resolve()) if a.config else "",
         "settings": a.set or [],
     }
-    home = Path(a.airflow_home).resolve() if a.airflow_home else DEFAULT_AIRFLOW_HOME
+    return conf, work, Path(a.airflow_home).resolve() if a.airflow_home else DEFAULT_AIRFLOW_HOME
+
+
+def cmd_run(a) -> int:
+    from recsys_cli.airflow_run import run_dag
+    from recsys_core.lake import check_ds
+
+    ds = check_ds(a.ds or dt.datetime.now(dt.timezone.utc).date().isoformat())
+    conf, work, home = _run_setup(a)
     return run_dag(ds, conf, work, home)
+
+
+def cmd_backfill(a) -> int:
+    """One DagRun per ds from --start to --end; each replaces its own partition, in any order."""
+    from recsys_cli.airflow_run import run_dag
+    from recsys_core.lake import check_ds
+
+    start, end = dt.date.fromisoformat(check_ds(a.start)), dt.date.fromisoformat(check_ds(a.end))
+    if end < start:
+        raise RecsysError(f"backfill: --end {end} is before --start {start}")
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    conf, work, home = _run_setup(a)
+    failed = [d for d in (reversed(days) if a.reverse else days) if run_dag(d.isoformat(), conf, work, home)]
+    print(f"backfill: {len(days) - len(failed)} of {len(days)} ds published" +
+          (f"; failed: {', '.join(map(str, failed))}" if failed else ""))
+    return 1 if failed else 0
 
 
 def cmd_recommend(a) -> int:
@@ -74,15 +97,24 @@ def parser() -> argparse.ArgumentParser:
     ml.add_argument("--out", required=True)
     ml.set_defaults(func=cmd_ingest)
 
-    r = sub.add_parser("run", help="run the nightly DAG once through Airflow")
-    r.add_argument("--data", required=True, help="folder with users/, items/, interactions/")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", required=True, help="folder with users/, items/, interactions/")
+    common.add_argument("--warehouse", help="duckdb:///path/file.duckdb or postgresql://user@host:port/db "
+                        "(default: <work>/warehouse.duckdb)")
+    common.add_argument("--config", default=str(DEFAULT_CONFIG), help="TOML config file")
+    common.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="config override, repeatable")
+    common.add_argument("--work", default=str(DEFAULT_WORK_DIR), help="lake and models folder (default: data/)")
+    common.add_argument("--airflow-home", help="Airflow home with its SQLite metadata (default: .airflow/)")
+
+    r = sub.add_parser("run", parents=[common], help="run the nightly DAG once through Airflow")
     r.add_argument("--ds", help="logical date YYYY-MM-DD (default: today, UTC)")
-    r.add_argument("--warehouse", help="duckdb:///path/file.duckdb (default: <work>/warehouse.duckdb)")
-    r.add_argument("--config", default=str(DEFAULT_CONFIG), help="TOML config file")
-    r.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="config override, repeatable")
-    r.add_argument("--work", default=str(DEFAULT_WORK_DIR), help="lake and models folder (default: data/)")
-    r.add_argument("--airflow-home", help="Airflow home with its SQLite metadata (default: .airflow/)")
     r.set_defaults(func=cmd_run)
+
+    b = sub.add_parser("backfill", parents=[common], help="run the DAG for every ds of a date range")
+    b.add_argument("--start", required=True, help="first ds, YYYY-MM-DD")
+    b.add_argument("--end", required=True, help="last ds, YYYY-MM-DD (inclusive)")
+    b.add_argument("--reverse", action="store_true", help="newest ds first")
+    b.set_defaults(func=cmd_backfill)
 
     rec = sub.add_parser("recommend", help="print users' recommendations from the warehouse")
     rec.add_argument("--user", type=int, action="append", help="user id, repeatable")

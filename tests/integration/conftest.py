@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -26,29 +25,33 @@ def recsys_run(data: Path, work: Path, home: Path, ds: str, *extra: str) -> subp
     return subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
 
 
-def table_rows(db: Path, sql: str, params=()) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
+def table_rows(url: str, sql: str, params=()) -> list[tuple]:
+    """Rows of a query against a warehouse URL (DuckDB or PostgreSQL)."""
+    from recsys_core.warehouse import open_warehouse
+
+    df = open_warehouse(url).query(sql, list(params))
+    return [tuple(r) for r in df.itertuples(index=False)]
 
 
-def checksum(db: Path, ds: str) -> tuple[int, str]:
+def duckdb_url(work: Path) -> str:
+    return f"duckdb://{work / 'warehouse.duckdb'}"
+
+
+def checksum(url: str, ds: str) -> tuple[int, str]:
     """Row count and an order-insensitive digest of a ds partition of recommendations."""
-    rows = table_rows(db, "SELECT user_id, rank, item_id, round(score, 5), reason FROM recommendations "
-                          "WHERE ds = ?::DATE ORDER BY user_id, rank", [ds])
-    return len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()
+    rows = table_rows(url, "SELECT user_id, rank, item_id, round(score::NUMERIC, 5), reason FROM recommendations "
+                           "WHERE ds = ?::DATE ORDER BY user_id, rank", [ds])
+    return len(rows), hashlib.sha256(repr([tuple(map(str, r)) for r in rows]).encode()).hexdigest()
 
 
-def assert_invariants(db: Path, data: Path, ds: str, top_n: int = 20) -> None:
+def assert_invariants(url: str, data: Path, ds: str, top_n: int = 20) -> None:
     """The invariants every published ds must hold, computed independently from the input files."""
     users = pq.read_table(data / "users").column("user_id").to_numpy()
     items = set(pq.read_table(data / "items").column("item_id").to_pylist())
     inter = pq.read_table(data / "interactions", columns=["user_id", "item_id"]).to_pandas()
     seen = inter[inter.item_id.isin(items)].groupby("user_id").item_id.apply(set).to_dict()
-    rows = table_rows(db, "SELECT user_id, rank, item_id, score, predicted_rating, reason FROM recommendations "
-                          "WHERE ds = ?::DATE", [ds])
+    rows = table_rows(url, "SELECT user_id, rank, item_id, score, predicted_rating, reason FROM recommendations "
+                           "WHERE ds = ?::DATE", [ds])
     assert rows, f"no recommendations for ds={ds}"
     by_user: dict[int, list] = {}
     for r in rows:
@@ -62,7 +65,5 @@ def assert_invariants(db: Path, data: Path, ds: str, top_n: int = 20) -> None:
         assert len({r[2] for r in got}) == len(got), f"user {user}: duplicate items"
     assert {r[2] for r in rows} <= items, "recommended an item outside the catalogue"
     assert set(by_user) <= {int(u) for u in users}, "recommendations for an unknown user"
-    assert np.isfinite([r[3] for r in rows]).all() and np.isfinite([r[4] for r in rows]).all()
+    assert np.isfinite([float(r[3]) for r in rows]).all() and np.isfinite([float(r[4]) for r in rows]).all()
     assert all(r[5] for r in rows), "a recommendation without a reason"
-    latest = table_rows(db, "SELECT max(ds)::VARCHAR, count(*) FROM recommendations_latest")[0]
-    assert latest[1] > 0

@@ -7,7 +7,7 @@ import pytest
 
 from recsys_core.generate import generate_dataset
 from recsys_core.movielens import ingest_movielens
-from tests.integration.conftest import SHARED_DATA, assert_invariants, checksum, recsys_run, table_rows
+from tests.integration.conftest import SHARED_DATA, assert_invariants, checksum, duckdb_url, recsys_run, table_rows
 
 pytestmark = pytest.mark.integration
 DS = "2026-01-31"
@@ -40,12 +40,12 @@ def test_run_prints_every_step_with_its_rows(first_run):
 
 def test_published_recommendations_hold_every_invariant(first_run, small_data):
     work, _ = first_run
-    assert_invariants(work / "warehouse.duckdb", small_data, DS)
+    assert_invariants(duckdb_url(work), small_data, DS)
 
 
 def test_item_neighbors_published_k_per_item_without_self(first_run, small_data):
     work, _ = first_run
-    rows = table_rows(work / "warehouse.duckdb",
+    rows = table_rows(duckdb_url(work),
                       "SELECT item_id, count(*), sum((item_id = neighbor_id)::INT), min(distance) "
                       "FROM item_neighbors WHERE ds = ?::DATE GROUP BY item_id", [DS])
     assert len(rows) == pq.read_table(small_data / "items").num_rows
@@ -58,13 +58,13 @@ def test_cold_start_users_get_recommendations(first_run, small_data):
     active = set(pq.read_table(small_data / "interactions").column("user_id").to_pylist())
     cold = users - active
     assert cold, "the generator should leave some users without interactions"
-    got = table_rows(work / "warehouse.duckdb", "SELECT DISTINCT user_id FROM recommendations_latest")
+    got = table_rows(duckdb_url(work), "SELECT DISTINCT user_id FROM recommendations_latest")
     assert cold <= {r[0] for r in got}
 
 
 def test_rerun_of_the_same_ds_replaces_it(first_run, small_data, airflow_home):
     work, _ = first_run
-    db = work / "warehouse.duckdb"
+    db = duckdb_url(work)
     before = checksum(db, DS)
     proc = recsys_run(small_data, work, airflow_home, DS)
     assert proc.returncode == 0, proc.stdout[-4000:]
@@ -74,6 +74,8 @@ def test_rerun_of_the_same_ds_replaces_it(first_run, small_data, airflow_home):
     dupes = table_rows(db, "SELECT count(*) FROM (SELECT ds, user_id, rank FROM recommendations "
                            "GROUP BY ALL HAVING count(*) > 1)")
     assert dupes == [(0,)]
+    sums = table_rows(db, "SELECT checksum FROM publish_log WHERE ds = ?::DATE AND table_name = 'recommendations'", [DS])
+    assert len(sums) == 2 and sums[0] == sums[1], "two runs on the same inputs must publish identical rows"
 
 
 @pytest.mark.parametrize("damage", ["missing_column", "non_numeric_rating", "empty_interactions", "missing_table"])
@@ -81,7 +83,7 @@ def test_bad_input_fails_at_validation_and_leaves_the_warehouse(first_run, small
     import pyarrow as pa
 
     work, _ = first_run
-    db = work / "warehouse.duckdb"
+    db = duckdb_url(work)
     before = checksum(db, DS)
     data = tmp_path / "data"
     shutil.copytree(small_data, data)
@@ -117,4 +119,4 @@ def test_movielens_latest_small_end_to_end(tmp_path, airflow_home):
     assert counts["interactions"] == 100836
     proc = recsys_run(data, tmp_path / "work", airflow_home, DS)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert_invariants(tmp_path / "work" / "warehouse.duckdb", data, DS)
+    assert_invariants(duckdb_url(tmp_path / "work"), data, DS)

@@ -88,6 +88,19 @@ def test_publish_creates_tables_log_and_latest_view(wh):
     assert log[2][2] == checksum(recommendations([1, 2, 3])) and log[2][3] == "v1"
 
 
+def test_tables_and_columns_carry_comments_for_analysts(wh):
+    wh.publish("2024-03-01", "r1", tables([1], [10]), "v1")
+    if wh.dialect == "duckdb":
+        table = rows(wh, "SELECT comment FROM duckdb_tables() WHERE table_name = 'recommendations'")[0][0]
+        column = rows(wh, "SELECT comment FROM duckdb_columns() WHERE table_name = 'recommendations' "
+                          "AND column_name = 'predicted_rating'")[0][0]
+    else:
+        table = rows(wh, "SELECT obj_description('recommendations'::regclass)")[0][0]
+        column = rows(wh, "SELECT col_description('recommendations'::regclass, 6)")[0][0]
+    assert "(ds, user_id, rank) is unique" in table
+    assert "rating scale" in column
+
+
 def test_list_columns_round_trip_with_quotes(wh):
     wh.publish("2024-03-01", "r1", tables([1], [10, 11]), "v1")
     genres = rows(wh, "SELECT genres FROM items WHERE item_id = 10")[0][0]
