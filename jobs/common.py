@@ -73,12 +73,13 @@ def _arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
 
 def _context(a: argparse.Namespace) -> JobContext:
     work = Path(a.work).resolve()
+    config = load_config(a.config, a.set)
     return JobContext(
         ds=check_ds(a.ds),
         data_dir=Path(a.data).resolve() if a.data else Path(),
         work_dir=work,
-        config=load_config(a.config, a.set),
-        warehouse_url=a.warehouse or default_warehouse_url(work),
+        config=config,
+        warehouse_url=a.warehouse or config.warehouse.url or default_warehouse_url(work),
         run_id=a.run_id,
     )
 

@@ -34,12 +34,12 @@ def _run_setup(a) -> tuple[dict, Path, Path]:
     from recsys_cli.airflow_run import DEFAULT_AIRFLOW_HOME
     from recsys_core.config import load_config
 
-    load_config(a.config, a.set or [])  # refuse a bad config before starting Airflow
+    config = load_config(a.config, a.set or [])  # refuse a bad config before starting Airflow
     work = Path(a.work).resolve()
     conf = {
         "data_dir": str(Path(a.data).resolve()),
         "work_dir": str(work),
-        "warehouse_url": a.warehouse or default_warehouse_url(work),
+        "warehouse_url": a.warehouse or config.warehouse.url or default_warehouse_url(work),
         "config_path": str(Path(a.config).resolve()) if a.config else "",
         "settings": a.set or [],
     }
@@ -74,7 +74,9 @@ def cmd_backfill(a) -> int:
 def cmd_recommend(a) -> int:
     from recsys_cli.show import print_recommendations
 
-    url = a.warehouse or default_warehouse_url(Path(a.work).resolve())
+    from recsys_core.config import load_config
+
+    url = a.warehouse or load_config(a.config).warehouse.url or default_warehouse_url(Path(a.work).resolve())
     return print_recommendations(url, a.user or [], a.sample, a.ds)
 
 
@@ -122,6 +124,7 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--ds", help="partition to read (default: recommendations_latest)")
     rec.add_argument("--warehouse", help="warehouse URL (default: <work>/warehouse.duckdb)")
     rec.add_argument("--work", default=str(DEFAULT_WORK_DIR))
+    rec.add_argument("--config", default=str(DEFAULT_CONFIG), help="TOML config file (for warehouse.url)")
     rec.set_defaults(func=cmd_recommend)
     return p
 

@@ -66,6 +66,12 @@ class SparkConfig:
 
 
 @dataclass(frozen=True)
+class WarehouseConfig:
+    # duckdb:///path/file.duckdb or postgresql://user@host:port/db; empty: <work>/warehouse.duckdb
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -73,6 +79,7 @@ class Config:
     similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
+    warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -56,3 +56,12 @@ def test_invalid_override_from_the_dag_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("RECSYS_SETTINGS", "ranking.top_k=7")
     with pytest.raises(ConfigError, match="unknown key ranking.top_k"):
         parse_args(["--ds", "2026-01-02", "--work", str(tmp_path)], "t")
+
+
+def test_warehouse_url_from_config_unless_a_flag_overrides_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECSYS_SETTINGS", "warehouse.url=postgresql://u@127.0.0.1:5432/wh")
+    monkeypatch.delenv("RECSYS_WAREHOUSE_URL", raising=False)
+    assert parse_args(["--ds", "2026-01-02", "--work", str(tmp_path)], "t").warehouse_url == \
+        "postgresql://u@127.0.0.1:5432/wh"
+    flagged = parse_args(["--ds", "2026-01-02", "--work", str(tmp_path), "--warehouse", "duckdb:///x.duckdb"], "t")
+    assert flagged.warehouse_url == "duckdb:///x.duckdb"
