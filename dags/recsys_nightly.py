@@ -21,6 +21,7 @@ import pendulum
 from airflow.sdk import DAG, Param, chain
 
 from jobs import STEPS
+from recsys_airflow.notify import notify_failure
 from recsys_airflow.operators import RecsysJobOperator
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -39,6 +40,7 @@ with DAG(
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,
         "execution_timeout": timedelta(hours=2),
+        "on_failure_callback": notify_failure,
     },
     params={
         "data_dir": Param(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
+from pathlib import Path
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -37,8 +39,17 @@ class RecsysJobOperator(BashOperator):
             return super().execute(context)
         except AirflowException:
             process = self.subprocess_hook.sub_process
+            error = _job_error(context, self.task_id)
             if process is not None and process.returncode == EXIT_USER_ERROR:
-                raise AirflowFailException(
-                    f"{self.task_id} rejected its input or config (see the error above); not retrying"
-                ) from None
-            raise
+                raise AirflowFailException(f"{self.task_id} rejected its input or config, not retrying: {error}") \
+                    from None
+            raise AirflowException(f"{self.task_id} failed: {error}") from None
+
+
+def _job_error(context, step: str) -> str:
+    """The error the job recorded under <work_dir>/lake/_steps/ds=<ds>/<step>.json (see jobs/common.py)."""
+    record = Path(context["params"]["work_dir"]) / "lake" / "_steps" / f"ds={context['ds']}" / f"{step}.json"
+    try:
+        return json.loads(record.read_text()).get("error", "no error recorded")
+    except (OSError, ValueError):
+        return f"no step record at {record}"

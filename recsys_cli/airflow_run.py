@@ -54,6 +54,7 @@ def run_dag(ds: str, conf: dict, work_dir: Path, home: Path = DEFAULT_AIRFLOW_HO
     shutil.rmtree(steps_dir, ignore_errors=True)  # so the summary shows this run's steps only
     log_path = home / "runs" / f"{DAG_ID}-{ds}-{int(time.time())}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    env["RECSYS_RUN_LOG"] = str(log_path)  # failure alerts point here
     print(f"running {DAG_ID} for ds={ds} through Airflow (log: {log_path})", flush=True)
     started = time.time()
     with open(log_path, "w") as log_file:

@@ -1,6 +1,7 @@
 """Helpers for running the real DAG through `recsys run` and reading the warehouse it wrote."""
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +20,10 @@ def airflow_home(tmp_path_factory):
     return tmp_path_factory.mktemp("airflow_home")
 
 
-def recsys_run(data: Path, work: Path, home: Path, ds: str, *extra: str) -> subprocess.CompletedProcess:
+def recsys_run(data: Path, work: Path, home: Path, ds: str, *extra: str, env: dict | None = None):
     cmd = [sys.executable, "-m", "recsys_cli.main", "run", "--data", str(data), "--ds", ds,
            "--work", str(work), "--airflow-home", str(home), *FAST, *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env={**os.environ, **(env or {})})
 
 
 def table_rows(url: str, sql: str, params=()) -> list[tuple]:

@@ -7,6 +7,7 @@ import pytest
 
 from recsys_core.generate import generate_dataset
 from recsys_core.movielens import ingest_movielens
+from tests.recsys_airflow.test_notify import Receiver
 from tests.integration.conftest import SHARED_DATA, assert_invariants, checksum, duckdb_url, recsys_run, table_rows
 
 pytestmark = pytest.mark.integration
@@ -98,7 +99,11 @@ def test_bad_input_fails_at_validation_and_leaves_the_warehouse(first_run, small
         else:
             inter = inter.slice(0, 0)
         pq.write_table(inter, data / "interactions" / "part-0.parquet")
-    proc = recsys_run(data, work, airflow_home, DS)
+    alerts = Receiver()
+    try:
+        proc = recsys_run(data, work, airflow_home, DS, env={"RECSYS_ALERT_WEBHOOK": alerts.url})
+    finally:
+        alerts.close()
     assert proc.returncode != 0
     out = proc.stdout
     assert "validate_inputs       failed" in out, out[-3000:]
@@ -110,6 +115,11 @@ def test_bad_input_fails_at_validation_and_leaves_the_warehouse(first_run, small
                 "missing_table": "input table 'interactions' not found"}[damage]
     assert expected in out, out[-3000:]
     assert checksum(db, DS) == before
+    # the failure callback posted one summary naming the task, the ds and the job's own error
+    assert len(alerts.received) == 1, alerts.received
+    alert = alerts.received[0]
+    assert (alert["task_id"], alert["ds"]) == ("validate_inputs", DS) and expected in alert["error"]
+    assert alert["log"].endswith(".log") and "runs" in alert["log"]
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "ml-latest-small").is_dir(), reason="MovieLens ml-latest-small not present")
