@@ -56,12 +56,27 @@ with DAG(
         "warehouse_url": Param(
             os.environ.get("RECSYS_WAREHOUSE_URL", ""),
             type="string",
-            description="duckdb:///path/file.duckdb; empty means <work_dir>/warehouse.duckdb.",
+            pattern=r"^$|^(duckdb://.+|postgres(ql)?://.+)$",
+            description="duckdb:///path/file.duckdb or postgresql://user@host:port/db; "
+            "empty means the config's warehouse.url, else <work_dir>/warehouse.duckdb.",
         ),
         "config_path": Param(
             os.environ.get("RECSYS_CONFIG", str(PROJECT / "config" / "recsys.toml")),
             type="string",
             description="TOML config file (model, retrieval sizes, top N, Spark).",
+        ),
+        "ds": Param(
+            "",
+            type="string",
+            pattern=r"^$|^\d{4}-\d{2}-\d{2}$",
+            description="Date to compute (YYYY-MM-DD); empty means the run's logical date.",
+        ),
+        "top_n": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=1000,
+            description="Recommendations per user; empty keeps ranking.top_n of the config (20).",
         ),
         "settings": Param(
             [],

@@ -23,7 +23,7 @@ def failure_summary(context) -> dict:
     return {
         "dag_id": ti.dag_id,
         "task_id": ti.task_id,
-        "ds": context.get("ds"),
+        "ds": (context.get("params") or {}).get("ds") or context.get("ds"),
         "run_id": ti.run_id,
         "try_number": ti.try_number,
         "error": str(context.get("exception") or "unknown error")[:4000],

@@ -20,13 +20,14 @@ class RecsysJobOperator(BashOperator):
     def __init__(self, *, step: str, **kwargs):
         super().__init__(
             task_id=step,
-            bash_command=f"exec {shlex.quote(sys.executable)} -m jobs.{step} --ds {{{{ ds }}}}",
+            bash_command=f"exec {shlex.quote(sys.executable)} -m jobs.{step} --ds {{{{ params.ds or ds }}}}",
             env={
                 "RECSYS_DATA_DIR": "{{ params.data_dir }}",
                 "RECSYS_WORK_DIR": "{{ params.work_dir }}",
                 "RECSYS_WAREHOUSE_URL": "{{ params.warehouse_url }}",
                 "RECSYS_CONFIG": "{{ params.config_path }}",
-                "RECSYS_SETTINGS": "{{ params.settings | join('\n') }}",
+                "RECSYS_SETTINGS": "{{ params.settings | join('\n') }}"
+                "{% if params.top_n %}\nranking.top_n={{ params.top_n }}{% endif %}",
                 "RECSYS_RUN_ID": "{{ run_id }}",
                 "TF_CPP_MIN_LOG_LEVEL": "2",
             },
@@ -48,7 +49,8 @@ class RecsysJobOperator(BashOperator):
 
 def _job_error(context, step: str) -> str:
     """The error the job recorded under <work_dir>/lake/_steps/ds=<ds>/<step>.json (see jobs/common.py)."""
-    record = Path(context["params"]["work_dir"]) / "lake" / "_steps" / f"ds={context['ds']}" / f"{step}.json"
+    ds = context["params"].get("ds") or context["ds"]
+    record = Path(context["params"]["work_dir"]) / "lake" / "_steps" / f"ds={ds}" / f"{step}.json"
     try:
         return json.loads(record.read_text()).get("error", "no error recorded")
     except (OSError, ValueError):

@@ -42,6 +42,7 @@ def _run_setup(a) -> tuple[dict, Path, Path]:
         "warehouse_url": a.warehouse or config.warehouse.url or default_warehouse_url(work),
         "config_path": str(Path(a.config).resolve()) if a.config else "",
         "settings": a.set or [],
+        "top_n": a.top_n,  # validated by the DAG's Param (1..1000) before any task runs
     }
     return conf, work, Path(a.airflow_home).resolve() if a.airflow_home else DEFAULT_AIRFLOW_HOME
 
@@ -106,6 +107,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--config", default=str(DEFAULT_CONFIG), help="TOML config file")
     common.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="config override, repeatable")
     common.add_argument("--work", default=str(DEFAULT_WORK_DIR), help="lake and models folder (default: data/)")
+    common.add_argument("--top-n", type=int, help="recommendations per user (DAG param top_n)")
     common.add_argument("--airflow-home", help="Airflow home with its SQLite metadata (default: .airflow/)")
 
     r = sub.add_parser("run", parents=[common], help="run the nightly DAG once through Airflow")

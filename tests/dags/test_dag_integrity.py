@@ -40,6 +40,10 @@ if dag is not None:
         retries={t.task_id: t.retries for t in dag.tasks},
         schedule=str(dag.schedule), catchup=dag.catchup, max_active_runs=dag.max_active_runs,
         tags=sorted(dag.tags), doc=bool(dag.doc_md), params=sorted(dag.params.keys()),
+        param_docs={k: dag.params.get_param(k).description for k in dag.params.keys()},
+        param_schemas={k: dag.params.get_param(k).schema for k in dag.params.keys()},
+        failure_callbacks=sorted({getattr(t.on_failure_callback[0] if isinstance(t.on_failure_callback, list)
+                                   else t.on_failure_callback, "__name__", None) or "" for t in dag.tasks}),
     )
 print("RESULT" + json.dumps(out))
 """
@@ -96,3 +100,14 @@ def test_dag_steps_match_the_jobs_package():
     assert list(STEPS) == EXPECTED_ORDER
     for step in STEPS:
         assert (PROJECT / "jobs" / f"{step}.py").is_file(), step
+
+
+def test_params_are_typed_bounded_and_explained(dag_info):
+    assert all(doc and len(doc) > 10 for doc in dag_info["param_docs"].values()), dag_info["param_docs"]
+    top_n = dag_info["param_schemas"]["top_n"]
+    assert (top_n["minimum"], top_n["maximum"]) == (1, 1000) and "integer" in top_n["type"]
+    assert dag_info["param_schemas"]["ds"]["pattern"]
+
+
+def test_every_task_alerts_on_failure(dag_info):
+    assert dag_info["failure_callbacks"] == ["notify_failure"]

@@ -130,3 +130,24 @@ def test_movielens_latest_small_end_to_end(tmp_path, airflow_home):
     proc = recsys_run(data, tmp_path / "work", airflow_home, DS)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert_invariants(duckdb_url(tmp_path / "work"), data, DS)
+
+
+@pytest.mark.parametrize("conf, param", [({"top_n": 0}, "top_n"), ({"ds": "31/01/2026"}, "ds"),
+                                         ({"warehouse_url": "mysql://x"}, "warehouse_url")])
+def test_invalid_params_are_refused_before_any_task_runs(airflow_home, tmp_path, conf, param):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from recsys_cli.airflow_run import airflow_env, ensure_metadata_db
+
+    env = airflow_env(airflow_home)
+    with open(tmp_path / "migrate.log", "w") as log:
+        ensure_metadata_db(airflow_home, env, log)
+    conf = {"work_dir": str(tmp_path / "work"), **conf}
+    proc = subprocess.run([str(Path(sys.executable).with_name("airflow")), "dags", "test", "recsys_nightly", DS,
+                           "--conf", json.dumps(conf)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert f"ParamValidationError: Invalid input for param {param}" in proc.stdout + proc.stderr
+    assert not (tmp_path / "work").exists(), "a task ran although the params were invalid"

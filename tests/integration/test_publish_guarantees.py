@@ -39,15 +39,16 @@ def test_backfill_in_reverse_order_publishes_every_ds_and_latest_is_the_newest(d
 def test_two_runs_started_at_once_for_different_dates_both_publish(data, tmp_path):
     work = tmp_path / "work"
     runs = {}
-    for ds in ("2026-03-01", "2026-03-02"):
+    top_n = {"2026-03-01": 20, "2026-03-02": 5}  # the second also proves the top_n DAG param is honoured
+    for ds in top_n:
         cmd = [sys.executable, "-m", "recsys_cli.main", "run", "--data", str(data), "--ds", ds, "--work", str(work),
-               "--airflow-home", str(tmp_path / f"af-{ds}"), *FAST]
+               "--airflow-home", str(tmp_path / f"af-{ds}"), "--top-n", str(top_n[ds]), *FAST]
         runs[ds] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for ds, proc in runs.items():
         out, _ = proc.communicate(timeout=1800)
         assert proc.returncode == 0, out[-4000:]
     for ds in runs:
-        assert_invariants(duckdb_url(work), data, ds)
+        assert_invariants(duckdb_url(work), data, ds, top_n=top_n[ds])
     assert table_rows(duckdb_url(work), "SELECT count(DISTINCT ds) FROM recommendations") == [(2,)]
 
 
