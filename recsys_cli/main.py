@@ -81,6 +81,14 @@ def cmd_recommend(a) -> int:
     return print_recommendations(url, a.user or [], a.sample, a.ds)
 
 
+def cmd_similar(a) -> int:
+    from recsys_cli.show import print_similar
+    from recsys_core.config import load_config
+
+    url = a.warehouse or load_config(a.config).warehouse.url or default_warehouse_url(Path(a.work).resolve())
+    return print_similar(url, a.item, a.ds)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="recsys", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -128,6 +136,14 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--work", default=str(DEFAULT_WORK_DIR))
     rec.add_argument("--config", default=str(DEFAULT_CONFIG), help="TOML config file (for warehouse.url)")
     rec.set_defaults(func=cmd_recommend)
+
+    sim = sub.add_parser("similar", help="print an item's nearest items from the warehouse")
+    sim.add_argument("--item", type=int, required=True)
+    sim.add_argument("--ds", help="partition to read (default: the newest)")
+    sim.add_argument("--warehouse", help="warehouse URL (default: config warehouse.url, else <work>/warehouse.duckdb)")
+    sim.add_argument("--work", default=str(DEFAULT_WORK_DIR))
+    sim.add_argument("--config", default=str(DEFAULT_CONFIG))
+    sim.set_defaults(func=cmd_similar)
     return p
 
 

@@ -56,3 +56,23 @@ def print_recommendations(url: str, users: list[int], sample: int, ds: str | Non
             print(f"  {r.rank:>2}. {r.title[:48]:<48} {r.predicted_rating:4.2f}  {describe_reason(r.reason, titles)}")
     print(f"\nTry it in SQL ({wh.url}):\n{EXAMPLE_SQL.format(user=users[0])}")
     return 0
+
+
+def print_similar(url: str, item: int, ds: str | None) -> int:
+    """An item's nearest items ("more like this") from item_neighbors, newest ds unless one is given."""
+    wh = open_warehouse(url)
+    day = ds or wh.query("SELECT max(ds)::VARCHAR AS ds FROM item_neighbors")["ds"].iloc[0]
+    rows = wh.query(
+        """SELECT n.rank, n.neighbor_id, i.title, n.distance FROM item_neighbors n
+        LEFT JOIN items i ON i.ds = n.ds AND i.item_id = n.neighbor_id
+        WHERE n.ds = ?::DATE AND n.item_id = ? ORDER BY n.rank""",
+        [str(day), item],
+    )
+    if rows.empty:
+        print(f"item {item}: no neighbours for ds {day}")
+        return 1
+    title = wh.query("SELECT title FROM items WHERE ds = ?::DATE AND item_id = ?", [str(day), item])
+    print(f"items like {item} {title['title'].iloc[0] if len(title) else ''} (ds {day}):")
+    for r in rows.itertuples():
+        print(f"  {r.rank:>2}. {str(r.title)[:56]:<56} distance {r.distance:.4f}")
+    return 0

@@ -24,3 +24,26 @@ def test_run_refuses_a_bad_date(tmp_path, capsys):
     code = main(["run", "--data", str(tmp_path), "--ds", "31-01-2026", "--work", str(tmp_path),
                  "--airflow-home", str(tmp_path / "af")])
     assert code == 2 and "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_recommend_and_similar_read_the_warehouse(tmp_path, capsys):
+    import pyarrow as pa
+
+    from recsys_core.warehouse import open_warehouse
+
+    url = f"duckdb://{tmp_path}/wh.duckdb"
+    recs = pa.table({"user_id": pa.array([7, 7], pa.int64()), "rank": pa.array([1, 2], pa.int32()),
+                     "item_id": pa.array([2, 3], pa.int64()), "score": [0.9, 0.5], "predicted_rating": [4.6, 3.9],
+                     "reason": ["similar_to:1", "top_genre:Drama"], "model_version": ["m1"] * 2, "run_id": ["r"] * 2})
+    items = pa.table({"item_id": pa.array([1, 2, 3], pa.int64()), "title": ["Alpha", "Beta", "Gamma"],
+                      "year": pa.array([2000] * 3, pa.int32()), "genres": [["Drama"]] * 3})
+    neighbors = pa.table({"item_id": pa.array([1, 1], pa.int64()), "rank": pa.array([1, 2], pa.int32()),
+                          "neighbor_id": pa.array([3, 2], pa.int64()), "distance": [0.1, 0.2]})
+    open_warehouse(url).publish("2026-01-31", "r", {"recommendations": recs, "items": items,
+                                                    "item_neighbors": neighbors}, "m1")
+    assert main(["recommend", "--user", "7", "--warehouse", url]) == 0
+    out = capsys.readouterr().out
+    assert out.index("Beta") < out.index("Gamma") and "similar to Alpha" in out and "top in Drama" in out
+    assert main(["similar", "--item", "1", "--warehouse", url]) == 0
+    out = capsys.readouterr().out
+    assert "items like 1 Alpha" in out and out.index("Gamma") < out.index("Beta")
