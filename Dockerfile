@@ -1,0 +1,33 @@
+# The project image: Python 3.11, Java 17 for Spark, the locked dependencies, the project itself.
+# Every Airflow component, the Celery workers and the Spark master/worker run from it.
+FROM python:3.11-slim-bookworm
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless procps tini \
+ && rm -rf /var/lib/apt/lists/*
+ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
+    PYTHONUNBUFFERED=1 \
+    AIRFLOW_HOME=/opt/airflow \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/recsys/dags \
+    AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    TF_CPP_MIN_LOG_LEVEL=2
+
+WORKDIR /opt/recsys
+COPY requirements.lock pyproject.toml README.md ./
+RUN pip install --no-cache-dir uv==0.13.9 \
+ && uv pip install --system --no-cache -r requirements.lock
+COPY recsys_core ./recsys_core
+COPY recsys_cli ./recsys_cli
+COPY recsys_airflow ./recsys_airflow
+COPY jobs ./jobs
+COPY dags ./dags
+COPY schemas ./schemas
+COPY config ./config
+COPY docker/entrypoint.sh /usr/local/bin/recsys-entrypoint
+RUN uv pip install --system --no-cache --no-deps -e . \
+ && useradd --create-home --uid 50000 airflow \
+ && mkdir -p /opt/airflow /data && chown -R airflow /opt/airflow /data
+
+USER airflow
+ENTRYPOINT ["tini", "--", "recsys-entrypoint"]
+CMD ["airflow", "version"]
