@@ -5,7 +5,8 @@ Nightly two-tower recommendations for every user, keyed by the run's logical dat
 
 validate inputs (Great Expectations) → build features (Spark) → validate features → train towers
 (Keras) → embed items → item similarity (Spark) → retrieve candidates (Spark) → rank → publish
-(DuckDB or PostgreSQL warehouse, one transaction per ds).
+(DuckDB or PostgreSQL warehouse, one transaction per ds) → report (run_report table and an HTML
+report under <work_dir>/reports/ds=.../report.html).
 
 Each task runs `python -m jobs.<task_id> --ds <ds>`; the params below choose the data, the work
 folder (lake and models), the warehouse and the config. This file is wiring only.
@@ -88,4 +89,5 @@ with DAG(
     doc_md=__doc__,
     tags=["recsys", "nightly"],
 ) as dag:
-    chain(*[RecsysJobOperator(step=step) for step in STEPS])
+    steps = [RecsysJobOperator(step=step) for step in STEPS]
+    chain(*steps, RecsysJobOperator(step="report"))  # the run report, once the ds is published

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import sys
@@ -109,6 +110,8 @@ def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | Non
         traceback.print_exc()
         code = 1
     record["seconds"] = round(time.time() - started, 2)
+    record["started_at"] = _utc(started)
+    record["ended_at"] = _utc(time.time())
     try:  # even a bad config is recorded where `recsys run` looks, as long as ds is a date
         Lake(Path(args.work).resolve() / "lake").write_json(record, STEPS_DATASET, args.ds, f"{name}.json")
     except RecsysError:
@@ -116,6 +119,10 @@ def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | Non
     log.info("%s %s in %.1fs: %s", name, record["status"], record["seconds"],
              {k: v for k, v in record.items() if k.startswith("rows")})
     return code
+
+
+def _utc(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def main_for(name: str, body: Callable[[JobContext], dict]) -> None:

@@ -74,7 +74,7 @@ def _rows(record: dict) -> str:
 
 def print_summary(steps_dir: Path) -> None:
     print(f"{'step':<22}{'status':<10}{'seconds':>9}  rows out")
-    for step in STEPS:
+    for step in (*STEPS, "report"):
         path = steps_dir / f"{step}.json"
         if not path.exists():
             print(f"{step:<22}{'not run':<10}")

@@ -89,6 +89,17 @@ def cmd_similar(a) -> int:
     return print_similar(url, a.item, a.ds)
 
 
+def cmd_report(a) -> int:
+    """Where the HTML run report of a ds (default: the newest) is."""
+    reports = Path(a.work).resolve() / "reports"
+    found = sorted(reports.glob(f"ds={a.ds}/report.html" if a.ds else "ds=*/report.html"))
+    if not found:
+        print(f"no run report under {reports}" + (f" for ds {a.ds}" if a.ds else ""), file=sys.stderr)
+        return 1
+    print(found[-1])
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="recsys", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -144,6 +155,11 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--work", default=str(DEFAULT_WORK_DIR))
     sim.add_argument("--config", default=str(DEFAULT_CONFIG))
     sim.set_defaults(func=cmd_similar)
+
+    rep = sub.add_parser("report", help="print where a run's HTML report is")
+    rep.add_argument("--ds", help="run date (default: the newest report)")
+    rep.add_argument("--work", default=str(DEFAULT_WORK_DIR))
+    rep.set_defaults(func=cmd_report)
     return p
 
 

@@ -14,7 +14,14 @@ import pyarrow.compute as pc
 
 from recsys_core.errors import AuditError
 from recsys_core.faults import fault_point
-from recsys_core.warehouse.schema import LATEST_VIEW_SQL, PUBLISH_LOG, PUBLISHED, comment_sql, create_sql
+from recsys_core.warehouse.schema import (
+    LATEST_VIEW_SQL,
+    PUBLISH_LOG,
+    PUBLISHED,
+    RUN_REPORT,
+    comment_sql,
+    create_sql,
+)
 
 log = logging.getLogger(__name__)
 CHECKSUM_EXCLUDES = ("ds", "run_id")  # a rerun of the same inputs must checksum the same
@@ -60,7 +67,7 @@ class Warehouse:
 
     # --- shared ---------------------------------------------------------------------------
     def ensure_schema(self, con) -> None:
-        for table in (*PUBLISHED.values(), PUBLISH_LOG):
+        for table in (*PUBLISHED.values(), PUBLISH_LOG, RUN_REPORT):
             self.sql(con, create_sql(table, self.dialect))
             for statement in comment_sql(table):
                 self.sql(con, statement)
@@ -118,6 +125,22 @@ class Warehouse:
         finally:
             con.close()
         return PublishResult("published", {n: t.num_rows for n, t in tables.items()}, sums["recommendations"])
+
+    def record_run(self, ds: str, run_id: str, steps: list[dict]) -> None:
+        """Replace the run report rows of (ds, run_id) in one transaction."""
+        day = dt.date.fromisoformat(ds)
+        con = self.connect()
+        try:
+            self.lock_publishers(con)
+            self.ensure_schema(con)
+            self.sql(con, "BEGIN")
+            self.sql(con, "DELETE FROM run_report WHERE ds = ? AND run_id = ?", [day, run_id])
+            for step in steps:
+                self.sql(con, f"INSERT INTO run_report ({', '.join(RUN_REPORT.names)}) VALUES "
+                              f"({', '.join('?' * len(RUN_REPORT.names))})", [day, run_id, *step_row(step)])
+            self.sql(con, "COMMIT")
+        finally:
+            con.close()
 
     def _switch(self, con, day, run_id, tables, staged, sums, model_version) -> None:
         self.sql(con, "BEGIN")
@@ -180,3 +203,14 @@ def _with_ds(rows: pa.Table, day: dt.date, names: list[str]) -> pa.Table:
     days = np.full(rows.num_rows, (day - dt.date(1970, 1, 1)).days, dtype=np.int32)
     rows = rows.append_column("ds", pa.array(days).cast(pa.date32()))
     return rows.select(names)
+
+
+def step_row(step: dict) -> list:
+    """A step record of jobs/common.py as the run_report columns after (ds, run_id)."""
+    import json
+
+    known = {"step", "status", "started_at", "ended_at", "seconds", "rows_in", "rows_out", "ds", "run_id"}
+    details = {k: v for k, v in step.items() if k not in known}
+    return [step["step"], step["status"], step.get("started_at"), step.get("ended_at"), step.get("seconds"),
+            json.dumps(step.get("rows_in") or {}), json.dumps(step.get("rows_out") or {}),
+            json.dumps(details, default=str)]

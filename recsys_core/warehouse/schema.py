@@ -83,6 +83,24 @@ PUBLISH_LOG = Table(
     ),
     ("ds", "run_id", "table_name"),
 )
+RUN_REPORT = Table(
+    "run_report",
+    "One row per step of every nightly run that published: timings, rows, outcome and details.",
+    (
+        DS,
+        Col("run_id", "text", False, "Airflow run"),
+        Col("step", "text", False, "task of recsys_nightly"),
+        Col("status", "text", False, "success or failed"),
+        Col("started_at", "text", True, "start of the step (UTC, ISO 8601)"),
+        Col("ended_at", "text", True, "end of the step (UTC, ISO 8601)"),
+        Col("seconds", "double", True, "wall-clock seconds"),
+        Col("rows_in", "text", True, "rows read per dataset (JSON)"),
+        Col("rows_out", "text", True, "rows written per dataset (JSON)"),
+        Col("details", "text", True, "anything else the step recorded: model version and metrics, "
+            "validation outcome, checksum (JSON)"),
+    ),
+    ("ds", "run_id", "step"),
+)
 PUBLISHED = {t.name: t for t in (RECOMMENDATIONS, ITEM_NEIGHBORS, ITEMS)}
 LATEST_VIEW = "recommendations_latest"
 

@@ -75,11 +75,11 @@ def test_dag_file_imports_without_errors_and_without_a_database(dag_info):
 
 
 def test_tasks_run_the_nightly_steps_in_order(dag_info):
-    assert dag_info["order"] == EXPECTED_ORDER
+    assert dag_info["order"] == EXPECTED_ORDER + ["report"]
 
 
 def test_every_task_retries(dag_info):
-    assert set(dag_info["retries"]) == set(EXPECTED_ORDER)
+    assert set(dag_info["retries"]) == set(EXPECTED_ORDER) | {"report"}
     assert all(r >= 1 for r in dag_info["retries"].values()), dag_info["retries"]
 
 

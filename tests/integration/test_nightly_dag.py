@@ -151,3 +151,21 @@ def test_invalid_params_are_refused_before_any_task_runs(airflow_home, tmp_path,
     assert proc.returncode != 0
     assert f"ParamValidationError: Invalid input for param {param}" in proc.stdout + proc.stderr
     assert not (tmp_path / "work").exists(), "a task ran although the params were invalid"
+
+
+def test_run_report_is_in_the_warehouse_and_as_html(first_run):
+    import subprocess
+    import sys
+
+    work, proc = first_run
+    assert any(line.startswith("report") and "success" in line for line in proc.stdout.splitlines())
+    steps = table_rows(duckdb_url(work), "SELECT step, status, seconds, rows_out FROM run_report WHERE ds = ?::DATE",
+                       [DS])
+    assert sorted(s[0] for s in steps) == sorted(STEPS)
+    assert all(s[1] == "success" and s[2] >= 0 for s in steps)
+    assert any('"recommendations": ' in s[3] for s in steps)
+    out = subprocess.run([sys.executable, "-m", "recsys_cli.main", "report", "--work", str(work)],
+                         capture_output=True, text=True).stdout.strip()
+    page = open(out).read()
+    assert out.endswith(f"ds={DS}/report.html") and page.count("data:image/png;base64,") == 2
+    assert "Data Docs" in page and all(step in page for step in STEPS)

@@ -1,0 +1,40 @@
+"""After publishing: the run report into the warehouse (run_report) and as HTML under <work>/reports/."""
+
+import json
+
+from recsys_core import columns as C
+from recsys_core.report import loss_plot, render, score_plot, write_report
+from recsys_core.validation import DOCS_INDEX
+from recsys_core.warehouse import open_warehouse
+
+from jobs import STEPS
+from jobs.common import STEPS_DATASET, JobContext, main_for
+from jobs.train_towers import MODEL_REF_FILE
+from jobs.validate_inputs import VALIDATION_DATASET
+
+
+def report_path(ctx: JobContext):
+    return ctx.work_dir / "reports" / f"ds={ctx.ds}" / "report.html"
+
+
+def body(ctx: JobContext) -> dict:
+    folder = ctx.lake.partition(STEPS_DATASET, ctx.ds)
+    steps = [json.loads((folder / f"{s}.json").read_text()) for s in STEPS if (folder / f"{s}.json").exists()]
+    ref = ctx.lake.read_json(C.MODEL_REF, ctx.ds, MODEL_REF_FILE)
+    meta = json.loads((ctx.models_dir / ref["version"] / "meta.json").read_text())
+    metrics = meta.get("metrics", {})
+    scores = ctx.lake.read_table(C.RECOMMENDATIONS, ctx.ds, [C.SCORE]).column(C.SCORE).to_numpy()
+    model = {"version": ref["version"], "val_rmse": metrics.get("val_rmse"),
+             "val_rmse of the global mean": metrics.get("val_rmse_global_mean"),
+             "training rows": metrics.get("train_rows"), "epochs": len(metrics.get("loss", []))}
+    page = render(ctx.ds, ctx.run_id, steps, model,
+                  {"training loss per epoch": loss_plot(metrics), "score distribution": score_plot(scores)},
+                  {"Great Expectations Data Docs": str(ctx.lake.partition(VALIDATION_DATASET, ctx.ds) / DOCS_INDEX),
+                   "model directory": ref["path"]})
+    path = write_report(report_path(ctx), page)
+    open_warehouse(ctx.warehouse_url).record_run(ctx.ds, ctx.run_id, steps)
+    return {"rows_in": {"steps": len(steps)}, "rows_out": {"run_report": len(steps)}, "report": str(path)}
+
+
+if __name__ == "__main__":
+    main_for("report", body)

@@ -1,0 +1,89 @@
+"""The human-readable run report: one HTML file with the steps, the model's training curve and score plots."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def loss_plot(metrics: dict) -> str | None:
+    """Training (and validation) loss per epoch, as a base64 PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not metrics.get("loss"):
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3))
+    epochs = np.arange(1, len(metrics["loss"]) + 1)
+    ax.plot(epochs, metrics["loss"], marker="o", label="training")
+    if metrics.get("val_loss"):
+        ax.plot(epochs, metrics["val_loss"], marker="o", label="validation")
+    ax.set(xlabel="epoch", ylabel="MSE on the scaled rating", title="Training loss")
+    ax.legend()
+    png = _png(fig)
+    plt.close(fig)
+    return png
+
+
+def score_plot(scores: np.ndarray) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if len(scores) == 0:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.hist(scores, bins=50)
+    ax.set(xlabel="score (v_u . v_m)", ylabel="recommendations", title="Score distribution")
+    png = _png(fig)
+    plt.close(fig)
+    return png
+
+
+def render(ds: str, run_id: str, steps: list[dict], model: dict, images: dict[str, str | None],
+           links: dict[str, str]) -> str:
+    """The report page; images are base64 PNGs (None: not available), links are name -> file path."""
+    rows = "".join(
+        f"<tr><td>{html.escape(s['step'])}</td><td>{html.escape(s.get('status', '?'))}</td>"
+        f"<td>{s.get('started_at', '')}</td><td>{s.get('seconds', '')}</td>"
+        f"<td>{html.escape(json.dumps(s.get('rows_in', {})))}</td>"
+        f"<td>{html.escape(json.dumps(s.get('rows_out', {})))}</td></tr>"
+        for s in steps
+    )
+    figures = "".join(
+        f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{png}'/>"
+        f"<figcaption>{html.escape(name)}</figcaption></figure>"
+        for name, png in images.items()
+        if png
+    )
+    anchors = "".join(f"<li><a href='file://{html.escape(p)}'>{html.escape(n)}</a></li>" for n, p in links.items())
+    model_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in model.items())
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>recsys_nightly {ds}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}figure{{display:inline-block;margin:1em}}</style>
+</head><body><h1>recsys_nightly, ds {html.escape(ds)}</h1><p>run {html.escape(run_id)}</p>
+<h2>Steps</h2><table><tr><th>step</th><th>status</th><th>started (UTC)</th><th>seconds</th>
+<th>rows in</th><th>rows out</th></tr>{rows}</table>
+<h2>Model</h2><table>{model_rows}</table><h2>Plots</h2>{figures}<h2>Links</h2><ul>{anchors}</ul></body></html>"""
+
+
+def write_report(path: Path, page: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(page)
+    tmp.replace(path)
+    return path

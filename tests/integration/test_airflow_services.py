@@ -1,0 +1,51 @@
+"""The real Airflow: scheduler, DAG processor, API server and triggerer on PostgreSQL with the LocalExecutor."""
+
+import time
+
+import pytest
+
+from recsys_core.generate import generate_dataset
+from tests.integration.airflow_services import airflow_services
+from tests.integration.conftest import assert_invariants, duckdb_url, table_rows
+
+pytestmark = pytest.mark.integration
+DAG = "recsys_nightly"
+
+
+def wait_for_state(api, run_id: str, seconds: float) -> str:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        state = api.call("GET", f"/dags/{DAG}/dagRuns/{run_id}")["state"]
+        if state in ("success", "failed"):
+            return state
+        time.sleep(5)
+    return "timeout"
+
+
+def test_rest_trigger_with_conf_and_the_schedule_both_publish(pg_server, tmp_path):
+    data, work = tmp_path / "data", tmp_path / "work"
+    generate_dataset(data, users=150, items=100, interactions=3000, seed=4)
+    home = tmp_path / "airflow"
+    home.mkdir()
+    env = {"RECSYS_DATA_DIR": str(data), "RECSYS_WORK_DIR": str(work), "RECSYS_SETTINGS": ""}
+    with airflow_services(pg_server, home, env) as api:
+        api.wait(f"/dags/{DAG}", 240)
+        run = api.call("POST", f"/dags/{DAG}/dagRuns", {
+            "logical_date": "2026-01-31T00:00:00Z",
+            "conf": {"top_n": 7, "settings": ["model.epochs=2"], "data_dir": str(data), "work_dir": str(work)},
+        })
+        api.call("PATCH", f"/dags/{DAG}", {"is_paused": False})  # the schedule now creates its latest run
+        assert wait_for_state(api, run["dag_run_id"], 1200) == "success", (home / "scheduler.log").read_text()[-3000:]
+        scheduled = []
+        deadline = time.time() + 1200
+        while time.time() < deadline and not scheduled:
+            runs = api.call("GET", f"/dags/{DAG}/dagRuns?run_type=scheduled")["dag_runs"]
+            scheduled = [r for r in runs if r["state"] in ("success", "failed")]
+            time.sleep(5)
+        assert scheduled and scheduled[0]["state"] == "success", runs
+        scheduled_ds = scheduled[0]["logical_date"][:10]
+    # the services are stopped here, also when an assertion above failed
+    url = duckdb_url(work)
+    assert_invariants(url, data, "2026-01-31", top_n=7)
+    assert_invariants(url, data, scheduled_ds, top_n=20)
+    assert table_rows(url, "SELECT count(DISTINCT run_id) FROM recommendations") == [(2,)]
