@@ -28,6 +28,8 @@ def airflow_env(home: Path) -> dict[str, str]:
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
         AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(home / "logs"),
         TF_CPP_MIN_LOG_LEVEL="2",
+        # Airflow starts its own components as `airflow ...`: the project's environment comes first
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     )
     return env
 

@@ -100,6 +100,23 @@ def cmd_report(a) -> int:
     return 0
 
 
+def cmd_ui(a) -> int:
+    """`airflow standalone` on this project's DAGs and metadata: the UI to try triggers and read logs."""
+    import os
+
+    from recsys_cli.airflow_run import DEFAULT_AIRFLOW_HOME, airflow_env
+
+    home = Path(a.airflow_home).resolve() if a.airflow_home else DEFAULT_AIRFLOW_HOME
+    home.mkdir(parents=True, exist_ok=True)
+    env = airflow_env(home)
+    env.update(AIRFLOW__API__PORT=str(a.port), AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+               AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://localhost:{a.port}/execution/")
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    print(f"Airflow UI on http://localhost:{a.port} (no login: local use only); Ctrl-C stops it", flush=True)
+    os.execve(airflow, [airflow, "standalone"], env)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="recsys", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -155,6 +172,11 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--work", default=str(DEFAULT_WORK_DIR))
     sim.add_argument("--config", default=str(DEFAULT_CONFIG))
     sim.set_defaults(func=cmd_similar)
+
+    ui = sub.add_parser("ui", help="start a local Airflow (airflow standalone) to use the UI")
+    ui.add_argument("--port", type=int, default=8080)
+    ui.add_argument("--airflow-home", help="Airflow home (default: .airflow/)")
+    ui.set_defaults(func=cmd_ui)
 
     rep = sub.add_parser("report", help="print where a run's HTML report is")
     rep.add_argument("--ds", help="run date (default: the newest report)")

@@ -49,3 +49,28 @@ def test_rest_trigger_with_conf_and_the_schedule_both_publish(pg_server, tmp_pat
     assert_invariants(url, data, "2026-01-31", top_n=7)
     assert_invariants(url, data, scheduled_ds, top_n=20)
     assert table_rows(url, "SELECT count(DISTINCT run_id) FROM recommendations") == [(2,)]
+
+
+def test_recsys_ui_starts_airflow_standalone_with_the_dag(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.integration.airflow_services import Api, free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "recsys_cli.main", "ui", "--port", str(port), "--airflow-home",
+                             str(tmp_path / "af")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        api = Api(f"http://127.0.0.1:{port}")
+        assert api.wait("/monitor/health", 300)["metadatabase"]["status"] == "healthy"
+        dag = api.wait(f"/dags/{DAG}", 300)
+        assert dag["dag_id"] == DAG and "nightly" in {t["name"] for t in dag["tags"]}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
