@@ -79,6 +79,13 @@ with DAG(
             maximum=1000,
             description="Recommendations per user; empty keeps ranking.top_n of the config (20).",
         ),
+        "model_mode": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "regression", "classification"],
+            description="Model function: regression (MSE on the scaled rating) or classification "
+            "(sigmoid, cross-entropy on rating >= like_threshold); empty keeps model.mode of the config.",
+        ),
         "settings": Param(
             [],
             type="array",

@@ -20,7 +20,7 @@ def body(ctx: JobContext) -> dict:
     ranked = rank_candidates(
         candidates, users[C.USER_ID].to_numpy(), user_vectors, item_ids, item_vectors, ctx.config.ranking.top_n
     )
-    ranked[C.PREDICTED_RATING] = model.to_rating(ranked[C.SCORE].to_numpy()).astype(np.float64)
+    ranked[C.PREDICTED_RATING] = model.output(ranked[C.SCORE].to_numpy()).astype(np.float64)
     ranked[C.MODEL_VERSION] = version
     ranked[C.RUN_ID] = ctx.run_id
     ctx.lake.write_table(pa.Table.from_pandas(ranked, preserve_index=False), C.RECOMMENDATIONS, ctx.ds)

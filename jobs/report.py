@@ -24,9 +24,9 @@ def body(ctx: JobContext) -> dict:
     meta = json.loads((ctx.models_dir / ref["version"] / "meta.json").read_text())
     metrics = meta.get("metrics", {})
     scores = ctx.lake.read_table(C.RECOMMENDATIONS, ctx.ds, [C.SCORE]).column(C.SCORE).to_numpy()
-    model = {"version": ref["version"], "val_rmse": metrics.get("val_rmse"),
-             "val_rmse of the global mean": metrics.get("val_rmse_global_mean"),
-             "training rows": metrics.get("train_rows"), "epochs": len(metrics.get("loss", []))}
+    model = {"version": ref["version"], "mode": meta.get("mode", "regression"),
+             "training rows": metrics.get("train_rows"), "epochs": len(metrics.get("loss", [])),
+             **{k: v for k, v in metrics.items() if k.startswith("val_") and not isinstance(v, list)}}
     page = render(ctx.ds, ctx.run_id, steps, model,
                   {"training loss per epoch": loss_plot(metrics), "score distribution": score_plot(scores)},
                   {"Great Expectations Data Docs": str(ctx.lake.partition(VALIDATION_DATASET, ctx.ds) / DOCS_INDEX),

@@ -55,9 +55,9 @@ def body(ctx: JobContext) -> dict:
         "rows_in": {"training_rows": len(y)},
         "rows_out": {},
         "model_version": version,
+        "model_mode": ctx.config.model.mode,
         "final_loss": metrics["loss"][-1],
-        "val_rmse": metrics.get("val_rmse"),
-        "val_rmse_global_mean": metrics.get("val_rmse_global_mean"),
+        **{k: v for k, v in metrics.items() if k.startswith("val_") and not isinstance(v, list)},
     }
 
 

@@ -27,7 +27,8 @@ class RecsysJobOperator(BashOperator):
                 "RECSYS_WAREHOUSE_URL": "{{ params.warehouse_url }}",
                 "RECSYS_CONFIG": "{{ params.config_path }}",
                 "RECSYS_SETTINGS": "{{ params.settings | join('\n') }}"
-                "{% if params.top_n %}\nranking.top_n={{ params.top_n }}{% endif %}",
+                "{% if params.top_n %}\nranking.top_n={{ params.top_n }}{% endif %}"
+                "{% if params.model_mode %}\nmodel.mode={{ params.model_mode }}{% endif %}",
                 "RECSYS_RUN_ID": "{{ run_id }}",
                 "TF_CPP_MIN_LOG_LEVEL": "2",
             },

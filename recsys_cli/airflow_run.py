@@ -69,8 +69,9 @@ def run_dag(ds: str, conf: dict, work_dir: Path, home: Path = DEFAULT_AIRFLOW_HO
 
 def _rows(record: dict) -> str:
     shown = dict(record.get("rows_out") or {})
-    if "val_rmse" in record:  # training writes a model, not rows: show which and how good
-        shown.update(model=record.get("model_version"), val_rmse=round(record["val_rmse"] or 0, 3))
+    if record.get("step") == "train_towers" and "model_version" in record:  # a model, not rows: which, how good
+        shown.update(model=record["model_version"], mode=record.get("model_mode"))
+        shown.update({k: round(v, 3) for k, v in record.items() if k in ("val_rmse", "val_log_loss", "val_accuracy")})
     return ", ".join(f"{k}={v}" for k, v in shown.items())
 
 

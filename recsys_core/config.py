@@ -12,10 +12,17 @@ from typing import Any
 from recsys_core.errors import ConfigError
 
 
+MODEL_MODES = ("regression", "classification")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The two towers and how they are trained (SEED.md "Neural network architecture")."""
 
+    # "regression": MSE on the rating scaled to [-1, 1]; "classification": sigmoid of v_u . v_m and
+    # binary cross-entropy on the label rating >= like_threshold (SEED.md "Model function")
+    mode: str = "regression"
+    like_threshold: float = 4.0
     user_layers: tuple[int, ...] = (256, 128, 32)
     item_layers: tuple[int, ...] = (256, 128, 32)
     l2: float = 1e-6
@@ -120,6 +127,8 @@ def _validate(cfg: Config) -> Config:
             f"(user_layers ends in {m.user_layers[-1]}, item_layers ends in {m.item_layers[-1]}); "
             "the dot product v_u . v_m needs equal sizes"
         )
+    if m.mode not in MODEL_MODES:
+        raise ConfigError(f"config model.mode: must be one of {MODEL_MODES}, got {m.mode!r}")
     positive = {
         "model.epochs": m.epochs,
         "model.batch_size": m.batch_size,

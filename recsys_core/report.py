@@ -31,7 +31,7 @@ def loss_plot(metrics: dict) -> str | None:
     ax.plot(epochs, metrics["loss"], marker="o", label="training")
     if metrics.get("val_loss"):
         ax.plot(epochs, metrics["val_loss"], marker="o", label="validation")
-    ax.set(xlabel="epoch", ylabel="MSE on the scaled rating", title="Training loss")
+    ax.set(xlabel="epoch", ylabel="loss (MSE or cross-entropy)", title="Training loss")
     ax.legend()
     png = _png(fig)
     plt.close(fig)

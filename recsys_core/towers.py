@@ -65,8 +65,12 @@ def build_model(n_user_features: int, n_item_features: int, cfg: ModelConfig):
     vu = keras.layers.UnitNormalization(axis=1, name="v_u")(tower("user_tower", cfg.user_layers)(input_user))
     vm = keras.layers.UnitNormalization(axis=1, name="v_m")(tower("item_tower", cfg.item_layers)(input_item))
     output = keras.layers.Dot(axes=1, name="score")([vu, vm])
+    loss = "mse"
+    if cfg.mode == "classification":
+        output = keras.layers.Activation("sigmoid", name="probability")(output)
+        loss = "binary_crossentropy"
     model = keras.Model([input_user, input_item], output, name="two_tower")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss="mse")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss=loss)
     return model
 
 
@@ -88,6 +92,20 @@ class TwoTowerModel:
     user_columns: list[str] | None = None
     item_columns: list[str] | None = None
     meta: dict = field(default_factory=dict)
+    mode: str = "regression"
+    like_threshold: float = 4.0
+
+    def target(self, ratings: np.ndarray) -> np.ndarray:
+        """What the network is trained to output: the scaled rating, or the 0/1 "liked" label."""
+        if self.mode == "classification":
+            return (np.asarray(ratings) >= self.like_threshold).astype(np.float32)
+        return self.scale_target(ratings)
+
+    def output(self, scores: np.ndarray) -> np.ndarray:
+        """v_u . v_m as the model's prediction: a rating on the original scale, or the probability of a like."""
+        if self.mode == "classification":
+            return 1.0 / (1.0 + np.exp(-np.asarray(scores, dtype=np.float64)))
+        return self.to_rating(scores)
 
     def scale_target(self, ratings: np.ndarray) -> np.ndarray:
         span = self.rating_max - self.rating_min
@@ -128,9 +146,10 @@ class TwoTowerModel:
         return self._tower("v_m").predict(x, batch_size=batch_size, verbose=0)
 
     def predict(self, user_features, item_features) -> np.ndarray:
-        """Predicted ratings on the original scale for aligned rows of user and item features."""
+        """Predicted ratings on the original scale (regression) or probabilities of a like (classification)
+        for aligned rows of user and item features."""
         scores = np.sum(self.embed_users(user_features) * self.embed_items(item_features), axis=1)
-        return self.to_rating(scores)
+        return self.output(scores)
 
     def save(self, path: str | Path) -> Path:
         """Write the model directory atomically: a reader sees the old version or the complete new one."""
@@ -146,6 +165,8 @@ class TwoTowerModel:
             "rating_max": self.rating_max,
             "user_columns": self.user_columns,
             "item_columns": self.item_columns,
+            "mode": self.mode,
+            "like_threshold": self.like_threshold,
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
         if path.exists():
@@ -169,6 +190,8 @@ class TwoTowerModel:
             rating_max=meta.pop("rating_max"),
             user_columns=meta.pop("user_columns"),
             item_columns=meta.pop("item_columns"),
+            mode=meta.pop("mode", "regression"),
+            like_threshold=meta.pop("like_threshold", 4.0),
             meta=meta,
         )
 
@@ -207,6 +230,8 @@ def fit_towers(user_features, item_features, targets, config: ModelConfig | None
         rating_max=rmax if rmax > rmin else rmin + 1.0,
         user_columns=user_columns,
         item_columns=item_columns,
+        mode=cfg.mode,
+        like_threshold=cfg.like_threshold,
     )
 
     def inputs(rows):
@@ -214,8 +239,8 @@ def fit_towers(user_features, item_features, targets, config: ModelConfig | None
 
     history = model.keras_model.fit(
         inputs(train),
-        model.scale_target(y[train]),
-        validation_data=(inputs(val), model.scale_target(y[val])) if n_val else None,
+        model.target(y[train]),
+        validation_data=(inputs(val), model.target(y[val])) if n_val else None,
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
         shuffle=True,
@@ -224,12 +249,27 @@ def fit_towers(user_features, item_features, targets, config: ModelConfig | None
     )
     metrics = {"train_rows": int(len(train)), "validation_rows": int(n_val), "loss": history.history["loss"]}
     if n_val:
-        pred = model.to_rating(model.keras_model.predict(inputs(val), batch_size=8192, verbose=0).ravel())
+        pred = model.output(_scores(model, inputs(val)))
         metrics["val_loss"] = history.history["val_loss"]
-        metrics["val_rmse"] = float(np.sqrt(np.mean((pred - y[val]) ** 2)))
-        metrics["val_rmse_global_mean"] = float(np.sqrt(np.mean((y[train].mean() - y[val]) ** 2)))
+        if cfg.mode == "classification":
+            liked, base = model.target(y[val]), float(model.target(y[train]).mean())
+            p = np.clip(pred, 1e-7, 1 - 1e-7)
+            metrics["val_log_loss"] = float(-np.mean(liked * np.log(p) + (1 - liked) * np.log(1 - p)))
+            metrics["val_log_loss_base_rate"] = float(-np.mean(liked * np.log(base) + (1 - liked) * np.log(1 - base)))
+            metrics["val_accuracy"] = float(np.mean((pred >= 0.5) == (liked == 1)))
+        else:
+            metrics["val_rmse"] = float(np.sqrt(np.mean((pred - y[val]) ** 2)))
+            metrics["val_rmse_global_mean"] = float(np.sqrt(np.mean((y[train].mean() - y[val]) ** 2)))
     model.meta = {"config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "metrics": metrics}
     return model
+
+
+def _scores(model: TwoTowerModel, inputs: list[np.ndarray]) -> np.ndarray:
+    """v_u . v_m for already scaled inputs (the "score" layer, before any sigmoid)."""
+    import keras
+
+    net = keras.Model(model.keras_model.inputs, model.keras_model.get_layer("score").output)
+    return net.predict(inputs, batch_size=8192, verbose=0).ravel()
 
 
 def _epoch_logger():

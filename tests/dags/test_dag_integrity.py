@@ -107,6 +107,7 @@ def test_params_are_typed_bounded_and_explained(dag_info):
     top_n = dag_info["param_schemas"]["top_n"]
     assert (top_n["minimum"], top_n["maximum"]) == (1, 1000) and "integer" in top_n["type"]
     assert dag_info["param_schemas"]["ds"]["pattern"]
+    assert set(dag_info["param_schemas"]["model_mode"]["enum"]) == {None, "regression", "classification"}
 
 
 def test_every_task_alerts_on_failure(dag_info):

@@ -32,7 +32,8 @@ def test_rest_trigger_with_conf_and_the_schedule_both_publish(pg_server, tmp_pat
         api.wait(f"/dags/{DAG}", 240)
         run = api.call("POST", f"/dags/{DAG}/dagRuns", {
             "logical_date": "2026-01-31T00:00:00Z",
-            "conf": {"top_n": 7, "settings": ["model.epochs=2"], "data_dir": str(data), "work_dir": str(work)},
+            "conf": {"top_n": 7, "model_mode": "classification", "settings": ["model.epochs=2"],
+                     "data_dir": str(data), "work_dir": str(work)},
         })
         api.call("PATCH", f"/dags/{DAG}", {"is_paused": False})  # the schedule now creates its latest run
         assert wait_for_state(api, run["dag_run_id"], 1200) == "success", (home / "scheduler.log").read_text()[-3000:]
@@ -49,6 +50,13 @@ def test_rest_trigger_with_conf_and_the_schedule_both_publish(pg_server, tmp_pat
     assert_invariants(url, data, "2026-01-31", top_n=7)
     assert_invariants(url, data, scheduled_ds, top_n=20)
     assert table_rows(url, "SELECT count(DISTINCT run_id) FROM recommendations") == [(2,)]
+    # the triggered run trained in classification mode: predicted_rating holds probabilities
+    low, high = table_rows(url, "SELECT min(predicted_rating), max(predicted_rating) FROM recommendations "
+                                "WHERE ds = '2026-01-31'")[0]
+    assert 0 < low <= high < 1
+    low, high = table_rows(url, f"SELECT min(predicted_rating), max(predicted_rating) FROM recommendations "
+                                f"WHERE ds = '{scheduled_ds}'")[0]
+    assert high > 1  # the scheduled run kept the config's regression mode: ratings on the 0.5..5 scale
 
 
 def test_recsys_ui_starts_airflow_standalone_with_the_dag(tmp_path):

@@ -228,3 +228,28 @@ def test_embed_with_wrong_feature_columns_raises(data, fitted):
     with pytest.raises(RecsysError, match="item features have 1 columns"):
         fitted.embed_items(np.ones((5, 1)))  # would broadcast silently against the scaler
     assert fitted.embed_users(users.to_numpy()[:5]).shape == (5, 4)  # the right width is accepted
+
+
+def test_classification_mode_learns_likes_and_outputs_probabilities(data, tmp_path):
+    from dataclasses import replace
+
+    users, items, ratings = data
+    model = fit_towers(users, items, ratings, replace(SMALL, mode="classification", like_threshold=4.0))
+    assert model.keras_model.get_layer("probability").activation.__name__ == "sigmoid"
+    assert model.keras_model.loss == "binary_crossentropy"
+    metrics = model.meta["metrics"]
+    assert metrics["val_accuracy"] > 0.9
+    assert metrics["val_log_loss"] < 0.5 * metrics["val_log_loss_base_rate"]
+    probs = model.predict(users, items)
+    assert ((probs > 0) & (probs < 1)).all()
+    scores = np.sum(model.embed_users(users) * model.embed_items(items), axis=1)
+    np.testing.assert_allclose(probs, 1 / (1 + np.exp(-scores)), rtol=1e-5)
+    liked = ratings >= 4.0
+    assert probs[liked].mean() > probs[~liked].mean() + 0.2
+    again = TwoTowerModel.load(model.save(tmp_path / "m"))
+    assert again.mode == "classification" and np.allclose(again.predict(users, items), probs, atol=1e-6)
+
+
+def test_unknown_model_mode_is_rejected():
+    with pytest.raises(ConfigError, match="model.mode: must be one of"):
+        from_dict({"model": {"mode": "ranking"}})
