@@ -1,5 +1,6 @@
 """After publishing: the run report into the warehouse (run_report) and as HTML under <work>/reports/."""
 
+import base64
 import json
 
 from recsys_core import columns as C
@@ -11,6 +12,10 @@ from jobs import STEPS
 from jobs.common import STEPS_DATASET, JobContext, main_for
 from jobs.train_towers import MODEL_REF_FILE
 from jobs.validate_inputs import VALIDATION_DATASET
+
+
+EVALUATION_DATASET = "evaluation"
+TRADEOFF_PNG = "tradeoff.png"
 
 
 def report_path(ctx: JobContext):
@@ -27,8 +32,11 @@ def body(ctx: JobContext) -> dict:
     model = {"version": ref["version"], "mode": meta.get("mode", "regression"),
              "training rows": metrics.get("train_rows"), "epochs": len(metrics.get("loss", [])),
              **{k: v for k, v in metrics.items() if k.startswith("val_") and not isinstance(v, list)}}
-    page = render(ctx.ds, ctx.run_id, steps, model,
-                  {"training loss per epoch": loss_plot(metrics), "score distribution": score_plot(scores)},
+    images = {"training loss per epoch": loss_plot(metrics), "score distribution": score_plot(scores)}
+    tradeoff = ctx.lake.partition(EVALUATION_DATASET, ctx.ds) / TRADEOFF_PNG  # written by the offline experiment
+    if tradeoff.is_file():
+        images["retrieval size tradeoff"] = base64.b64encode(tradeoff.read_bytes()).decode()
+    page = render(ctx.ds, ctx.run_id, steps, model, images,
                   {"Great Expectations Data Docs": str(ctx.lake.partition(VALIDATION_DATASET, ctx.ds) / DOCS_INDEX),
                    "model directory": ref["path"]})
     path = write_report(report_path(ctx), page)

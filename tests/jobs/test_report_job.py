@@ -1,0 +1,58 @@
+"""The report step: run_report rows in the warehouse and an HTML page, with the tradeoff plot when present."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+
+from jobs import report
+from jobs.common import STEPS_DATASET, run_job
+from recsys_core.lake import Lake
+from recsys_core.report import score_plot
+from recsys_core.warehouse import open_warehouse
+
+DS = "2026-01-31"
+
+
+def make_lake(work):
+    lake = Lake(work / "lake")
+    for step in ("validate_inputs", "publish"):
+        lake.write_json({"step": step, "status": "success", "seconds": 1.0, "started_at": "2026-01-31T02:00:00+00:00",
+                         "rows_out": {"x": 3}}, STEPS_DATASET, DS, f"{step}.json")
+    (work / "models" / "m1").mkdir(parents=True)
+    (work / "models" / "m1" / "meta.json").write_text(json.dumps(
+        {"mode": "regression", "metrics": {"loss": [0.3, 0.2], "val_loss": [0.4, 0.3], "val_rmse": 0.8}}))
+    lake.write_json({"version": "m1", "path": str(work / "models" / "m1")}, "model_ref", DS, "model.json")
+    lake.write_table(pa.table({"score": np.linspace(-0.5, 0.9, 50)}), "recommendations", DS)
+    return lake
+
+
+def run(work):
+    url = f"duckdb://{work}/wh.duckdb"
+    code = run_job("report", report.body, ["--ds", DS, "--work", str(work), "--warehouse", url])
+    return code, url, (work / "reports" / f"ds={DS}" / "report.html")
+
+
+def test_report_writes_the_page_and_the_run_report_rows(tmp_path):
+    make_lake(tmp_path)
+    code, url, page = run(tmp_path)
+    assert code == 0
+    html = page.read_text()
+    assert html.count("data:image/png;base64,") == 2 and "val_rmse" in html and "Data Docs" in html
+    rows = open_warehouse(url).query("SELECT step, status, rows_out FROM run_report ORDER BY step")
+    assert list(rows["step"]) == ["publish", "validate_inputs"] and set(rows["status"]) == {"success"}
+    assert json.loads(rows["rows_out"][0]) == {"x": 3}
+    code, _, _ = run(tmp_path)  # a rerun replaces the run's rows
+    assert len(open_warehouse(url).query("SELECT * FROM run_report")) == 2
+
+
+def test_the_tradeoff_curve_is_embedded_when_the_experiment_wrote_one(tmp_path):
+    import base64
+
+    lake = make_lake(tmp_path)
+    folder = lake.partition("evaluation", DS)
+    folder.mkdir(parents=True)
+    (folder / "tradeoff.png").write_bytes(base64.b64decode(score_plot(np.array([0.1, 0.2]))))
+    code, _, page = run(tmp_path)
+    assert code == 0 and page.read_text().count("data:image/png;base64,") == 3
+    assert "retrieval size tradeoff" in page.read_text()
