@@ -1,10 +1,9 @@
 """Step 2: build user and item features with Spark and write them to the lake partition of ds."""
 
+from jobs.common import JobContext, main_for
 from recsys_core import columns as C
 from recsys_core import features
 from recsys_core.spark import spark_session
-
-from jobs.common import JobContext, main_for
 
 
 def load_inputs(spark, ctx: JobContext) -> dict:

@@ -9,9 +9,9 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from recsys_core.config import Config, load_config
 from recsys_core.errors import RecsysError
@@ -122,7 +122,7 @@ def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | Non
 
 
 def _utc(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
 
 
 def main_for(name: str, body: Callable[[JobContext], dict]) -> None:

@@ -3,12 +3,11 @@
 import numpy as np
 import pyarrow as pa
 
+from jobs.common import JobContext, main_for
+from jobs.train_towers import MODEL_REF_FILE
 from recsys_core import columns as C
 from recsys_core.features import feature_columns
 from recsys_core.towers import TwoTowerModel
-
-from jobs.common import JobContext, main_for
-from jobs.train_towers import MODEL_REF_FILE
 
 
 def load_model(ctx: JobContext) -> tuple[TwoTowerModel, str]:

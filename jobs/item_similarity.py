@@ -1,12 +1,11 @@
 """Step 6: Spark job writing each item's K nearest items by squared embedding distance."""
 
-from recsys_core import columns as C
-from recsys_core.similarity import neighbors_dataframe
-from recsys_core.spark import spark_session
-
 from jobs.build_features import write
 from jobs.common import JobContext, main_for
 from jobs.embed_items import read_embeddings
+from recsys_core import columns as C
+from recsys_core.similarity import neighbors_dataframe
+from recsys_core.spark import spark_session
 
 
 def body(ctx: JobContext) -> dict:

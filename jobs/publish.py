@@ -2,11 +2,10 @@
 
 import pyarrow as pa
 
+from jobs.common import JobContext, main_for
 from recsys_core import columns as C
 from recsys_core.audit import audit_recommendations
 from recsys_core.warehouse import open_warehouse
-
-from jobs.common import JobContext, main_for
 
 RECOMMENDATION_COLUMNS = [C.USER_ID, C.RANK, C.ITEM_ID, C.SCORE, C.PREDICTED_RATING, C.REASON, C.MODEL_VERSION, C.RUN_ID]
 

@@ -3,12 +3,11 @@
 import numpy as np
 import pyarrow as pa
 
+from jobs.common import JobContext, main_for
+from jobs.embed_items import load_model, read_embeddings
 from recsys_core import columns as C
 from recsys_core.features import feature_columns
 from recsys_core.ranking import rank_candidates
-
-from jobs.common import JobContext, main_for
-from jobs.embed_items import load_model, read_embeddings
 
 
 def body(ctx: JobContext) -> dict:

@@ -3,16 +3,14 @@
 import base64
 import json
 
-from recsys_core import columns as C
-from recsys_core.report import loss_plot, render, score_plot, write_report
-from recsys_core.validation import DOCS_INDEX
-from recsys_core.warehouse import open_warehouse
-
 from jobs import STEPS
 from jobs.common import STEPS_DATASET, JobContext, main_for
 from jobs.train_towers import MODEL_REF_FILE
 from jobs.validate_inputs import VALIDATION_DATASET
-
+from recsys_core import columns as C
+from recsys_core.report import loss_plot, render, score_plot, write_report
+from recsys_core.validation import DOCS_INDEX
+from recsys_core.warehouse import open_warehouse
 
 EVALUATION_DATASET = "evaluation"
 TRADEOFF_PNG = "tradeoff.png"

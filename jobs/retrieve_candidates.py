@@ -1,11 +1,10 @@
 """Step 7: Spark job retrieving each user's candidates (similar to recent, top in genres, top in country)."""
 
+from jobs.build_features import load_inputs, write
+from jobs.common import JobContext, main_for
 from recsys_core import columns as C
 from recsys_core.retrieval import retrieve
 from recsys_core.spark import spark_session
-
-from jobs.build_features import load_inputs, write
-from jobs.common import JobContext, main_for
 
 
 def body(ctx: JobContext) -> dict:

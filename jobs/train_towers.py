@@ -6,12 +6,11 @@ import json
 import numpy as np
 import pandas as pd
 
+from jobs.common import JobContext, main_for
 from recsys_core import columns as C
 from recsys_core.errors import RecsysError
 from recsys_core.features import feature_columns
 from recsys_core.towers import fit_towers
-
-from jobs.common import JobContext, main_for
 
 MODEL_REF_FILE = "model.json"
 

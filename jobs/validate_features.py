@@ -1,11 +1,10 @@
 """Step 3: validate the feature tables (keys unique, every feature present, finite and in range)."""
 
+from jobs.common import JobContext, main_for
+from jobs.validate_inputs import VALIDATION_DATASET
 from recsys_core import columns as C
 from recsys_core.features import feature_columns
 from recsys_core.validation import validate_frame
-
-from jobs.common import JobContext, main_for
-from jobs.validate_inputs import VALIDATION_DATASET
 
 
 def body(ctx: JobContext) -> dict:

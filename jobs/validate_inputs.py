@@ -1,10 +1,9 @@
 """Step 1: validate the three input tables with their Great Expectations suites and snapshot them for ds."""
 
+from jobs.common import INPUTS_PREFIX, JobContext, main_for
 from recsys_core import columns as C
 from recsys_core.inputs import conform, read_input, require_inputs
 from recsys_core.validation import interaction_parameters, validate_frame
-
-from jobs.common import INPUTS_PREFIX, JobContext, main_for
 
 VALIDATION_DATASET = "validation"
 

@@ -51,7 +51,7 @@ def cmd_run(a) -> int:
     from recsys_cli.airflow_run import run_dag
     from recsys_core.lake import check_ds
 
-    ds = check_ds(a.ds or dt.datetime.now(dt.timezone.utc).date().isoformat())
+    ds = check_ds(a.ds or dt.datetime.now(dt.UTC).date().isoformat())
     conf, work, home = _run_setup(a)
     return run_dag(ds, conf, work, home)
 
@@ -74,7 +74,6 @@ def cmd_backfill(a) -> int:
 
 def cmd_recommend(a) -> int:
     from recsys_cli.show import print_recommendations
-
     from recsys_core.config import load_config
 
     url = a.warehouse or load_config(a.config).warehouse.url or default_warehouse_url(Path(a.work).resolve())

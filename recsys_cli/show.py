@@ -50,7 +50,7 @@ def print_recommendations(url: str, users: list[int], sample: int, ds: str | Non
             print(f"\nuser {user}: no recommendations")
             continue
         catalogue = wh.query("SELECT item_id, title FROM items WHERE ds = ?", [rows["ds"].iloc[0]])
-        titles = dict(zip(catalogue["item_id"], catalogue["title"]))
+        titles = dict(zip(catalogue["item_id"], catalogue["title"], strict=True))
         print(f"\nuser {user} (ds {rows['ds'].iloc[0]:%Y-%m-%d}, model {rows['model_version'].iloc[0]}):")
         for r in rows.itertuples():
             print(f"  {r.rank:>2}. {r.title[:48]:<48} {r.predicted_rating:4.2f}  {describe_reason(r.reason, titles)}")

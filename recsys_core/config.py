@@ -11,7 +11,6 @@ from typing import Any
 
 from recsys_core.errors import ConfigError
 
-
 MODEL_MODES = ("regression", "classification")
 
 

@@ -88,7 +88,7 @@ def _items(rng: np.random.Generator, n: int) -> tuple[pa.Table, np.ndarray, np.n
     year = np.maximum(1950, 2025 - np.floor(rng.exponential(14.0, n))).astype(np.int32)
     adjective, noun = rng.integers(0, len(ADJECTIVES), n), rng.integers(0, len(NOUNS), n)
     ids = np.arange(1, n + 1, dtype=np.int64)
-    titles = [f"Item {i}: The {ADJECTIVES[a]} {NOUNS[b]}" for i, a, b in zip(ids, adjective, noun)]
+    titles = [f"Item {i}: The {ADJECTIVES[a]} {NOUNS[b]}" for i, a, b in zip(ids, adjective, noun, strict=True)]
     table = pa.table(
         {
             ITEM_ID: ids,

@@ -207,7 +207,7 @@ def _parse_100k(read: Reader):
     movie_cols = ["id", "title", "released", "video_released", "imdb_url", *GENRES_100K]
     movies = _read_dat(read("u.item"), "|", movie_cols, dtype=str)
     flags = movies[list(GENRES_100K)].to_numpy() == "1"
-    genres = [[g for g, on in zip(GENRES_100K, row) if on] for row in flags]
+    genres = [[g for g, on in zip(GENRES_100K, row, strict=True) if on] for row in flags]
     released = pd.to_numeric(movies["released"].str.extract(r"-(\d{4})$")[0]).astype("Int32")
     items = _items(movies["id"], movies["title"], genres, years=released)
     u = _read_dat(read("u.user"), "|", ["id", "age", "gender", "occupation", "zip"], dtype=str)

@@ -62,7 +62,7 @@ def _describe(result) -> str:
 
 def end_of_day_epoch(ds: str) -> int:
     """The last second (Unix time, UTC) of the run date: no interaction may be later."""
-    start = dt.datetime.fromisoformat(ds).replace(tzinfo=dt.timezone.utc)
+    start = dt.datetime.fromisoformat(ds).replace(tzinfo=dt.UTC)
     return int((start + dt.timedelta(days=1)).timestamp()) - 1
 
 

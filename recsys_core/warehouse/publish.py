@@ -156,7 +156,7 @@ class Warehouse:
                     "INSERT INTO publish_log (ds, run_id, table_name, rows, checksum, model_version, published_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [day, run_id, name, tables[name].num_rows, sums[name], model_version,
-                     dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)],
+                     dt.datetime.now(dt.UTC).replace(tzinfo=None)],
                 )
             self.sql(con, "COMMIT")
         except Exception:

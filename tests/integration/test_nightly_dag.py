@@ -7,8 +7,15 @@ import pytest
 
 from recsys_core.generate import generate_dataset
 from recsys_core.movielens import ingest_movielens
+from tests.integration.conftest import (
+    SHARED_DATA,
+    assert_invariants,
+    checksum,
+    duckdb_url,
+    recsys_run,
+    table_rows,
+)
 from tests.recsys_airflow.test_notify import Receiver
-from tests.integration.conftest import SHARED_DATA, assert_invariants, checksum, duckdb_url, recsys_run, table_rows
 
 pytestmark = pytest.mark.integration
 DS = "2026-01-31"

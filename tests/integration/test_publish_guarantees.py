@@ -11,7 +11,7 @@ import pytest
 
 from recsys_core.generate import generate_dataset
 from recsys_core.warehouse import open_warehouse
-from tests.integration.conftest import FAST, assert_invariants, duckdb_url, recsys_run, table_rows
+from tests.integration.conftest import FAST, assert_invariants, duckdb_url, table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ def test_two_runs_started_at_once_for_different_dates_both_publish(data, tmp_pat
         cmd = [sys.executable, "-m", "recsys_cli.main", "run", "--data", str(data), "--ds", ds, "--work", str(work),
                "--airflow-home", str(tmp_path / f"af-{ds}"), "--top-n", str(top_n[ds]), *FAST]
         runs[ds] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for ds, proc in runs.items():
+    for proc in runs.values():
         out, _ = proc.communicate(timeout=1800)
         assert proc.returncode == 0, out[-4000:]
     for ds in runs:

@@ -8,7 +8,12 @@ from recsys_core import columns as C
 from recsys_core.errors import DataValidationError
 from recsys_core.generate import generate_dataset
 from recsys_core.inputs import read_input
-from recsys_core.validation import DOCS_INDEX, end_of_day_epoch, interaction_parameters, validate_frame
+from recsys_core.validation import (
+    DOCS_INDEX,
+    end_of_day_epoch,
+    interaction_parameters,
+    validate_frame,
+)
 
 DS = "2026-01-31"
 

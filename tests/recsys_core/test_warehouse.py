@@ -5,11 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
+import psycopg
 import pyarrow as pa
 import pytest
 
 from recsys_core.errors import AuditError, ConfigError
 from recsys_core.warehouse import DuckDBWarehouse, checksum, duckdb_path, open_warehouse
+
+DB_ERRORS = (duckdb.Error, psycopg.Error)  # what each backend raises when a value cannot be loaded
 
 
 def recommendations(user_ids: list[int], score: float = 0.5, version: str = "v1", run: str = "r1") -> pa.Table:
@@ -157,10 +161,10 @@ def test_a_publish_failing_midway_leaves_earlier_rows_unchanged(wh):
     bad = recommendations([7, 8]).set_column(3, "score", pa.array(["not a number", "x"]))
     broken = {"item_neighbors": neighbors([30, 31, 32], distance=9.0), "items": items([30, 31, 32], "new"),
               "recommendations": bad}
-    with pytest.raises(Exception):
+    with pytest.raises(DB_ERRORS):
         wh.publish("2024-03-01", "r2", broken, "v2")
     assert snapshot(wh) == before
-    with pytest.raises(Exception):
+    with pytest.raises(DB_ERRORS):
         wh.publish("2024-03-05", "r3", broken, "v3")
     assert snapshot(wh) == before
 
