@@ -31,6 +31,11 @@ def default_warehouse_url(work_dir: Path) -> str:
     return f"duckdb://{Path(work_dir).resolve() / 'warehouse.duckdb'}"
 
 
+def resolve_warehouse_url(flag: str | None, config: Config, work_dir: Path) -> str:
+    """A flag or DAG param wins, then the config's warehouse.url, then <work>/warehouse.duckdb."""
+    return flag or config.warehouse.url or default_warehouse_url(work_dir)
+
+
 @dataclass(frozen=True)
 class JobContext:
     ds: str
@@ -80,7 +85,7 @@ def _context(a: argparse.Namespace) -> JobContext:
         data_dir=Path(a.data).resolve() if a.data else Path(),
         work_dir=work,
         config=config,
-        warehouse_url=a.warehouse or config.warehouse.url or default_warehouse_url(work),
+        warehouse_url=resolve_warehouse_url(a.warehouse, config, work),
         run_id=a.run_id,
     )
 

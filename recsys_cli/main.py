@@ -7,7 +7,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from jobs.common import DEFAULT_WORK_DIR, PROJECT_ROOT, default_warehouse_url
+from jobs.common import DEFAULT_WORK_DIR, PROJECT_ROOT, resolve_warehouse_url
 from recsys_core.errors import RecsysError
 
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "recsys.toml"
@@ -39,7 +39,7 @@ def _run_setup(a) -> tuple[dict, Path, Path]:
     conf = {
         "data_dir": str(Path(a.data).resolve()),
         "work_dir": str(work),
-        "warehouse_url": a.warehouse or config.warehouse.url or default_warehouse_url(work),
+        "warehouse_url": resolve_warehouse_url(a.warehouse, config, work),
         "config_path": str(Path(a.config).resolve()) if a.config else "",
         "settings": a.set or [],
         "top_n": a.top_n,  # validated by the DAG's Param (1..1000) before any task runs
@@ -76,7 +76,7 @@ def cmd_recommend(a) -> int:
     from recsys_cli.show import print_recommendations
     from recsys_core.config import load_config
 
-    url = a.warehouse or load_config(a.config).warehouse.url or default_warehouse_url(Path(a.work).resolve())
+    url = resolve_warehouse_url(a.warehouse, load_config(a.config), Path(a.work).resolve())
     return print_recommendations(url, a.user or [], a.sample, a.ds)
 
 
@@ -84,7 +84,7 @@ def cmd_similar(a) -> int:
     from recsys_cli.show import print_similar
     from recsys_core.config import load_config
 
-    url = a.warehouse or load_config(a.config).warehouse.url or default_warehouse_url(Path(a.work).resolve())
+    url = resolve_warehouse_url(a.warehouse, load_config(a.config), Path(a.work).resolve())
     return print_similar(url, a.item, a.ds)
 
 
