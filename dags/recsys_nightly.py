@@ -4,9 +4,10 @@
 Nightly two-tower recommendations for every user, keyed by the run's logical date (`ds`):
 
 validate inputs (Great Expectations) → build features (Spark) → validate features → train towers
-(Keras) → embed items → item similarity (Spark) → retrieve candidates (Spark) → rank → publish
-(DuckDB or PostgreSQL warehouse, one transaction per ds) → report (run_report table and an HTML
-report under <work_dir>/reports/ds=.../report.html).
+(Keras) → evaluate model (bless the new model, or keep the last blessed one) → embed items → item
+similarity (Spark) → retrieve candidates (Spark) → rank → publish (DuckDB or PostgreSQL warehouse,
+one transaction per ds) → report (run_report table and an HTML report under
+<work_dir>/reports/ds=.../report.html).
 
 Each task runs `python -m jobs.<task_id> --ds <ds>`; the params below choose the data, the work
 folder (lake and models), the warehouse and the config. This file is wiring only.

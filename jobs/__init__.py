@@ -6,6 +6,7 @@ STEPS = (
     "build_features",
     "validate_features",
     "train_towers",
+    "evaluate_model",
     "embed_items",
     "item_similarity",
     "retrieve_candidates",

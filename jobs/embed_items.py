@@ -1,4 +1,4 @@
-"""Step 5: compute every item's embedding v_m once with the item tower."""
+"""Step 6: compute every item's embedding v_m once with the item tower."""
 
 import numpy as np
 import pyarrow as pa

@@ -1,4 +1,4 @@
-"""Step 6: Spark job writing each item's K nearest items by squared embedding distance."""
+"""Step 7: Spark job writing each item's K nearest items by squared embedding distance."""
 
 from jobs.build_features import write
 from jobs.common import JobContext, main_for

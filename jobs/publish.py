@@ -1,4 +1,4 @@
-"""Step 9: audit the ranked recommendations and publish ds to the warehouse in one transaction."""
+"""Step 10: audit the ranked recommendations and publish ds to the warehouse in one transaction."""
 
 import pyarrow as pa
 

@@ -1,4 +1,4 @@
-"""Step 8: score each user's candidates with the model (v_u once per user) and keep the top N."""
+"""Step 9: score each user's candidates with the model (v_u once per user) and keep the top N."""
 
 import numpy as np
 import pyarrow as pa

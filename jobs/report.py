@@ -5,6 +5,7 @@ import json
 
 from jobs import STEPS
 from jobs.common import STEPS_DATASET, JobContext, main_for
+from jobs.evaluate_model import EVALUATION_FILE
 from jobs.train_towers import MODEL_REF_FILE
 from jobs.validate_inputs import VALIDATION_DATASET
 from recsys_core import columns as C
@@ -30,6 +31,11 @@ def body(ctx: JobContext) -> dict:
     model = {"version": ref["version"], "mode": meta.get("mode", "regression"),
              "training rows": metrics.get("train_rows"), "epochs": len(metrics.get("loss", [])),
              **{k: v for k, v in metrics.items() if k.startswith("val_") and not isinstance(v, list)}}
+    gate = ctx.lake.partition(C.MODEL_EVALUATION, ctx.ds) / EVALUATION_FILE
+    if gate.is_file():
+        g = json.loads(gate.read_text())
+        model["gate"] = ("new model blessed" if g["blessed"] else "new model rejected") + f": {g['reason']}"
+        model["trained this run"] = g["candidate_version"]
     images = {"training loss per epoch": loss_plot(metrics), "score distribution": score_plot(scores)}
     tradeoff = ctx.lake.partition(EVALUATION_DATASET, ctx.ds) / TRADEOFF_PNG  # written by the offline experiment
     if tradeoff.is_file():

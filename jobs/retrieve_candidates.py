@@ -1,4 +1,4 @@
-"""Step 7: Spark job retrieving each user's candidates (similar to recent, top in genres, top in country)."""
+"""Step 8: Spark job retrieving each user's candidates (similar to recent, top in genres, top in country)."""
 
 from jobs.build_features import load_inputs, write
 from jobs.common import JobContext, main_for

@@ -1,4 +1,4 @@
-"""Step 4: train the user and item towers on the interactions and save a versioned model."""
+"""Step 4: train the user and item towers on every interaction outside the held-out slice."""
 
 import hashlib
 import json
@@ -8,30 +8,25 @@ import pandas as pd
 
 from jobs.common import JobContext, main_for
 from recsys_core import columns as C
-from recsys_core.errors import RecsysError
-from recsys_core.features import feature_columns
+from recsys_core.examples import training_examples
 from recsys_core.towers import fit_towers
 
-MODEL_REF_FILE = "model.json"
+MODEL_REF_FILE = "model.json"  # the model the rest of the run uses (written by evaluate_model)
+CANDIDATE_REF_FILE = "candidate.json"  # the model this run trained
 
 
-def training_rows(ctx: JobContext):
-    """Aligned (user features, item features, rating) rows, one per interaction with known user and item."""
+def training_data(ctx: JobContext) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(interactions, user features, item features) to train on: the held-out rows removed, and the
+    held-out users' features replaced by the ones computed without those rows (no target leakage)."""
     users = ctx.lake.read_table(C.USER_FEATURES, ctx.ds).to_pandas()
+    held_users = ctx.lake.read_table(C.HOLDOUT_USER_FEATURES, ctx.ds).to_pandas()
     items = ctx.lake.read_table(C.ITEM_FEATURES, ctx.ds).to_pandas()
     inter = ctx.read_input(C.INTERACTIONS, [C.USER_ID, C.ITEM_ID, C.RATING]).to_pandas()
-    u = pd.Index(users[C.USER_ID]).get_indexer(inter[C.USER_ID])
-    i = pd.Index(items[C.ITEM_ID]).get_indexer(inter[C.ITEM_ID])
-    known = (u >= 0) & (i >= 0)
-    if not known.any():
-        raise RecsysError("no interaction refers to a known user and item: nothing to train on")
-    ucols = feature_columns(list(users.columns), C.USER_ID)
-    icols = feature_columns(list(items.columns), C.ITEM_ID)
-    return (
-        users[ucols].iloc[u[known]].reset_index(drop=True),
-        items[icols].iloc[i[known]].reset_index(drop=True),
-        inter[C.RATING].to_numpy()[known],
-    )
+    held = ctx.lake.read_table(C.HOLDOUT, ctx.ds, [C.USER_ID, C.ITEM_ID]).to_pandas()
+    marked = inter.merge(held.assign(_held=True), on=[C.USER_ID, C.ITEM_ID], how="left")
+    inter = inter[marked["_held"].isna().to_numpy()]
+    users = pd.concat([users[~users[C.USER_ID].isin(held_users[C.USER_ID])], held_users], ignore_index=True)
+    return inter, users.sort_values(C.USER_ID, kind="stable").reset_index(drop=True), items
 
 
 def model_version(ctx: JobContext, *arrays) -> str:
@@ -43,15 +38,16 @@ def model_version(ctx: JobContext, *arrays) -> str:
 
 
 def body(ctx: JobContext) -> dict:
-    xu, xi, y = training_rows(ctx)
+    inter, users, items = training_data(ctx)
+    xu, xi, y = training_examples(inter, users, items, ctx.config.model)
     model = fit_towers(xu, xi, y, ctx.config.model)
     version = model_version(ctx, xu.to_numpy(), xi.to_numpy(), y)
     model.meta.update(version=version, ds=ctx.ds, run_id=ctx.run_id)
     path = model.save(ctx.models_dir / version)
-    ctx.lake.write_json({"version": version, "path": str(path)}, C.MODEL_REF, ctx.ds, MODEL_REF_FILE)
+    ctx.lake.write_json({"version": version, "path": str(path)}, C.MODEL_REF, ctx.ds, CANDIDATE_REF_FILE)
     metrics = model.meta["metrics"]
     return {
-        "rows_in": {"training_rows": len(y)},
+        "rows_in": {C.INTERACTIONS: len(inter), "training_examples": len(y)},
         "rows_out": {},
         "model_version": version,
         "model_mode": ctx.config.model.mode,

@@ -11,9 +11,12 @@ def body(ctx: JobContext) -> dict:
     docs = ctx.lake.partition(VALIDATION_DATASET, ctx.ds)
     docs.mkdir(parents=True, exist_ok=True)
     rows = {}
-    for dataset, key in ((C.USER_FEATURES, C.USER_ID), (C.ITEM_FEATURES, C.ITEM_ID)):
+    # (table, suite, key): the held-out users' features are user features, checked by the same suite
+    for dataset, suite, key in ((C.USER_FEATURES, C.USER_FEATURES, C.USER_ID),
+                                (C.ITEM_FEATURES, C.ITEM_FEATURES, C.ITEM_ID),
+                                (C.HOLDOUT_USER_FEATURES, C.USER_FEATURES, C.USER_ID)):
         df = ctx.lake.read_table(dataset, ctx.ds).to_pandas()
-        validate_frame(dataset, df, docs, feature_columns=feature_columns(list(df.columns), key))
+        validate_frame(dataset, df, docs, suite_name=suite, feature_columns=feature_columns(list(df.columns), key))
         rows[dataset] = len(df)
     return {"rows_in": rows, "rows_out": rows}
 

@@ -99,6 +99,34 @@ def cmd_report(a) -> int:
     return 0
 
 
+def cmd_evaluate(a) -> int:
+    """The offline evaluation: every system on the protocol's split, cold start and the tradeoff curve."""
+    import json
+    import logging
+
+    from recsys_core.config import load_config
+    from recsys_core.experiment import evaluate, plot_tradeoff
+    from recsys_core.spark import spark_session
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load_config(a.config, a.set or [])
+    spark = spark_session(cfg.spark, "recsys-evaluate")
+    report = evaluate(spark, a.data, cfg, a.holdout, baselines=not a.no_baselines, sweep=not a.no_sweep,
+                      cold=not a.no_cold_start)
+    if a.plot and report.get("tradeoff"):
+        report["plot"] = str(plot_tradeoff(report["tradeoff"], a.plot))
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"{'system':<14}{'ndcg@10':>9}{'recall@10':>11}{'prec@10':>9}{'coverage':>10}{'rmse':>7}{'seconds':>9}")
+    for name, m in report["systems"].items():
+        rmse = f"{m['rmse']:.3f}" if "rmse" in m else "-"
+        print(f"{name:<14}{m['ndcg@10']:>9.4f}{m['recall@10']:>11.4f}{m['precision@10']:>9.4f}"
+              f"{m['coverage']:>10.4f}{rmse:>7}{m['seconds']:>9.1f}")
+    print(f"report: {out}")
+    return 0
+
+
 def cmd_ui(a) -> int:
     """`airflow standalone` on this project's DAGs and metadata: the UI to try triggers and read logs."""
     import os
@@ -171,6 +199,19 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--work", default=str(DEFAULT_WORK_DIR))
     sim.add_argument("--config", default=str(DEFAULT_CONFIG))
     sim.set_defaults(func=cmd_similar)
+
+    ev = sub.add_parser("evaluate", help="offline evaluation against popularity and ALS, with the tradeoff curve")
+    ev.add_argument("--data", required=True, help="folder with users/, items/, interactions/")
+    ev.add_argument("--out", required=True, help="JSON report to write")
+    ev.add_argument("--plot", help="PNG of the retrieval-size tradeoff curve")
+    ev.add_argument("--holdout", choices=["test", "validation"], default="test",
+                    help="validation: split the training part again, for tuning without the test set")
+    ev.add_argument("--config", default=str(DEFAULT_CONFIG), help="TOML config file")
+    ev.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="config override, repeatable")
+    ev.add_argument("--no-baselines", action="store_true", help="skip popularity and ALS")
+    ev.add_argument("--no-sweep", action="store_true", help="skip the retrieval-size tradeoff")
+    ev.add_argument("--no-cold-start", action="store_true", help="skip the cold-start figure")
+    ev.set_defaults(func=cmd_evaluate)
 
     ui = sub.add_parser("ui", help="start a local Airflow (airflow standalone) to use the UI")
     ui.add_argument("--port", type=int, default=8080)

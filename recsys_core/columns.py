@@ -20,7 +20,13 @@ INPUT_TABLES = (USERS, ITEMS, INTERACTIONS)
 # feature columns
 RATING_COUNT = "rating_count"
 AVG_RATING = "avg_rating"
+RATED_AT = "rated_at"  # mean time (years since 1970) an item was interacted with: its era of popularity
+ACTIVE_AT = "active_at"  # mean time of a user's interactions
+LAST_ACTIVE_AT = "last_active_at"  # time of a user's newest interaction
+TASTE_POPULARITY = "taste_popularity"  # mean log interaction count of the items a user chose
+TASTE_YEAR = "taste_year"  # mean release year of the items a user chose
 USER_GENRE_PREFIX = "ug_"  # per-genre average rating of a user
+USER_GENRE_SHARE_PREFIX = "us_"  # share of a user's interactions in each genre
 ITEM_GENRE_PREFIX = "g_"  # genre one-hot of an item
 GENDER_PREFIX = "gender_"
 AGE_MISSING = "age_missing"
@@ -29,6 +35,9 @@ YEAR_MISSING = "year_missing"
 # lake datasets written by the steps
 USER_FEATURES = "user_features"
 ITEM_FEATURES = "item_features"
+HOLDOUT = "holdout"  # interactions the towers never train on (the model gate's slice)
+HOLDOUT_USER_FEATURES = "holdout_user_features"  # the slice users' features from their training part
+MODEL_EVALUATION = "model_evaluation"
 ITEM_EMBEDDINGS = "item_embeddings"
 ITEM_NEIGHBORS = "item_neighbors"
 CANDIDATES = "candidates"

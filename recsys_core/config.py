@@ -12,6 +12,7 @@ from typing import Any
 from recsys_core.errors import ConfigError
 
 MODEL_MODES = ("regression", "classification")
+LABELS = ("liked", "interacted")
 
 
 @dataclass(frozen=True)
@@ -20,13 +21,17 @@ class ModelConfig:
 
     # "regression": MSE on the rating scaled to [-1, 1]; "classification": sigmoid of v_u . v_m and
     # binary cross-entropy on the label rating >= like_threshold (SEED.md "Model function")
-    mode: str = "regression"
+    # (the defaults are the best of `recsys evaluate --holdout validation` on ml-latest-small, see README)
+    mode: str = "classification"
     like_threshold: float = 4.0
+    # classification label: "liked" (rating >= like_threshold) or "interacted" (implicit: any interaction)
+    label: str = "interacted"
+    negatives: int = 4  # classification: sampled non-interacted items per interaction, labelled 0
     user_layers: tuple[int, ...] = (256, 128, 32)
     item_layers: tuple[int, ...] = (256, 128, 32)
     l2: float = 1e-6
     learning_rate: float = 1e-3
-    epochs: int = 10
+    epochs: int = 5
     batch_size: int = 256
     validation_share: float = 0.1
     seed: int = 42
@@ -52,6 +57,14 @@ class ValidationConfig:
     # interactions naming unknown users or items: up to this share they are dropped and counted,
     # above it the run fails (a broken feed, not a few stragglers)
     max_orphan_share: float = 0.01
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """The nightly model gate: a held-out slice and how much worse than the blessed model is tolerated."""
+
+    holdout_user_share: float = 0.1  # users whose newest 20% of interactions the towers never train on
+    bless_margin: float = 0.01  # a new model serves unless its NDCG@10 is below the blessed one's by more
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,7 @@ class WarehouseConfig:
 class Config:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
@@ -128,6 +142,10 @@ def _validate(cfg: Config) -> Config:
         )
     if m.mode not in MODEL_MODES:
         raise ConfigError(f"config model.mode: must be one of {MODEL_MODES}, got {m.mode!r}")
+    if m.label not in LABELS:
+        raise ConfigError(f"config model.label: must be one of {LABELS}, got {m.label!r}")
+    if m.negatives < 0:
+        raise ConfigError(f"config model.negatives: must be >= 0, got {m.negatives}")
     positive = {
         "model.epochs": m.epochs,
         "model.batch_size": m.batch_size,
@@ -150,6 +168,12 @@ def _validate(cfg: Config) -> Config:
     if not 0 <= cfg.validation.max_orphan_share < 1:
         raise ConfigError(
             f"config validation.max_orphan_share: must be in [0, 1), got {cfg.validation.max_orphan_share}"
+        )
+    ev = cfg.evaluation
+    if not 0 <= ev.holdout_user_share < 1 or ev.bless_margin < 0:
+        raise ConfigError(
+            "config evaluation: holdout_user_share must be in [0, 1) and bless_margin >= 0, "
+            f"got {ev.holdout_user_share} and {ev.bless_margin}"
         )
     if cfg.retrieval.similar_per_item > cfg.similarity.k:
         raise ConfigError(

@@ -67,7 +67,13 @@ def build_model(n_user_features: int, n_item_features: int, cfg: ModelConfig):
     output = keras.layers.Dot(axes=1, name="score")([vu, vm])
     loss = "mse"
     if cfg.mode == "classification":
-        output = keras.layers.Activation("sigmoid", name="probability")(output)
+        # sigmoid(w * v_u.v_m + b): a learned temperature and bias, because the dot product of unit
+        # vectors lies in [-1, 1] and a bare sigmoid of it cannot say more than 0.27..0.73.
+        # w >= 0 (a constraint) keeps the ranking by v_u.v_m, which retrieval and ranking use, unchanged.
+        output = keras.layers.Dense(
+            1, activation="sigmoid", name="probability", kernel_initializer=keras.initializers.Constant(5.0),
+            kernel_constraint=keras.constraints.NonNeg(),
+        )(output)
         loss = "binary_crossentropy"
     model = keras.Model([input_user, input_item], output, name="two_tower")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss=loss)
@@ -98,14 +104,23 @@ class TwoTowerModel:
     def target(self, ratings: np.ndarray) -> np.ndarray:
         """What the network is trained to output: the scaled rating, or the 0/1 "liked" label."""
         if self.mode == "classification":
-            return (np.asarray(ratings) >= self.like_threshold).astype(np.float32)
+            ratings = np.asarray(ratings)
+            liked = ratings if ratings.dtype == bool else ratings >= self.like_threshold
+            return liked.astype(np.float32)
         return self.scale_target(ratings)
 
     def output(self, scores: np.ndarray) -> np.ndarray:
         """v_u . v_m as the model's prediction: a rating on the original scale, or the probability of a like."""
         if self.mode == "classification":
-            return 1.0 / (1.0 + np.exp(-np.asarray(scores, dtype=np.float64)))
+            w, b = self.calibration
+            return 1.0 / (1.0 + np.exp(-(w * np.asarray(scores, dtype=np.float64) + b)))
         return self.to_rating(scores)
+
+    @property
+    def calibration(self) -> tuple[float, float]:
+        """(w, b) of the classification output sigmoid(w * v_u.v_m + b)."""
+        kernel, bias = self.keras_model.get_layer("probability").get_weights()
+        return float(kernel.ravel()[0]), float(bias.ravel()[0])
 
     def scale_target(self, ratings: np.ndarray) -> np.ndarray:
         span = self.rating_max - self.rating_min
@@ -208,7 +223,11 @@ def fit_towers(user_features, item_features, targets, config: ModelConfig | None
     cfg = config or ModelConfig()
     xu, user_columns = _matrix(user_features)
     xi, item_columns = _matrix(item_features)
-    y = np.asarray(targets, dtype=np.float64)
+    y = np.asarray(targets)
+    if y.dtype != bool:
+        y = y.astype(np.float64)
+    elif cfg.mode == "regression":
+        raise RecsysError("regression mode trains on ratings; got boolean labels (use mode = classification)")
     if not (len(xu) == len(xi) == len(y)) or len(y) == 0:
         raise RecsysError(f"fit_towers needs aligned, non-empty rows; got {len(xu)}, {len(xi)}, {len(y)}")
     for name, m in (("user", xu), ("item", xi), ("target", y)):
@@ -221,7 +240,7 @@ def fit_towers(user_features, item_features, targets, config: ModelConfig | None
     n_val = int(len(y) * cfg.validation_share)
     val, train = order[:n_val], order[n_val:]
 
-    rmin, rmax = float(y[train].min()), float(y[train].max())
+    rmin, rmax = (0.0, 1.0) if y.dtype == bool else (float(y[train].min()), float(y[train].max()))
     model = TwoTowerModel(
         keras_model=build_model(xu.shape[1], xi.shape[1], cfg),
         user_scaler=Scaler.fit(xu[train]),

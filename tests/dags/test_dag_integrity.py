@@ -14,6 +14,7 @@ EXPECTED_ORDER = [
     "build_features",
     "validate_features",
     "train_towers",
+    "evaluate_model",
     "embed_items",
     "item_similarity",
     "retrieve_candidates",

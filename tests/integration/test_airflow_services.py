@@ -27,12 +27,17 @@ def test_rest_trigger_with_conf_and_the_schedule_both_publish(pg_server, tmp_pat
     generate_dataset(data, users=150, items=100, interactions=3000, seed=4)
     home = tmp_path / "airflow"
     home.mkdir()
-    env = {"RECSYS_DATA_DIR": str(data), "RECSYS_WORK_DIR": str(work), "RECSYS_SETTINGS": ""}
+    # the config of every run (the DAG's config_path default); a margin of 1 blesses every new model, so
+    # the scheduled run serves its own classification model whatever the triggered run blessed before
+    config = tmp_path / "recsys.toml"
+    config.write_text("[model]\nepochs = 2\n\n[evaluation]\nbless_margin = 1.0\n")
+    env = {"RECSYS_DATA_DIR": str(data), "RECSYS_WORK_DIR": str(work), "RECSYS_SETTINGS": "",
+           "RECSYS_CONFIG": str(config)}
     with airflow_services(pg_server, home, env) as api:
         api.wait(f"/dags/{DAG}", 240)
         run = api.call("POST", f"/dags/{DAG}/dagRuns", {
             "logical_date": "2026-01-31T00:00:00Z",
-            "conf": {"top_n": 7, "model_mode": "classification", "settings": ["model.epochs=2"],
+            "conf": {"top_n": 7, "model_mode": "regression", "settings": ["model.epochs=2"],
                      "data_dir": str(data), "work_dir": str(work)},
         })
         api.call("PATCH", f"/dags/{DAG}", {"is_paused": False})  # the schedule now creates its latest run
@@ -50,13 +55,13 @@ def test_rest_trigger_with_conf_and_the_schedule_both_publish(pg_server, tmp_pat
     assert_invariants(url, data, "2026-01-31", top_n=7)
     assert_invariants(url, data, scheduled_ds, top_n=20)
     assert table_rows(url, "SELECT count(DISTINCT run_id) FROM recommendations") == [(2,)]
-    # the triggered run trained in classification mode: predicted_rating holds probabilities
+    # the triggered run trained in regression mode: predicted_rating holds ratings on the 0.5..5 scale
     low, high = table_rows(url, "SELECT min(predicted_rating), max(predicted_rating) FROM recommendations "
                                 "WHERE ds = '2026-01-31'")[0]
-    assert 0 < low <= high < 1
+    assert high > 1
     low, high = table_rows(url, f"SELECT min(predicted_rating), max(predicted_rating) FROM recommendations "
                                 f"WHERE ds = '{scheduled_ds}'")[0]
-    assert high > 1  # the scheduled run kept the config's regression mode: ratings on the 0.5..5 scale
+    assert 0 < low <= high < 1  # the scheduled run kept the config's classification mode: probabilities
 
 
 def test_recsys_ui_starts_airflow_standalone_with_the_dag(tmp_path):

@@ -19,8 +19,8 @@ from tests.recsys_airflow.test_notify import Receiver
 
 pytestmark = pytest.mark.integration
 DS = "2026-01-31"
-STEPS = ["validate_inputs", "build_features", "validate_features", "train_towers", "embed_items",
-         "item_similarity", "retrieve_candidates", "rank_candidates", "publish"]
+STEPS = ["validate_inputs", "build_features", "validate_features", "train_towers", "evaluate_model",
+         "embed_items", "item_similarity", "retrieve_candidates", "rank_candidates", "publish"]
 
 
 @pytest.fixture(scope="module")

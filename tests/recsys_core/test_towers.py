@@ -17,6 +17,7 @@ from recsys_core.errors import ConfigError, RecsysError
 from recsys_core.towers import Scaler, TwoTowerModel, build_model, fit_towers
 
 SMALL = ModelConfig(
+    mode="regression",
     user_layers=(16, 8, 4),
     item_layers=(6, 4),
     l2=1e-4,
@@ -243,7 +244,10 @@ def test_classification_mode_learns_likes_and_outputs_probabilities(data, tmp_pa
     probs = model.predict(users, items)
     assert ((probs > 0) & (probs < 1)).all()
     scores = np.sum(model.embed_users(users) * model.embed_items(items), axis=1)
-    np.testing.assert_allclose(probs, 1 / (1 + np.exp(-scores)), rtol=1e-5)
+    w, b = model.calibration
+    assert w > 0  # a learned temperature that cannot flip the ranking by v_u . v_m
+    np.testing.assert_allclose(probs, 1 / (1 + np.exp(-(w * scores + b))), rtol=1e-5)
+    assert probs.max() > 0.9 and probs.min() < 0.1  # not squeezed into sigmoid([-1, 1]) = 0.27..0.73
     liked = ratings >= 4.0
     assert probs[liked].mean() > probs[~liked].mean() + 0.2
     again = TwoTowerModel.load(model.save(tmp_path / "m"))
@@ -253,3 +257,13 @@ def test_classification_mode_learns_likes_and_outputs_probabilities(data, tmp_pa
 def test_unknown_model_mode_is_rejected():
     with pytest.raises(ConfigError, match="model.mode: must be one of"):
         from_dict({"model": {"mode": "ranking"}})
+
+
+def test_classification_accepts_boolean_labels_and_regression_refuses_them(data):
+    users, items, ratings = data
+    cfg = dataclasses.replace(SMALL, mode="classification", epochs=2)
+    from_ratings = fit_towers(users, items, ratings, cfg)
+    from_labels = fit_towers(users, items, ratings >= 4.0, cfg)
+    np.testing.assert_allclose(from_ratings.predict(users, items), from_labels.predict(users, items), atol=1e-6)
+    with pytest.raises(RecsysError, match="regression mode trains on ratings"):
+        fit_towers(users, items, ratings >= 4.0, SMALL)
