@@ -6,7 +6,6 @@ from recsys_core import features
 from recsys_core.holdout import split_holdout
 from recsys_core.spark import spark_session
 
-
 HOLDOUT_COLUMNS = [C.USER_ID, C.ITEM_ID, C.RATING, C.TIMESTAMP]
 
 

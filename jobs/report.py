@@ -13,8 +13,8 @@ from recsys_core.report import loss_plot, render, score_plot, write_report
 from recsys_core.validation import DOCS_INDEX
 from recsys_core.warehouse import open_warehouse
 
-EVALUATION_DATASET = "evaluation"
-TRADEOFF_PNG = "tradeoff.png"
+# where `recsys evaluate --plot` puts the retrieval-size tradeoff curve in the README's example
+TRADEOFF_PNG = ("evaluation", "tradeoff.png")
 
 
 def report_path(ctx: JobContext):
@@ -37,7 +37,7 @@ def body(ctx: JobContext) -> dict:
         model["gate"] = ("new model blessed" if g["blessed"] else "new model rejected") + f": {g['reason']}"
         model["trained this run"] = g["candidate_version"]
     images = {"training loss per epoch": loss_plot(metrics), "score distribution": score_plot(scores)}
-    tradeoff = ctx.lake.partition(EVALUATION_DATASET, ctx.ds) / TRADEOFF_PNG  # written by the offline experiment
+    tradeoff = ctx.work_dir.joinpath(*TRADEOFF_PNG)
     if tradeoff.is_file():
         images["retrieval size tradeoff"] = base64.b64encode(tradeoff.read_bytes()).decode()
     page = render(ctx.ds, ctx.run_id, steps, model, images,

@@ -118,10 +118,10 @@ def cmd_evaluate(a) -> int:
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
-    print(f"{'system':<14}{'ndcg@10':>9}{'recall@10':>11}{'prec@10':>9}{'coverage':>10}{'rmse':>7}{'seconds':>9}")
+    print(f"{'system':<18}{'ndcg@10':>9}{'recall@10':>11}{'prec@10':>9}{'coverage':>10}{'rmse':>7}{'seconds':>9}")
     for name, m in report["systems"].items():
         rmse = f"{m['rmse']:.3f}" if "rmse" in m else "-"
-        print(f"{name:<14}{m['ndcg@10']:>9.4f}{m['recall@10']:>11.4f}{m['precision@10']:>9.4f}"
+        print(f"{name:<18}{m['ndcg@10']:>9.4f}{m['recall@10']:>11.4f}{m['precision@10']:>9.4f}"
               f"{m['coverage']:>10.4f}{rmse:>7}{m['seconds']:>9.1f}")
     print(f"report: {out}")
     return 0

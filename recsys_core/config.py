@@ -31,7 +31,7 @@ class ModelConfig:
     item_layers: tuple[int, ...] = (256, 128, 32)
     l2: float = 1e-6
     learning_rate: float = 1e-3
-    epochs: int = 5
+    epochs: int = 3
     batch_size: int = 256
     validation_share: float = 0.1
     seed: int = 42
@@ -45,11 +45,12 @@ class ModelConfig:
 class RetrievalConfig:
     """Candidate sources of SEED.md "Retrieval"; every size is configurable."""
 
+    # sizes from the tradeoff curve of `recsys evaluate --holdout validation` on ml-latest-small (README)
     recent_items: int = 10
-    similar_per_item: int = 10
+    similar_per_item: int = 20
     top_genres: int = 3
-    items_per_genre: int = 10
-    country_items: int = 20
+    items_per_genre: int = 30
+    country_items: int = 50
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class SimilarityConfig:
-    k: int = 10  # nearest items kept per item
+    k: int = 20  # nearest items kept per item (>= retrieval.similar_per_item)
 
 
 @dataclass(frozen=True)

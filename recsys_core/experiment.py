@@ -13,7 +13,14 @@ import pandas as pd
 from recsys_core import columns as C
 from recsys_core import offline
 from recsys_core.config import Config
-from recsys_core.evaluation import K, TEST_SHARE, Split, ranking_metrics, rating_errors, temporal_split
+from recsys_core.evaluation import (
+    TEST_SHARE,
+    K,
+    Split,
+    ranking_metrics,
+    rating_errors,
+    temporal_split,
+)
 from recsys_core.inputs import read_input
 
 log = logging.getLogger(__name__)
@@ -68,6 +75,15 @@ def compare_systems(spark, tables: dict, split: Split, cfg: Config, baselines: b
         err = rating_errors(towers_ratings, known_test[C.RATING].to_numpy())
         systems["pipeline"].update(err)
         systems["towers"].update(err)
+    if not regression:
+        # the other model function of SEED.md on the same split: its ranking, and the rating errors
+        # (RMSE/MAE) that a classification model cannot give
+        other = offline.train_towers(spark, cat, dataclasses.replace(cfg.model, mode="regression"))
+        recs, seconds = _timed(lambda: other.recommend(users, split.train))
+        systems["towers_regression"] = {
+            **_entry(recs, split, n_items, other.seconds + seconds),
+            **rating_errors(other.predict_ratings(known_test), known_test[C.RATING].to_numpy()),
+        }
     if baselines:
         recs, seconds = _timed(lambda: offline.popularity(cat, users))
         systems["popularity"] = _entry(recs, split, n_items, seconds)
@@ -179,28 +195,39 @@ def evaluate(spark, data_dir: str | Path, cfg: Config, holdout: str = "test", ba
 
 
 def plot_tradeoff(rows: list[dict], path: str | Path) -> Path:
-    """Relevance (NDCG@10, Recall@10, candidate recall) against candidates per user, and the seconds."""
+    """Relevance after ranking (NDCG@10, Recall@10) and candidate recall against candidates per user,
+    and the seconds retrieval and ranking took, one point per retrieval size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     x = [r["candidates_per_user"] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for key in (f"ndcg@{K}", f"recall@{K}", "candidate_recall"):
-        left.plot(x, [r[key] for r in rows], marker="o", label=key)
-    left.set_xscale("log")
-    left.set_xlabel("candidates per user")
-    left.set_ylabel("relevance")
-    left.legend()
-    left.set_title("Relevance against retrieval size")
-    right.plot(x, [r["retrieval_seconds"] for r in rows], marker="o", label="retrieval seconds")
-    right.plot(x, [r["ranking_seconds"] for r in rows], marker="o", label="ranking seconds")
-    right.set_xscale("log")
-    right.set_xlabel("candidates per user")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for key, marker in ((f"ndcg@{K}", "o"), (f"recall@{K}", "s")):
+        left.plot(x, [r[key] for r in rows], marker=marker, label=f"{key} after ranking")
+    left.set_ylabel("NDCG@10, Recall@10")
+    share = left.twinx()
+    share.plot(x, [r["candidate_recall"] for r in rows], marker="^", color="tab:green", label="candidate recall")
+    share.set_ylabel("share of relevant test items among the candidates")
+    for r in rows:
+        left.annotate(f"{r['similar_per_item']}/{r['top_genres']}x{r['items_per_genre']}/{r['country_items']}",
+                      (r["candidates_per_user"], r[f"ndcg@{K}"]), textcoords="offset points", xytext=(0, 6),
+                      ha="center", fontsize=7)
+    right.plot(x, [r["retrieval_seconds"] for r in rows], marker="o", label="retrieval (Spark)")
+    right.plot(x, [r["ranking_seconds"] for r in rows], marker="s", label="ranking")
     right.set_ylabel("seconds")
-    right.legend()
-    right.set_title("Time against retrieval size")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("candidates per user (log scale)")
+    handles = left.get_legend_handles_labels()[0] + share.get_legend_handles_labels()[0]
+    left.legend(handles, [h.get_label() for h in handles], loc="center right", fontsize=8)
+    left.set_title("Relevance against retrieval size (similar/genres x per genre/country)", fontsize=9)
+    right.legend(fontsize=8)
+    right.set_title("Time against retrieval size", fontsize=9)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from recsys_core import columns as C
 from recsys_core.errors import RecsysError
-from recsys_core.evaluation import K, RELEVANT_RATING, ranking_metrics, top_k_unseen
+from recsys_core.evaluation import RELEVANT_RATING, K, ranking_metrics, top_k_unseen
 from recsys_core.features import feature_columns
 from recsys_core.towers import TwoTowerModel
 

@@ -38,8 +38,8 @@ RECOMMENDATIONS = Table(
         Col("item_id", "bigint", False, "recommended item (never one the user already interacted with)"),
         Col("score", "double", False, "dot product of the L2-normalised user and item embeddings, in [-1, 1]"),
         Col("predicted_rating", "double", False, "regression models: the score mapped back to the rating scale "
-            "of the training data; classification models: the probability that the user likes the item "
-            "(rates it >= model.like_threshold)"),
+            "of the training data; classification models: the model's probability of the label, i.e. that the "
+            "user interacts with the item (model.label = interacted) or rates it >= model.like_threshold (liked)"),
         Col("reason", "text", False, "why the item was retrieved: similar_to:<item>, top_genre:<genre>, "
             "top_country:<country>, top_global:all, popular_fill:all; '; '-separated"),
         Col("model_version", "text", False, "model that scored the row; one per ds"),

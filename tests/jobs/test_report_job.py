@@ -49,10 +49,20 @@ def test_report_writes_the_page_and_the_run_report_rows(tmp_path):
 def test_the_tradeoff_curve_is_embedded_when_the_experiment_wrote_one(tmp_path):
     import base64
 
-    lake = make_lake(tmp_path)
-    folder = lake.partition("evaluation", DS)
+    make_lake(tmp_path)
+    folder = tmp_path / "evaluation"  # <work>/evaluation/tradeoff.png, as `recsys evaluate --plot` in the README
     folder.mkdir(parents=True)
     (folder / "tradeoff.png").write_bytes(base64.b64decode(score_plot(np.array([0.1, 0.2]))))
     code, _, page = run(tmp_path)
     assert code == 0 and page.read_text().count("data:image/png;base64,") == 3
     assert "retrieval size tradeoff" in page.read_text()
+
+
+def test_the_model_gate_decision_is_on_the_page(tmp_path):
+    lake = make_lake(tmp_path)
+    lake.write_json({"blessed": False, "candidate_version": "m2", "reason": "ndcg@10 0.0100 is worse than the "
+                     "blessed model's 0.2000 by more than the margin 0.01: ranking with the blessed model"},
+                    "model_evaluation", DS, "evaluation.json")
+    code, _, page = run(tmp_path)
+    text = page.read_text()
+    assert code == 0 and "new model rejected" in text and "ranking with the blessed model" in text and "m2" in text

@@ -121,8 +121,8 @@ def test_an_override_of_an_unknown_key_is_rejected():
 
 
 def test_similar_per_item_above_similarity_k_is_rejected():
-    with pytest.raises(ConfigError, match=r"similar_per_item \(11\) exceeds similarity\.k \(10\)"):
-        from_dict({"retrieval": {"similar_per_item": 11}})
+    with pytest.raises(ConfigError, match=r"similar_per_item \(21\) exceeds similarity\.k \(20\)"):
+        from_dict({"retrieval": {"similar_per_item": 21}})
     assert (
         from_dict({"retrieval": {"similar_per_item": 11}, "similarity": {"k": 11}}).similarity.k
         == 11

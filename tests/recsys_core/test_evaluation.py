@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from recsys_core import columns as C
-from recsys_core.evaluation import rating_errors, ranking_metrics, temporal_split, top_k_unseen
+from recsys_core.evaluation import ranking_metrics, rating_errors, temporal_split, top_k_unseen
 
 
 def frame(rows, cols=(C.USER_ID, C.ITEM_ID, C.RATING, C.TIMESTAMP)):

@@ -61,12 +61,15 @@ def test_recsys_evaluate_writes_every_system_cold_start_and_the_tradeoff_curve(s
     args = ["evaluate", "--data", str(data), "--out", str(out), "--plot", str(plot)]
     assert main(args + [x for s in FAST for x in ("--set", s)]) == 0
     report = json.loads(out.read_text())
-    assert set(report["systems"]) == {"pipeline", "towers", "popularity", "als_explicit", "als_implicit"}
+    assert set(report["systems"]) == {"pipeline", "towers", "towers_regression", "popularity", "als_explicit",
+                                      "als_implicit"}
     for name, m in report["systems"].items():
         for key in ("ndcg@10", "recall@10", "precision@10", "coverage"):
             assert 0 <= m[key] <= 1, (name, key)
         assert m["users"] == report["data"]["evaluated_users"] > 0 and m["seconds"] >= 0
     assert "rmse" in report["systems"]["als_explicit"] and "rmse" not in report["systems"]["popularity"]
+    assert 0 < report["systems"]["towers_regression"]["rmse"] < 5  # ratings are 0.5..5 in generated data
+    assert "rmse" not in report["systems"]["pipeline"]  # classification (the default) predicts no rating
     assert report["systems"]["pipeline"]["candidate_recall"] > 0
     sizes = [row["candidates_per_user"] for row in report["tradeoff"]]
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
