@@ -72,6 +72,10 @@ def _rows(record: dict) -> str:
     if record.get("step") == "train_towers" and "model_version" in record:  # a model, not rows: which, how good
         shown.update(model=record["model_version"], mode=record.get("model_mode"))
         shown.update({k: round(v, 3) for k, v in record.items() if k in ("val_rmse", "val_log_loss", "val_accuracy")})
+    if record.get("step") == "evaluate_model" and "blessed" in record:  # the gate: which model serves, and why
+        ndcg = record.get("candidate_ndcg@10")
+        shown.update(serving=record["model_version"], new_model="blessed" if record["blessed"] else "REJECTED",
+                     **({"ndcg@10": round(ndcg, 4)} if ndcg is not None else {}))
     return ", ".join(f"{k}={v}" for k, v in shown.items())
 
 
@@ -86,3 +90,5 @@ def print_summary(steps_dir: Path) -> None:
         print(f"{step:<22}{record['status']:<10}{record['seconds']:>9.1f}  {_rows(record)}")
         if record["status"] != "success":
             print(f"    error: {record.get('error', '?')}")
+        elif record.get("blessed") is False:
+            print(f"    {record['reason']}")

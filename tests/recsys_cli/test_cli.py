@@ -47,3 +47,18 @@ def test_recommend_and_similar_read_the_warehouse(tmp_path, capsys):
     assert main(["similar", "--item", "1", "--warehouse", url]) == 0
     out = capsys.readouterr().out
     assert "items like 1 Alpha" in out and out.index("Gamma") < out.index("Beta")
+
+
+def test_run_summary_shows_the_gate_decision_and_why_a_model_was_rejected(tmp_path, capsys):
+    import json
+
+    from recsys_cli.airflow_run import print_summary
+
+    (tmp_path / "evaluate_model.json").write_text(json.dumps({
+        "step": "evaluate_model", "status": "success", "seconds": 2.0, "rows_out": {}, "blessed": False,
+        "model_version": "m-old", "candidate_ndcg@10": 0.01234, "reason": "worse than the blessed model"}))
+    print_summary(tmp_path)
+    out = capsys.readouterr().out
+    assert "serving=m-old, new_model=REJECTED, ndcg@10=0.0123" in out
+    assert "worse than the blessed model" in out
+    assert "train_towers          not run" in out
