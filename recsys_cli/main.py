@@ -127,6 +127,18 @@ def cmd_evaluate(a) -> int:
     return 0
 
 
+def cmd_bench_similarity(a) -> int:
+    import json
+
+    from recsys_cli.bench import bench_similarity, print_similarity
+
+    report = bench_similarity(a.items, a.dim, a.k, a.seed)
+    print_similarity(report)
+    if a.out:
+        Path(a.out).write_text(json.dumps(report, indent=2))
+    return 0
+
+
 def cmd_ui(a) -> int:
     """`airflow standalone` on this project's DAGs and metadata: the UI to try triggers and read logs."""
     import os
@@ -212,6 +224,16 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-sweep", action="store_true", help="skip the retrieval-size tradeoff")
     ev.add_argument("--no-cold-start", action="store_true", help="skip the cold-start figure")
     ev.set_defaults(func=cmd_evaluate)
+
+    bench = sub.add_parser("bench", help="benchmarks that print figures and ratios against a reference")
+    bsub = bench.add_subparsers(dest="bench", required=True)
+    bs = bsub.add_parser("similarity", help="top-k kernel vs exact FAISS vs a bare matmul, time and peak memory")
+    bs.add_argument("--items", type=int, default=62_000)
+    bs.add_argument("--dim", type=int, default=32)
+    bs.add_argument("--k", type=int, default=10)
+    bs.add_argument("--seed", type=int, default=0)
+    bs.add_argument("--out", help="also write the figures as JSON")
+    bs.set_defaults(func=cmd_bench_similarity)
 
     ui = sub.add_parser("ui", help="start a local Airflow (airflow standalone) to use the UI")
     ui.add_argument("--port", type=int, default=8080)
