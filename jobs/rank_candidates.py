@@ -1,32 +1,57 @@
-"""Step 9: score each user's candidates with the model (v_u once per user) and keep the top N."""
+"""Step 9: v_u once per user, then each user's candidates scored in Spark and the top N kept."""
 
-import numpy as np
-import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+from pyspark.sql import functions as F
 
+from jobs.build_features import write
 from jobs.common import JobContext, main_for
-from jobs.embed_items import load_model, read_embeddings
+from jobs.embed_items import embedding_table, load_model, read_embeddings
 from recsys_core import columns as C
 from recsys_core.features import feature_columns
-from recsys_core.ranking import rank_candidates
+from recsys_core.ranking import prediction, rank_candidates
+from recsys_core.spark import spark_session
+
+BATCH_ROWS = 65_536
+
+
+def embed_users(ctx: JobContext, model) -> int:
+    """The user tower over the user features, batch by batch into the user_embeddings partition."""
+    source = pads.dataset(ctx.lake.require(C.USER_FEATURES, ctx.ds))
+    features = feature_columns(source.schema.names, C.USER_ID)
+    stage = ctx.lake.staging(C.USER_EMBEDDINGS, ctx.ds)
+    stage.mkdir(parents=True, exist_ok=True)
+    rows, writer = 0, None
+    try:
+        for batch in source.to_batches(batch_size=BATCH_ROWS):
+            frame = batch.to_pandas()
+            table = embedding_table(frame[C.USER_ID].to_numpy(), C.USER_ID, model.embed_users(frame[features]))
+            writer = writer or pq.ParquetWriter(stage / "part-00000.parquet", table.schema)
+            writer.write_table(table)
+            rows += table.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    ctx.lake.commit(stage, C.USER_EMBEDDINGS, ctx.ds)
+    return rows
 
 
 def body(ctx: JobContext) -> dict:
     model, version = load_model(ctx)
-    users = ctx.lake.read_table(C.USER_FEATURES, ctx.ds).to_pandas()
-    user_vectors = model.embed_users(users[feature_columns(list(users.columns), C.USER_ID)])
+    users = embed_users(ctx, model)
     item_ids, item_vectors = read_embeddings(ctx, C.ITEM_EMBEDDINGS, C.ITEM_ID)
-    candidates = ctx.lake.read_table(C.CANDIDATES, ctx.ds).to_pandas()
-    ranked = rank_candidates(
-        candidates, users[C.USER_ID].to_numpy(), user_vectors, item_ids, item_vectors, ctx.config.ranking.top_n
+    spark = spark_session(ctx.config.spark, "recsys-rank-candidates")
+    candidates = spark.read.parquet(str(ctx.lake.require(C.CANDIDATES, ctx.ds)))
+    user_vectors = spark.read.parquet(str(ctx.lake.require(C.USER_EMBEDDINGS, ctx.ds)))
+    ranked = rank_candidates(candidates, user_vectors, item_ids, item_vectors, ctx.config.ranking.top_n).select(
+        C.USER_ID, F.col(C.RANK).cast("int").alias(C.RANK), C.ITEM_ID, C.SCORE, C.REASON,
+        prediction(F.col(C.SCORE), model.output_transform()).alias(C.PREDICTED_RATING),
+        F.lit(version).alias(C.MODEL_VERSION), F.lit(ctx.run_id).alias(C.RUN_ID),
     )
-    ranked[C.PREDICTED_RATING] = model.output(ranked[C.SCORE].to_numpy()).astype(np.float64)
-    ranked[C.MODEL_VERSION] = version
-    ranked[C.RUN_ID] = ctx.run_id
-    ctx.lake.write_table(pa.Table.from_pandas(ranked, preserve_index=False), C.RECOMMENDATIONS, ctx.ds)
+    rows = write(ctx, ranked, C.RECOMMENDATIONS)
     return {
-        "rows_in": {C.CANDIDATES: len(candidates), C.USERS: len(users)},
-        "rows_out": {C.RECOMMENDATIONS: len(ranked)},
-        "users_ranked": int(ranked[C.USER_ID].nunique()),
+        "rows_in": {C.CANDIDATES: candidates.count(), C.USERS: users},
+        "rows_out": {C.USER_EMBEDDINGS: users, C.RECOMMENDATIONS: rows},
         "model_version": version,
     }
 

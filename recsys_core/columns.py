@@ -39,6 +39,7 @@ HOLDOUT = "holdout"  # interactions the towers never train on (the model gate's 
 HOLDOUT_USER_FEATURES = "holdout_user_features"  # the slice users' features from their training part
 MODEL_EVALUATION = "model_evaluation"
 ITEM_EMBEDDINGS = "item_embeddings"
+USER_EMBEDDINGS = "user_embeddings"
 ITEM_NEIGHBORS = "item_neighbors"
 CANDIDATES = "candidates"
 RECOMMENDATIONS = "recommendations"

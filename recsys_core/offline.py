@@ -169,7 +169,7 @@ def neighbours(spark, trained: Trained, k: int):
 
 def pipeline(spark, cat: Catalogue, trained: Trained, neighbor_table, cfg: RetrievalConfig,
              users: np.ndarray, k: int = K) -> PipelineResult:
-    """Retrieval (Spark, as the nightly step) then ranking of the candidates by v_u . v_m, top k."""
+    """Retrieval then ranking of the candidates by v_u . v_m, top k: both in Spark, as the nightly steps."""
     from recsys_core.retrieval import retrieve
 
     start = time.perf_counter()
@@ -178,10 +178,12 @@ def pipeline(spark, cat: Catalogue, trained: Trained, neighbor_table, cfg: Retri
     candidates = retrieve(wanted, t[C.ITEMS], t[C.INTERACTIONS], neighbor_table, cfg, k).toPandas()
     retrieval_seconds = time.perf_counter() - start
     start = time.perf_counter()
+    user_vectors = spark.createDataFrame(pd.DataFrame({
+        C.USER_ID: trained.user_features[C.USER_ID].to_numpy(), C.EMBEDDING: list(trained.user_vectors)}))
     ranked = rank_candidates(
-        candidates, trained.user_features[C.USER_ID].to_numpy(), trained.user_vectors,
-        trained.item_features[C.ITEM_ID].to_numpy(), trained.item_vectors, k,
-    )
+        spark.createDataFrame(candidates), user_vectors, trained.item_features[C.ITEM_ID].to_numpy(),
+        trained.item_vectors, k,
+    ).toPandas()
     return PipelineResult(ranked, candidates, retrieval_seconds, time.perf_counter() - start)
 
 

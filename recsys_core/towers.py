@@ -111,10 +111,17 @@ class TwoTowerModel:
 
     def output(self, scores: np.ndarray) -> np.ndarray:
         """v_u . v_m as the model's prediction: a rating on the original scale, or the probability of a like."""
+        slope, intercept, sigmoid = self.output_transform()
+        out = slope * np.asarray(scores, dtype=np.float64) + intercept
+        return 1.0 / (1.0 + np.exp(-out)) if sigmoid else out
+
+    def output_transform(self) -> tuple[float, float, bool]:
+        """(slope, intercept, sigmoid): prediction = [sigmoid](slope * v_u.v_m + intercept), as plain
+        numbers, so that Spark can apply it without the Keras model."""
         if self.mode == "classification":
-            w, b = self.calibration
-            return 1.0 / (1.0 + np.exp(-(w * np.asarray(scores, dtype=np.float64) + b)))
-        return self.to_rating(scores)
+            return (*self.calibration, True)
+        half_span = (self.rating_max - self.rating_min) / 2.0
+        return half_span, half_span + self.rating_min, False
 
     @property
     def calibration(self) -> tuple[float, float]:

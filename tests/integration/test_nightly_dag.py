@@ -1,10 +1,12 @@
 """The whole nightly DAG, run through Airflow on a small generated dataset and on MovieLens."""
 
 import shutil
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from recsys_core.config import load_config
 from recsys_core.generate import generate_dataset
 from recsys_core.movielens import ingest_movielens
 from tests.integration.conftest import (
@@ -17,6 +19,7 @@ from tests.integration.conftest import (
 )
 from tests.recsys_airflow.test_notify import Receiver
 
+PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "recsys.toml"
 pytestmark = pytest.mark.integration
 DS = "2026-01-31"
 STEPS = ["validate_inputs", "build_features", "validate_features", "train_towers", "evaluate_model",
@@ -57,7 +60,8 @@ def test_item_neighbors_published_k_per_item_without_self(first_run, small_data)
                       "SELECT item_id, count(*), sum((item_id = neighbor_id)::INT), min(distance) "
                       "FROM item_neighbors WHERE ds = ?::DATE GROUP BY item_id", [DS])
     assert len(rows) == pq.read_table(small_data / "items").num_rows
-    assert all(r[1] == 10 and r[2] == 0 and r[3] >= 0 for r in rows)
+    k = load_config(PROJECT_CONFIG).similarity.k  # what `recsys run` used: the project's config file
+    assert all(r[1] == k and r[2] == 0 and r[3] >= 0 for r in rows)
 
 
 def test_cold_start_users_get_recommendations(first_run, small_data):

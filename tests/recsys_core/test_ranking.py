@@ -1,4 +1,4 @@
-"""Tests of ranking candidates by v_u . v_m (SEED.md "Ranking")."""
+"""Tests of ranking candidates by v_u . v_m in Spark (SEED.md "Ranking")."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from recsys_core.errors import RecsysError
-from recsys_core.ranking import rank_candidates
+from recsys_core.ranking import prediction, rank_candidates
+
+pytestmark = pytest.mark.spark
 
 # 2-d embeddings with exactly representable dot products
 USER_IDS = np.array([2, 1])
@@ -33,11 +35,18 @@ CANDIDATES = candidates(
 )
 
 
-def rank(cands: pd.DataFrame = CANDIDATES, top_n: int = 3) -> pd.DataFrame:
-    return rank_candidates(cands, USER_IDS, USER_EMB, ITEM_IDS, ITEM_EMB, top_n)
+@pytest.fixture(scope="module")
+def rank(spark):
+    users = spark.createDataFrame(pd.DataFrame({"user_id": USER_IDS, "embedding": [list(v) for v in USER_EMB]}))
+
+    def run(cands: pd.DataFrame = CANDIDATES, top_n: int = 3) -> pd.DataFrame:
+        out = rank_candidates(spark.createDataFrame(cands), users, ITEM_IDS, ITEM_EMB, top_n).toPandas()
+        return out.sort_values(["user_id", "rank"]).reset_index(drop=True)
+
+    return run
 
 
-def test_orders_by_score_descending_and_breaks_score_ties_by_lower_item_id():
+def test_orders_by_score_descending_and_breaks_score_ties_by_lower_item_id(rank):
     out = rank(top_n=10)
     user1 = out[out.user_id == 1]
     # scores of user (1, 0): 10 -> 1, 11 -> .5, 13 -> .5, 12 -> 0, 14 -> -1
@@ -45,7 +54,7 @@ def test_orders_by_score_descending_and_breaks_score_ties_by_lower_item_id():
     assert user1.score.tolist() == [1.0, 0.5, 0.5, 0.0, -1.0]
 
 
-def test_top_n_cuts_each_user_and_fewer_candidates_than_top_n_keeps_all():
+def test_top_n_cuts_each_user_and_fewer_candidates_than_top_n_keeps_all(rank):
     out = rank(top_n=3)
     assert out[out.user_id == 1].item_id.tolist() == [10, 11, 13]
     assert out[out.user_id == 2].item_id.tolist() == [12, 10]  # only two candidates
@@ -53,13 +62,13 @@ def test_top_n_cuts_each_user_and_fewer_candidates_than_top_n_keeps_all():
     assert len(rank(top_n=1)) == 2
 
 
-def test_ranks_are_contiguous_from_one_per_user():
+def test_ranks_are_contiguous_from_one_per_user(rank):
     out = rank(top_n=4)
     assert out.columns.tolist() == ["user_id", "rank", "item_id", "score", "reason"]
     assert out.groupby("user_id")["rank"].apply(list).to_dict() == {1: [1, 2, 3, 4], 2: [1, 2]}
 
 
-def test_reasons_are_joined_with_semicolons_and_follow_their_item():
+def test_reasons_are_joined_with_semicolons_and_follow_their_item(rank):
     out = rank(top_n=10).set_index(["user_id", "item_id"])["reason"]
     assert out[(1, 13)] == "top_genre:Drama; similar_to:12"
     assert out[(2, 10)] == "top_country:DE; top_genre:Comedy; popular_fill:1"
@@ -67,11 +76,21 @@ def test_reasons_are_joined_with_semicolons_and_follow_their_item():
     assert out[(2, 12)] == "top_genre:Drama"
 
 
-def test_a_candidate_of_an_unknown_user_raises():
+def test_a_candidate_of_an_unknown_user_raises(rank):
     with pytest.raises(RecsysError, match=r"users \[99\]"):
         rank(candidates([(1, 10, ["a"]), (99, 10, ["a"])]))
 
 
-def test_a_candidate_of_an_unknown_item_raises():
+def test_a_candidate_of_an_unknown_item_raises(rank):
     with pytest.raises(RecsysError, match=r"items \[77\]"):
         rank(candidates([(1, 10, ["a"]), (1, 77, ["a"])]))
+
+
+def test_prediction_applies_the_models_output_transform(spark):
+    from pyspark.sql import functions as F
+
+    df = spark.createDataFrame(pd.DataFrame({"score": [-1.0, 0.0, 0.5]}))
+    linear = df.select(prediction(F.col("score"), (2.25, 2.75, False)).alias("p")).toPandas()["p"]
+    assert linear.tolist() == [0.5, 2.75, 3.875]  # ratings 0.5..5: (s + 1) / 2 * 4.5 + 0.5
+    prob = df.select(prediction(F.col("score"), (4.0, -1.0, True)).alias("p")).toPandas()["p"]
+    np.testing.assert_allclose(prob, 1 / (1 + np.exp(-(4.0 * np.array([-1.0, 0.0, 0.5]) - 1.0))))

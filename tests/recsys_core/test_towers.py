@@ -267,3 +267,16 @@ def test_classification_accepts_boolean_labels_and_regression_refuses_them(data)
     np.testing.assert_allclose(from_ratings.predict(users, items), from_labels.predict(users, items), atol=1e-6)
     with pytest.raises(RecsysError, match="regression mode trains on ratings"):
         fit_towers(users, items, ratings >= 4.0, SMALL)
+
+
+def test_output_transform_reproduces_output_in_both_modes(data, fitted):
+    scores = np.array([-1.0, -0.2, 0.0, 0.7, 1.0])
+    slope, intercept, sigmoid = fitted.output_transform()
+    assert not sigmoid
+    np.testing.assert_allclose(slope * scores + intercept, fitted.to_rating(scores))
+    np.testing.assert_allclose(fitted.output(scores), fitted.to_rating(scores))
+    users, items, ratings = data
+    clf = fit_towers(users, items, ratings, dataclasses.replace(SMALL, mode="classification", epochs=1))
+    slope, intercept, sigmoid = clf.output_transform()
+    assert sigmoid and (slope, intercept) == clf.calibration
+    np.testing.assert_allclose(clf.output(scores), 1 / (1 + np.exp(-(slope * scores + intercept))))
