@@ -9,7 +9,8 @@ PAD = np.float32(1e30)  # |x|^2 of padding columns: never among the nearest
 
 
 def top_k_neighbors(
-    embeddings: np.ndarray, k: int, queries: np.ndarray | None = None, block: int = 1024
+    embeddings: np.ndarray, k: int, queries: np.ndarray | None = None, block: int = 1024,
+    memory_mb: int = 256,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each query row (default: every row), the k nearest other rows of `embeddings`.
 
@@ -23,7 +24,8 @@ def top_k_neighbors(
     minimum is an element-wise minimum of GROUP contiguous slices), the k groups with the smallest
     minimum are kept, and the top k is taken among their k x GROUP values. If a group left out could
     hold a value as small as the k-th (only with ties), that row is redone exactly on its full row.
-    Memory is bounded by block x n float32 scores.
+    Memory is bounded by the score buffer: `block` query rows at most, fewer when block x n float32
+    scores would exceed `memory_mb` (a million items: 64 rows, 256 MB).
     """
     emb = np.ascontiguousarray(embeddings, dtype=np.float32)
     n, dim = emb.shape
@@ -35,6 +37,7 @@ def top_k_neighbors(
         return idx_out, d2_out
     norms = np.einsum("ij,ij->i", emb, emb)
     groups = -(-n // GROUP)
+    block = max(1, min(block, memory_mb * 2**20 // (4 * groups * GROUP)))
     width = -(-(dim + 1) // 8) * 8  # BLAS is faster on widths that are multiples of 8
     # items as [x, |x|^2, 0...], padded to whole groups; queries as [-2q, 1, 0...]: product |x|^2 - 2 q.x
     items = np.zeros((groups * GROUP, width), dtype=np.float32)

@@ -138,3 +138,26 @@ def test_neighbors_dataframe_equals_top_k_neighbors_mapped_to_item_ids(spark):
     ]
     assert actual == expected
     assert got.groupby("item_id")["rank"].apply(list).tolist() == [[1, 2, 3]] * len(item_ids)
+
+
+def test_a_small_memory_budget_shrinks_the_block_but_not_the_result():
+    emb = np.random.default_rng(8).integers(-3, 4, size=(700, 3)).astype(np.float32)
+    idx, d2 = top_k_neighbors(emb, 9)
+    # 704 padded columns x 4 bytes: a 1 MB budget allows 372 query rows per block, so two blocks
+    small_idx, small_d2 = top_k_neighbors(emb, 9, memory_mb=1)
+    np.testing.assert_array_equal(small_idx, idx)
+    np.testing.assert_array_equal(small_d2, d2)
+
+
+def test_the_memory_budget_bounds_the_peak_allocation():
+    import tracemalloc
+
+    emb = np.random.default_rng(9).normal(size=(5000, 8)).astype(np.float32)
+    peaks = {}
+    for budget in (1, 256):
+        tracemalloc.start()
+        top_k_neighbors(emb, 10, memory_mb=budget)
+        peaks[budget] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    assert peaks[1] < 5  # a 1 MB score buffer plus the inputs and outputs
+    assert peaks[256] > 15  # 1024 query rows x 5056 columns x 4 bytes = 20 MB
