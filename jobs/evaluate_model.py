@@ -5,7 +5,7 @@ import datetime as dt
 import json
 
 from jobs.common import JobContext, main_for
-from jobs.train_towers import CANDIDATE_REF_FILE, MODEL_REF_FILE, training_data
+from jobs.train_towers import CANDIDATE_REF_FILE, MODEL_REF_FILE, training_interactions
 from recsys_core import columns as C
 from recsys_core.errors import RecsysError
 from recsys_core.gate import METRIC, Slice, decide, read_blessed, slice_metrics, write_blessed
@@ -15,9 +15,10 @@ EVALUATION_FILE = "evaluation.json"
 
 
 def held_out_slice(ctx: JobContext) -> Slice:
-    inter, _, items = training_data(ctx)
     held = ctx.lake.read_table(C.HOLDOUT, ctx.ds, [C.USER_ID, C.ITEM_ID, C.RATING]).to_pandas()
     held_users = ctx.lake.read_table(C.HOLDOUT_USER_FEATURES, ctx.ds).to_pandas()
+    items = ctx.lake.read_table(C.ITEM_FEATURES, ctx.ds).to_pandas()
+    inter = training_interactions(ctx, held)
     seen = inter[inter[C.USER_ID].isin(held[C.USER_ID].unique())][[C.USER_ID, C.ITEM_ID]]
     return Slice(held, held_users, items, seen)
 

@@ -15,16 +15,20 @@ MODEL_REF_FILE = "model.json"  # the model the rest of the run uses (written by 
 CANDIDATE_REF_FILE = "candidate.json"  # the model this run trained
 
 
+def training_interactions(ctx: JobContext, held: pd.DataFrame) -> pd.DataFrame:
+    """The validated interactions of ds without the held-out (user_id, item_id) rows."""
+    inter = ctx.read_input(C.INTERACTIONS, [C.USER_ID, C.ITEM_ID, C.RATING]).to_pandas()
+    marked = inter.merge(held[[C.USER_ID, C.ITEM_ID]].assign(_held=True), on=[C.USER_ID, C.ITEM_ID], how="left")
+    return inter[marked["_held"].isna().to_numpy()]
+
+
 def training_data(ctx: JobContext) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(interactions, user features, item features) to train on: the held-out rows removed, and the
     held-out users' features replaced by the ones computed without those rows (no target leakage)."""
     users = ctx.lake.read_table(C.USER_FEATURES, ctx.ds).to_pandas()
     held_users = ctx.lake.read_table(C.HOLDOUT_USER_FEATURES, ctx.ds).to_pandas()
     items = ctx.lake.read_table(C.ITEM_FEATURES, ctx.ds).to_pandas()
-    inter = ctx.read_input(C.INTERACTIONS, [C.USER_ID, C.ITEM_ID, C.RATING]).to_pandas()
-    held = ctx.lake.read_table(C.HOLDOUT, ctx.ds, [C.USER_ID, C.ITEM_ID]).to_pandas()
-    marked = inter.merge(held.assign(_held=True), on=[C.USER_ID, C.ITEM_ID], how="left")
-    inter = inter[marked["_held"].isna().to_numpy()]
+    inter = training_interactions(ctx, ctx.lake.read_table(C.HOLDOUT, ctx.ds, [C.USER_ID, C.ITEM_ID]).to_pandas())
     users = pd.concat([users[~users[C.USER_ID].isin(held_users[C.USER_ID])], held_users], ignore_index=True)
     return inter, users.sort_values(C.USER_ID, kind="stable").reset_index(drop=True), items
 
