@@ -9,8 +9,11 @@ similarity (Spark) → retrieve candidates (Spark) → rank → publish (DuckDB 
 one transaction per ds) → report (run_report table and an HTML report under
 <work_dir>/reports/ds=.../report.html).
 
-Each task runs `python -m jobs.<task_id> --ds <ds>`; the params below choose the data, the work
-folder (lake and models), the warehouse and the config. This file is wiring only.
+Each task runs `python -m jobs.<task_id> --ds <ds>`, except the Spark steps (build_features,
+item_similarity, retrieve_candidates, rank_candidates), which run `spark-submit jobs/<task_id>.py --ds <ds>`
+with the master and deploy mode of the Airflow connection `spark_default` and the driver memory,
+shuffle partitions and executors of the config's [spark] section. The params below choose the data,
+the work folder (lake and models), the warehouse and the config. This file is wiring only.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, Param, chain
 
-from jobs import STEPS
+from jobs import SPARK_STEPS, STEPS
 from recsys_airflow.notify import notify_failure
-from recsys_airflow.operators import RecsysJobOperator
+from recsys_airflow.operators import RecsysJobOperator, RecsysSparkJobOperator
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -97,5 +100,5 @@ with DAG(
     doc_md=__doc__,
     tags=["recsys", "nightly"],
 ) as dag:
-    steps = [RecsysJobOperator(step=step) for step in STEPS]
+    steps = [(RecsysSparkJobOperator if step in SPARK_STEPS else RecsysJobOperator)(step=step) for step in STEPS]
     chain(*steps, RecsysJobOperator(step="report"))  # the run report, once the ds is published

@@ -13,3 +13,7 @@ STEPS = (
     "rank_candidates",
     "publish",
 )
+
+# The steps that run Spark (they call recsys_core.spark.spark_session): the DAG submits these with
+# spark-submit through the connection spark_default, the others run as `python -m jobs.<step>`.
+SPARK_STEPS = ("build_features", "item_similarity", "retrieve_candidates", "rank_candidates")

@@ -73,8 +73,13 @@ def _arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
     p.add_argument("--run-id", default=env("RECSYS_RUN_ID") or "manual")
     a = p.parse_args(argv)
     if a.set is None:
-        a.set = [s for s in (env("RECSYS_SETTINGS") or "").splitlines() if s.strip()]
+        a.set = settings_lines(env("RECSYS_SETTINGS"))
     return a
+
+
+def settings_lines(text: str | None) -> list[str]:
+    """The config overrides of RECSYS_SETTINGS: one section.key=value per line."""
+    return [s for s in (text or "").splitlines() if s.strip()]
 
 
 def _context(a: argparse.Namespace) -> JobContext:

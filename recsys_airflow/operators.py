@@ -1,4 +1,5 @@
-"""The operator every recsys_nightly task uses: run one step's job for the run's ds in a subprocess."""
+"""The operators of the recsys_nightly tasks: run one step's job for the run's ds, as a subprocess
+(`python -m jobs.<step>`) or, for the Spark steps, through spark-submit and the connection spark_default."""
 
 from __future__ import annotations
 
@@ -7,11 +8,28 @@ import shlex
 import sys
 from pathlib import Path
 
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+import jobs
+
 # jobs/common.py exits with this code on bad input or config: retrying cannot fix it
 EXIT_USER_ERROR = 3
+SPARK_CONN_ID = "spark_default"
+DS_TEMPLATE = "{{ params.ds or ds }}"
+# what every job reads (jobs/common.py): the run's params as RECSYS_* variables, rendered per run
+JOB_ENV = {
+    "RECSYS_DATA_DIR": "{{ params.data_dir }}",
+    "RECSYS_WORK_DIR": "{{ params.work_dir }}",
+    "RECSYS_WAREHOUSE_URL": "{{ params.warehouse_url }}",
+    "RECSYS_CONFIG": "{{ params.config_path }}",
+    "RECSYS_SETTINGS": "{{ params.settings | join('\n') }}"
+    "{% if params.top_n %}\nranking.top_n={{ params.top_n }}{% endif %}"
+    "{% if params.model_mode %}\nmodel.mode={{ params.model_mode }}{% endif %}",
+    "RECSYS_RUN_ID": "{{ run_id }}",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
 
 
 class RecsysJobOperator(BashOperator):
@@ -20,18 +38,8 @@ class RecsysJobOperator(BashOperator):
     def __init__(self, *, step: str, **kwargs):
         super().__init__(
             task_id=step,
-            bash_command=f"exec {shlex.quote(sys.executable)} -m jobs.{step} --ds {{{{ params.ds or ds }}}}",
-            env={
-                "RECSYS_DATA_DIR": "{{ params.data_dir }}",
-                "RECSYS_WORK_DIR": "{{ params.work_dir }}",
-                "RECSYS_WAREHOUSE_URL": "{{ params.warehouse_url }}",
-                "RECSYS_CONFIG": "{{ params.config_path }}",
-                "RECSYS_SETTINGS": "{{ params.settings | join('\n') }}"
-                "{% if params.top_n %}\nranking.top_n={{ params.top_n }}{% endif %}"
-                "{% if params.model_mode %}\nmodel.mode={{ params.model_mode }}{% endif %}",
-                "RECSYS_RUN_ID": "{{ run_id }}",
-                "TF_CPP_MIN_LOG_LEVEL": "2",
-            },
+            bash_command=f"exec {shlex.quote(sys.executable)} -m jobs.{step} --ds {DS_TEMPLATE}",
+            env=dict(JOB_ENV),
             append_env=True,
             **kwargs,
         )
@@ -41,11 +49,64 @@ class RecsysJobOperator(BashOperator):
             return super().execute(context)
         except AirflowException:
             process = self.subprocess_hook.sub_process
-            error = _job_error(context, self.task_id)
-            if process is not None and process.returncode == EXIT_USER_ERROR:
-                raise AirflowFailException(f"{self.task_id} rejected its input or config, not retrying: {error}") \
-                    from None
-            raise AirflowException(f"{self.task_id} failed: {error}") from None
+            raise job_failure(context, self.task_id, process.returncode if process else None) from None
+
+
+class RecsysSparkJobOperator(SparkSubmitOperator):
+    """`spark-submit jobs/<step>.py --ds {{ ds }}`: master and deploy mode from the connection
+    spark_default, driver memory, shuffle partitions and executors from the run's config (spark.*)."""
+
+    def __init__(self, *, step: str, **kwargs):
+        python = sys.executable  # the driver and the executors run the project's interpreter
+        super().__init__(
+            task_id=step,
+            conn_id=SPARK_CONN_ID,
+            application=str(Path(jobs.__file__).resolve().parent / f"{step}.py"),
+            application_args=["--ds", DS_TEMPLATE],
+            # Spark's own INFO lines would bury the job's log in the task log; `python -m` runs log WARN too
+            conf={"spark.log.level": "WARN"},
+            env_vars={**JOB_ENV, "PYSPARK_PYTHON": python, "PYSPARK_DRIVER_PYTHON": python},
+            spark_binary=str(Path(python).with_name("spark-submit")),
+            name=f"recsys-{step}",
+            **kwargs,
+        )
+
+    def apply_config(self) -> None:
+        """Resources from the run's config (RECSYS_CONFIG and RECSYS_SETTINGS, rendered), read the way
+        the job reads it; called at execute time, so parsing the DAG never loads recsys_core."""
+        from jobs.common import settings_lines
+        from recsys_core.config import load_config
+        from recsys_core.errors import ConfigError
+
+        try:
+            spark = load_config(self.env_vars["RECSYS_CONFIG"] or None,
+                                settings_lines(self.env_vars["RECSYS_SETTINGS"])).spark
+        except ConfigError as exc:
+            raise AirflowFailException(f"{self.task_id} rejected its config, not retrying: {exc}") from None
+        self._driver_memory = spark.driver_memory
+        self._executor_memory = spark.executor_memory or None
+        self._executor_cores = spark.executor_cores or None
+        self._total_executor_cores = spark.total_executor_cores or None
+        self.conf = {**(self.conf or {}), "spark.sql.shuffle.partitions": str(spark.shuffle_partitions)}
+
+    def execute(self, context):
+        self.apply_config()
+        try:
+            return super().execute(context)
+        except AirflowException as exc:
+            # in client mode spark-submit exits with the Python driver's code, the job's own exit code;
+            # chained: the hook's message ends with the tail of spark-submit's output
+            process = self._hook._submit_sp if self._hook is not None else None
+            raise job_failure(context, self.task_id, process.returncode if process else None) from exc
+
+
+def job_failure(context, step: str, returncode: int | None) -> AirflowException:
+    """What a failed job's task raises, with the job's recorded error: AirflowFailException (no retry)
+    when it exited with EXIT_USER_ERROR (bad input or config), else AirflowException (retried)."""
+    error = _job_error(context, step)
+    if returncode == EXIT_USER_ERROR:
+        return AirflowFailException(f"{step} rejected its input or config, not retrying: {error}")
+    return AirflowException(f"{step} failed: {error}")
 
 
 def _job_error(context, step: str) -> str:

@@ -12,14 +12,26 @@ from pathlib import Path
 
 from jobs import STEPS
 from jobs.common import PROJECT_ROOT, STEPS_DATASET
+from recsys_core.config import SparkConfig, load_config
 from recsys_core.lake import Lake
 
 DAG_ID = "recsys_nightly"
 DEFAULT_AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
+SPARK_CONN_ENV = "AIRFLOW_CONN_SPARK_DEFAULT"
 
 
-def airflow_env(home: Path) -> dict[str, str]:
+def spark_connection(master: str) -> str:
+    """The connection spark_default as Airflow reads it from AIRFLOW_CONN_SPARK_DEFAULT (JSON). The Spark
+    provider's hook takes a host holding "://" or given without a port as the whole master URL, so
+    local[*], yarn and spark://host:7077 all reach spark-submit's --master unchanged."""
+    return json.dumps({"conn_type": "spark", "host": master})
+
+
+def airflow_env(home: Path, spark_master: str = SparkConfig.master) -> dict[str, str]:
+    """The environment of the Airflow commands; spark_default points at spark_master unless the
+    environment already defines AIRFLOW_CONN_SPARK_DEFAULT."""
     env = dict(os.environ)
+    env.setdefault(SPARK_CONN_ENV, spark_connection(spark_master))
     env.update(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT_ROOT / "dags"),
@@ -51,7 +63,9 @@ def ensure_metadata_db(home: Path, env: dict, log_file) -> None:
 
 def run_dag(ds: str, conf: dict, work_dir: Path, home: Path = DEFAULT_AIRFLOW_HOME) -> int:
     """Trigger one DagRun for ds, print each step's time and rows, return 0 only if every task succeeded."""
-    env = airflow_env(home)
+    # the Spark tasks' master: the run config's spark.master, unless AIRFLOW_CONN_SPARK_DEFAULT is set
+    config = load_config(conf.get("config_path") or None, conf.get("settings") or [])
+    env = airflow_env(home, config.spark.master)
     steps_dir = Lake(work_dir / "lake").partition(STEPS_DATASET, ds)
     shutil.rmtree(steps_dir, ignore_errors=True)  # so the summary shows this run's steps only
     log_path = home / "runs" / f"{DAG_ID}-{ds}-{int(time.time())}.log"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 from recsys_core.errors import ConfigError
 
 MODEL_MODES = ("regression", "classification")
+SPARK_MEMORY = re.compile(r"^[1-9][0-9]*([kmgtp]b?|b)?$", re.IGNORECASE)  # Spark's sizes: 512m, 4g, 1024
 LABELS = ("liked", "interacted")
 
 
@@ -80,9 +82,15 @@ class RankingConfig:
 
 @dataclass(frozen=True)
 class SparkConfig:
+    # the master of jobs started by hand (`python -m jobs.<step>`, `recsys evaluate`) and the default
+    # spark_default connection of `recsys run`; the DAG's Spark tasks take theirs from spark_default
     master: str = "local[*]"
     driver_memory: str = "4g"
     shuffle_partitions: int = 8
+    # executors on a cluster; empty or 0 leaves the choice to Spark (and changes nothing under local[*])
+    executor_memory: str = ""
+    executor_cores: int = 0
+    total_executor_cores: int = 0
 
 
 @dataclass(frozen=True)
@@ -162,6 +170,17 @@ def _validate(cfg: Config) -> Config:
     for where, value in positive.items():
         if value <= 0:
             raise ConfigError(f"config {where}: must be positive, got {value}")
+    sp = cfg.spark
+    memory = {"spark.driver_memory": sp.driver_memory}
+    if sp.executor_memory:  # empty: not set
+        memory["spark.executor_memory"] = sp.executor_memory
+    for where, value in memory.items():
+        if not SPARK_MEMORY.match(value):
+            raise ConfigError(f"config {where}: expected a size such as 512m or 4g, got {value!r}")
+    for where, value in (("spark.executor_cores", sp.executor_cores),
+                         ("spark.total_executor_cores", sp.total_executor_cores)):
+        if value < 0:
+            raise ConfigError(f"config {where}: must be >= 0 (0: not set), got {value}")
     if m.learning_rate <= 0 or m.l2 < 0:
         raise ConfigError(f"config model: learning_rate must be > 0 and l2 >= 0, got {m}")
     if not 0 <= m.validation_share < 0.5:

@@ -1,4 +1,5 @@
-"""The Spark session every Spark step uses, configured from SparkConfig (local[*] by default)."""
+"""The Spark session every Spark step uses: spark-submit's settings when it launched the job (the DAG),
+else SparkConfig's (local[*] by default)."""
 
 from __future__ import annotations
 
@@ -23,15 +24,28 @@ def _log_progress(sc, stop: threading.Event, every: float) -> None:
                          info.numCompletedTasks, info.numTasks, info.numActiveTasks)
 
 
+def launched_by_spark_submit() -> bool:
+    """True in a driver that spark-submit started: its PythonRunner hands the JVM it already runs to
+    Python through PYSPARK_GATEWAY_PORT (the master and driver memory are then already set)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 def spark_session(cfg: SparkConfig, app: str, progress_seconds: float = PROGRESS_SECONDS):
+    """The session of a Spark step. Under spark-submit (the DAG) the name, master, deploy mode and
+    resources are spark-submit's, which the builder would override; otherwise they come from cfg."""
     from pyspark.sql import SparkSession
 
     # the executors' Python must be the driver's (the project's .venv), wherever the job was launched
     os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    builder = SparkSession.builder
+    if not launched_by_spark_submit():
+        builder = builder.appName(app).master(cfg.master).config("spark.driver.memory", cfg.driver_memory)
+        for key, value in (("spark.executor.memory", cfg.executor_memory), ("spark.executor.cores", cfg.executor_cores),
+                           ("spark.cores.max", cfg.total_executor_cores)):
+            if value:  # empty or 0: not set
+                builder = builder.config(key, str(value))
     spark = (
-        SparkSession.builder.appName(app)
-        .master(cfg.master)
-        .config("spark.driver.memory", cfg.driver_memory)
+        builder
         .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")

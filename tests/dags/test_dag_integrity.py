@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[2]
+SPARK_STEPS = ["build_features", "item_similarity", "retrieve_candidates", "rank_candidates"]
 EXPECTED_ORDER = [
     "validate_inputs",
     "build_features",
@@ -28,8 +29,10 @@ PROBE = """
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=sys.argv[1])
+heavy = [m for m in sys.argv[2:] if m in sys.modules]  # before this probe imports anything more
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 dag = bag.dags.get("recsys_nightly")
-out = {"errors": {k: str(v) for k, v in bag.import_errors.items()}, "heavy": [m for m in sys.argv[2:] if m in sys.modules]}
+out = {"errors": {k: str(v) for k, v in bag.import_errors.items()}, "heavy": heavy}
 if dag is not None:
     order, task = [], [t for t in dag.tasks if not t.upstream_list]
     while task:
@@ -39,6 +42,10 @@ if dag is not None:
     out.update(
         order=order,
         retries={t.task_id: t.retries for t in dag.tasks},
+        spark={t.task_id: {"conn_id": t._conn_id, "application": t.application, "args": t.application_args,
+                           "env": sorted(t.env_vars), "binary": t._spark_binary}
+               for t in dag.tasks if isinstance(t, SparkSubmitOperator)},
+        bash_env={t.task_id: sorted(t.env) for t in dag.tasks if not isinstance(t, SparkSubmitOperator)},
         schedule=str(dag.schedule), catchup=dag.catchup, max_active_runs=dag.max_active_runs,
         tags=sorted(dag.tags), doc=bool(dag.doc_md), params=sorted(dag.params.keys()),
         param_docs={k: dag.params.get_param(k).description for k in dag.params.keys()},
@@ -113,3 +120,26 @@ def test_params_are_typed_bounded_and_explained(dag_info):
 
 def test_every_task_alerts_on_failure(dag_info):
     assert dag_info["failure_callbacks"] == ["notify_failure"]
+
+
+def test_spark_steps_are_submitted_through_spark_default_and_the_others_are_not(dag_info):
+    assert sorted(dag_info["spark"]) == sorted(SPARK_STEPS)
+    for step, task in dag_info["spark"].items():
+        assert task["conn_id"] == "spark_default"
+        assert Path(task["application"]) == PROJECT / "jobs" / f"{step}.py"
+        assert task["args"] == ["--ds", "{{ params.ds or ds }}"]
+        assert Path(task["binary"]).name == "spark-submit" and Path(task["binary"]).exists()
+        # the same RECSYS_* variables as the other tasks, and the project's Python for driver and executors
+        assert set(task["env"]) == set(dag_info["bash_env"]["train_towers"]) | {"PYSPARK_PYTHON",
+                                                                                "PYSPARK_DRIVER_PYTHON"}
+    assert set(dag_info["bash_env"]) == set(EXPECTED_ORDER + ["report"]) - set(SPARK_STEPS)
+
+
+def test_the_spark_steps_are_the_jobs_that_start_a_spark_session():
+    from jobs import SPARK_STEPS as declared
+    from jobs import STEPS
+
+    assert sorted(declared) == sorted(SPARK_STEPS)
+    for step in STEPS:
+        uses_spark = "spark_session(" in (PROJECT / "jobs" / f"{step}.py").read_text()
+        assert uses_spark == (step in SPARK_STEPS), step

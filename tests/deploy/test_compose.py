@@ -91,3 +91,19 @@ def test_the_airflow_commands_the_services_run_exist_in_the_locked_environment()
                               env={"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor", "PATH": "/usr/bin:/bin",
                                    "AIRFLOW_HOME": "/tmp/recsys-compose-check"})
         assert proc.returncode == 0, (args, proc.stderr[-2000:])
+
+
+def test_spark_default_resolves_to_the_compose_spark_master(monkeypatch):
+    """The Spark tasks' master: AIRFLOW_CONN_SPARK_DEFAULT read by Airflow's Connection and the Spark
+    provider's own hook (environment only, no database), as in the containers."""
+    from airflow.models.connection import Connection
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    value = env_of("airflow-worker")["AIRFLOW_CONN_SPARK_DEFAULT"]
+    conn = Connection(conn_id="spark_default", uri=value)
+    assert (conn.conn_type, conn.host, conn.port) == ("spark", "spark-master", 7077)
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", value)
+    resolved = SparkSubmitHook(conn_id="spark_default")._connection
+    assert resolved["master"] == "spark://spark-master:7077" == env_of("spark-worker")["SPARK_MASTER_URL"]
+    assert resolved["deploy_mode"] is None  # client mode: the driver runs in the Airflow worker
+    assert "7077:7077" in SERVICES["spark-master"]["ports"]

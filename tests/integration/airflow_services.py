@@ -14,6 +14,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+from recsys_cli.airflow_run import spark_connection
+
 PROJECT = Path(__file__).resolve().parents[2]
 COMPONENTS = (["api-server"], ["scheduler"], ["dag-processor"], ["triggerer"])
 
@@ -57,6 +59,7 @@ def airflow_services(pg_server_url: str, home: Path, extra_env: dict):
     server = pg_server_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
     port = free_port()
     env = {
+        "AIRFLOW_CONN_SPARK_DEFAULT": spark_connection("local[*]"),  # the Spark tasks' master, unless set
         **os.environ,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),

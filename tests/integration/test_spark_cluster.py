@@ -1,6 +1,8 @@
 """The Spark steps run unchanged on a standalone cluster (master + worker on 127.0.0.1) and give the
-same results as local[*]: only spark.master differs."""
+same results as local[*]: only spark.master differs. The whole DAG runs there when the connection
+spark_default points at the cluster."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -8,7 +10,9 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
+import jobs
 from recsys_core.generate import generate_dataset
+from tests.integration.conftest import assert_invariants, duckdb_url
 from tests.integration.spark_cluster import standalone_cluster
 
 pytestmark = pytest.mark.integration
@@ -50,3 +54,25 @@ def test_similarity_and_retrieval_on_a_standalone_cluster_equal_local(tmp_path):
         a, b = table(local, dataset, keys), table(cluster, dataset, keys)
         assert len(a) > 0
         assert a.equals(b), dataset
+
+
+def test_the_dag_submits_its_spark_steps_to_the_cluster_of_spark_default(tmp_path, airflow_home, monkeypatch):
+    """One DagRun through Airflow with AIRFLOW_CONN_SPARK_DEFAULT pointing at the cluster (as in
+    docker-compose.yml) while the config keeps spark.master = local[*]: no code or config change."""
+    from recsys_cli.airflow_run import run_dag
+
+    data, work = tmp_path / "data", tmp_path / "work"
+    generate_dataset(data, users=200, items=120, interactions=4000, seed=5)
+    settings = ["model.epochs=1", "spark.shuffle_partitions=4", "spark.driver_memory=1g", "spark.executor_memory=1g"]
+    conf = {"data_dir": str(data), "work_dir": str(work), "warehouse_url": duckdb_url(work), "config_path": "",
+            "settings": settings, "top_n": None}
+    with standalone_cluster(tmp_path / "spark") as master:
+        monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", master)  # spark://127.0.0.1:<port>, a URI like compose's
+        code = run_dag(DS, conf, work, airflow_home)
+        worker_log = (tmp_path / "spark" / "worker.log").read_text()
+    steps = {p.stem: json.loads(p.read_text()) for p in (work / "lake" / "_steps" / f"ds={DS}").glob("*.json")}
+    assert code == 0, {k: v.get("error") for k, v in steps.items() if v["status"] != "success"}
+    for step in jobs.SPARK_STEPS:  # each Spark step was an application whose executor the worker launched
+        assert f"for recsys-{step}" in worker_log, (step, worker_log[-3000:])
+    assert worker_log.count("Asked to launch executor") >= len(jobs.SPARK_STEPS)
+    assert_invariants(duckdb_url(work), data, DS)

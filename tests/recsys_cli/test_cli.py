@@ -62,3 +62,20 @@ def test_run_summary_shows_the_gate_decision_and_why_a_model_was_rejected(tmp_pa
     assert "serving=m-old, new_model=REJECTED, ndcg@10=0.0123" in out
     assert "worse than the blessed model" in out
     assert "train_towers          not run" in out
+
+
+def test_run_points_spark_default_at_the_configured_master_unless_the_environment_sets_it(tmp_path, monkeypatch):
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    from recsys_cli.airflow_run import airflow_env
+
+    monkeypatch.delenv("AIRFLOW_CONN_SPARK_DEFAULT", raising=False)
+    assert airflow_env(tmp_path)["AIRFLOW_CONN_SPARK_DEFAULT"] == airflow_env(tmp_path, "local[*]")[
+        "AIRFLOW_CONN_SPARK_DEFAULT"]
+    for master in ("local[*]", "local[2]", "spark://127.0.0.1:7077", "yarn"):
+        # the Spark tasks' --master, as the provider's hook resolves the connection recsys run sets
+        monkeypatch.delenv("AIRFLOW_CONN_SPARK_DEFAULT", raising=False)
+        monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", airflow_env(tmp_path, master)["AIRFLOW_CONN_SPARK_DEFAULT"])
+        assert SparkSubmitHook(conn_id="spark_default")._connection["master"] == master
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", "spark://spark-master:7077")
+    assert airflow_env(tmp_path, "local[*]")["AIRFLOW_CONN_SPARK_DEFAULT"] == "spark://spark-master:7077"

@@ -174,3 +174,16 @@ def test_an_invalid_toml_file_raises(tmp_path):
     path.write_text("[model\nepochs = 1\n")
     with pytest.raises(ConfigError, match="not valid toml"):
         load_config(path)
+
+
+def test_spark_resources_are_checked_and_empty_or_zero_means_not_set():
+    assert (SparkConfig().executor_memory, SparkConfig().executor_cores, SparkConfig().total_executor_cores) == ("", 0, 0)
+    spark = load_config(None, ["spark.executor_memory=2g", "spark.executor_cores=2", "spark.driver_memory=512m"]).spark
+    assert (spark.executor_memory, spark.executor_cores, spark.driver_memory) == ("2g", 2, "512m")
+    for raw, message in (({"driver_memory": "lots"}, r"spark\.driver_memory: expected a size"),
+                         ({"driver_memory": ""}, r"spark\.driver_memory: expected a size"),
+                         ({"executor_memory": "2 GB"}, r"spark\.executor_memory: expected a size"),
+                         ({"executor_cores": -1}, r"spark\.executor_cores: must be >= 0"),
+                         ({"total_executor_cores": -2}, r"spark\.total_executor_cores: must be >= 0")):
+        with pytest.raises(ConfigError, match=message):
+            from_dict({"spark": raw})
