@@ -4,8 +4,12 @@ the rest of the run ranks with. The decision, its reason and both models' metric
 import datetime as dt
 import json
 
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+
 from jobs.common import JobContext, main_for
-from jobs.train_towers import CANDIDATE_REF_FILE, MODEL_REF_FILE, training_interactions
+from jobs.train_towers import CANDIDATE_REF_FILE, MODEL_REF_FILE
 from recsys_core import columns as C
 from recsys_core.errors import RecsysError
 from recsys_core.gate import METRIC, Slice, decide, read_blessed, slice_metrics, write_blessed
@@ -18,9 +22,16 @@ def held_out_slice(ctx: JobContext) -> Slice:
     held = ctx.lake.read_table(C.HOLDOUT, ctx.ds, [C.USER_ID, C.ITEM_ID, C.RATING]).to_pandas()
     held_users = ctx.lake.read_table(C.HOLDOUT_USER_FEATURES, ctx.ds).to_pandas()
     items = ctx.lake.read_table(C.ITEM_FEATURES, ctx.ds).to_pandas()
-    inter = training_interactions(ctx, held)
-    seen = inter[inter[C.USER_ID].isin(held[C.USER_ID].unique())][[C.USER_ID, C.ITEM_ID]]
-    return Slice(held, held_users, items, seen)
+    return Slice(held, held_users, items, seen_in_training(ctx, held))
+
+
+def seen_in_training(ctx: JobContext, held: pd.DataFrame) -> pd.DataFrame:
+    """(user_id, item_id) the slice users interacted with outside the held-out rows: never recommended.
+    Only those users' interactions are read (a filter pushed down to the Parquet scan)."""
+    users = pc.field(C.USER_ID).isin(held[C.USER_ID].unique())
+    inter = pads.dataset(ctx.input_path(C.INTERACTIONS)).to_table(columns=[C.USER_ID, C.ITEM_ID], filter=users)
+    marked = inter.to_pandas().merge(held[[C.USER_ID, C.ITEM_ID]], how="left", indicator=True)
+    return marked.loc[marked["_merge"] == "left_only", [C.USER_ID, C.ITEM_ID]].reset_index(drop=True)
 
 
 def body(ctx: JobContext) -> dict:

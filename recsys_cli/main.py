@@ -139,6 +139,31 @@ def cmd_bench_similarity(a) -> int:
     return 0
 
 
+def cmd_bench_training(a) -> int:
+    import json
+
+    from recsys_cli.bench_training import bench_training, print_training
+
+    report = bench_training(a.examples, a.users, a.items, a.batch_size, repeat=a.repeat)
+    print_training(report)
+    if a.out:
+        Path(a.out).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_bench_scale(a) -> int:
+    import json
+
+    from recsys_cli.bench_scale import bench_scale, print_scale
+
+    report = bench_scale(Path(a.data), Path(a.work), a.users, a.items, a.interactions, driver_memory=a.driver_memory,
+                         sample=a.train_sample, als=not a.no_als)
+    print_scale(report)
+    if a.out:
+        Path(a.out).write_text(json.dumps(report, indent=2))
+    return 0
+
+
 def cmd_ui(a) -> int:
     """`airflow standalone` on this project's DAGs and metadata: the UI to try triggers and read logs."""
     import os
@@ -234,6 +259,26 @@ def parser() -> argparse.ArgumentParser:
     bs.add_argument("--seed", type=int, default=0)
     bs.add_argument("--out", help="also write the figures as JSON")
     bs.set_defaults(func=cmd_bench_similarity)
+    bt = bsub.add_parser("training", help="towers trained from the Parquet example stream vs model.fit on arrays")
+    bt.add_argument("--examples", type=int, nargs="+", default=[1_000_000],
+                    help="training examples, one run of each method per size")
+    bt.add_argument("--users", type=int, default=100_000)
+    bt.add_argument("--items", type=int, default=10_000)
+    bt.add_argument("--batch-size", type=int, default=256)
+    bt.add_argument("--repeat", type=int, default=3, help="alternated runs of each method; the median is shown")
+    bt.add_argument("--out", help="also write the figures as JSON")
+    bt.set_defaults(func=cmd_bench_training)
+    bsc = bsub.add_parser("scale", help="features, similarity, retrieval, ranking at scale vs Spark ALS")
+    bsc.add_argument("--users", type=int, default=1_000_000)
+    bsc.add_argument("--items", type=int, default=100_000)
+    bsc.add_argument("--interactions", type=int, default=50_000_000)
+    bsc.add_argument("--data", default="data/bench-scale/inputs", help="generated once, reused for the same sizes")
+    bsc.add_argument("--work", default="data/bench-scale/work", help="lake, models and logs of the stages")
+    bsc.add_argument("--driver-memory", default="12g", help="Spark driver memory of every stage (local mode)")
+    bsc.add_argument("--train-sample", type=int, default=1_000_000, help="interactions the towers are fitted on")
+    bsc.add_argument("--no-als", action="store_true", help="skip the ALS reference")
+    bsc.add_argument("--out", help="also write the figures as JSON")
+    bsc.set_defaults(func=cmd_bench_scale)
 
     ui = sub.add_parser("ui", help="start a local Airflow (airflow standalone) to use the UI")
     ui.add_argument("--port", type=int, default=8080)

@@ -37,6 +37,7 @@ USER_FEATURES = "user_features"
 ITEM_FEATURES = "item_features"
 HOLDOUT = "holdout"  # interactions the towers never train on (the model gate's slice)
 HOLDOUT_USER_FEATURES = "holdout_user_features"  # the slice users' features from their training part
+TRAINING_EXAMPLES = "training_examples"  # (user row, item row, target, validation flag) the towers train on
 MODEL_EVALUATION = "model_evaluation"
 ITEM_EMBEDDINGS = "item_embeddings"
 USER_EMBEDDINGS = "user_embeddings"

@@ -15,9 +15,11 @@ import pandas as pd
 
 from recsys_core.config import ModelConfig
 from recsys_core.errors import ConfigError, RecsysError
+from recsys_core.example_stream import ArrayExamples, summarise, tf_dataset
 
 MODEL_FILE = "model.keras"
 META_FILE = "meta.json"
+VALIDATION_BATCH = 8192  # batch of the validation pass: no gradients, so as large as memory allows cheaply
 log = logging.getLogger(__name__)
 
 
@@ -29,9 +31,11 @@ class Scaler:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> Scaler:
-        std = x.std(axis=0)
-        return cls(x.mean(axis=0), np.where(std > 0, std, 1.0))
+    def fit(cls, x: np.ndarray, weights: np.ndarray | None = None) -> Scaler:
+        """Mean and standard deviation of the rows of x, each row counted `weights` times (default once)."""
+        mean = np.average(x, axis=0, weights=weights)
+        std = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=weights))
+        return cls(mean, np.where(std > 0, std, 1.0))
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.mean) / self.std).astype(np.float32)
@@ -219,14 +223,11 @@ class TwoTowerModel:
 
 
 def fit_towers(user_features, item_features, targets, config: ModelConfig | None = None) -> TwoTowerModel:
-    """Fit both towers on aligned rows (one per interaction) of raw features and ratings.
+    """Fit both towers on aligned rows (one per interaction) of raw features and ratings, in memory.
 
     A seeded share of rows (config.validation_share) is held out; scalers and the rating range are
     fitted on the remaining training rows only. Returns the model with its history in meta.
     """
-    import keras
-    import tensorflow as tf
-
     cfg = config or ModelConfig()
     xu, user_columns = _matrix(user_features)
     xi, item_columns = _matrix(item_features)
@@ -237,21 +238,40 @@ def fit_towers(user_features, item_features, targets, config: ModelConfig | None
         raise RecsysError("regression mode trains on ratings; got boolean labels (use mode = classification)")
     if not (len(xu) == len(xi) == len(y)) or len(y) == 0:
         raise RecsysError(f"fit_towers needs aligned, non-empty rows; got {len(xu)}, {len(xi)}, {len(y)}")
-    for name, m in (("user", xu), ("item", xi), ("target", y)):
+    if not np.isfinite(y).all():
+        raise RecsysError("target training data contains NaN or infinite values")
+    order = np.random.default_rng(cfg.seed).permutation(len(y))
+    validation = np.zeros(len(y), dtype=bool)
+    validation[order[: int(len(y) * cfg.validation_share)]] = True
+    if cfg.mode == "classification":
+        y = (y if y.dtype == bool else y >= cfg.like_threshold).astype(np.float32)
+    rows = np.arange(len(y))
+    return fit_towers_on(xu, xi, ArrayExamples(rows, rows, y, validation), cfg, user_columns, item_columns)
+
+
+def fit_towers_on(
+    user_x: np.ndarray, item_x: np.ndarray, examples, cfg: ModelConfig,
+    user_columns: list[str] | None = None, item_columns: list[str] | None = None,
+) -> TwoTowerModel:
+    """Fit both towers on a stream of examples (recsys_core.example_stream): each names a row of the
+    user and item feature matrices and a target (the rating in regression mode, the 0/1 label in
+    classification mode), flagged as training or validation. Scalers are weighted by how often each
+    row occurs in the training examples, so they equal a fit on the materialised training rows."""
+    import keras
+    import tensorflow as tf
+
+    for name, m in (("user", user_x), ("item", item_x)):
         if not np.isfinite(m).all():
             raise RecsysError(f"{name} training data contains NaN or infinite values")
-
+    summary = summarise(examples, len(user_x), len(item_x))
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
-    order = np.random.default_rng(cfg.seed).permutation(len(y))
-    n_val = int(len(y) * cfg.validation_share)
-    val, train = order[:n_val], order[n_val:]
-
-    rmin, rmax = (0.0, 1.0) if y.dtype == bool else (float(y[train].min()), float(y[train].max()))
+    classify = cfg.mode == "classification"
+    rmin, rmax = (0.0, 1.0) if classify else (summary.target_min, summary.target_max)
     model = TwoTowerModel(
-        keras_model=build_model(xu.shape[1], xi.shape[1], cfg),
-        user_scaler=Scaler.fit(xu[train]),
-        item_scaler=Scaler.fit(xi[train]),
+        keras_model=build_model(user_x.shape[1], item_x.shape[1], cfg),
+        user_scaler=Scaler.fit(user_x, summary.user_counts),
+        item_scaler=Scaler.fit(item_x, summary.item_counts),
         rating_min=rmin,
         rating_max=rmax if rmax > rmin else rmin + 1.0,
         user_columns=user_columns,
@@ -259,35 +279,46 @@ def fit_towers(user_features, item_features, targets, config: ModelConfig | None
         mode=cfg.mode,
         like_threshold=cfg.like_threshold,
     )
-
-    def inputs(rows):
-        return [model.user_scaler.transform(xu[rows]), model.item_scaler.transform(xi[rows])]
-
+    ux, ix = model.user_scaler.transform(user_x), model.item_scaler.transform(item_x)
+    target = (lambda y: y) if classify else model.scale_target
+    n_val = summary.validation_rows
     history = model.keras_model.fit(
-        inputs(train),
-        model.target(y[train]),
-        validation_data=(inputs(val), model.target(y[val])) if n_val else None,
+        tf_dataset(examples, False, summary.rows, ux, ix, target, cfg.batch_size, cfg.seed),
+        validation_data=tf_dataset(examples, True, n_val, ux, ix, target, VALIDATION_BATCH, None) if n_val else None,
         epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        shuffle=True,
+        shuffle=False,  # the dataset reshuffles itself every epoch
         verbose=0,
         callbacks=[_epoch_logger()],
     )
-    metrics = {"train_rows": int(len(train)), "validation_rows": int(n_val), "loss": history.history["loss"]}
+    metrics = {"train_rows": summary.rows, "validation_rows": n_val, "loss": history.history["loss"]}
     if n_val:
-        pred = model.output(_scores(model, inputs(val)))
         metrics["val_loss"] = history.history["val_loss"]
-        if cfg.mode == "classification":
-            liked, base = model.target(y[val]), float(model.target(y[train]).mean())
-            p = np.clip(pred, 1e-7, 1 - 1e-7)
-            metrics["val_log_loss"] = float(-np.mean(liked * np.log(p) + (1 - liked) * np.log(1 - p)))
-            metrics["val_log_loss_base_rate"] = float(-np.mean(liked * np.log(base) + (1 - liked) * np.log(1 - base)))
-            metrics["val_accuracy"] = float(np.mean((pred >= 0.5) == (liked == 1)))
-        else:
-            metrics["val_rmse"] = float(np.sqrt(np.mean((pred - y[val]) ** 2)))
-            metrics["val_rmse_global_mean"] = float(np.sqrt(np.mean((y[train].mean() - y[val]) ** 2)))
+        metrics.update(_validation_metrics(model, examples, ux, ix, summary.target_mean))
     model.meta = {"config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "metrics": metrics}
     return model
+
+
+def _validation_metrics(model: TwoTowerModel, examples, ux: np.ndarray, ix: np.ndarray, train_mean: float) -> dict:
+    """Log loss, accuracy and the base rate's log loss (classification) or RMSE and the global mean's
+    RMSE (regression) over the validation examples, a slice at a time."""
+    sums = np.zeros(4)  # rows, model loss, baseline loss, accuracy
+    step = VALIDATION_BATCH * 8  # rows of gathered features held at once
+    for u, i, y in examples.chunks(validation=True):
+        for s in range(0, len(y), step):
+            pred = model.output(_scores(model, [ux[u[s : s + step]], ix[i[s : s + step]]]))
+            yy = y[s : s + step].astype(np.float64)
+            if model.mode == "classification":
+                p = np.clip(pred, 1e-7, 1 - 1e-7)
+                sums += (len(yy), -np.sum(yy * np.log(p) + (1 - yy) * np.log(1 - p)),
+                         -np.sum(yy * np.log(train_mean) + (1 - yy) * np.log(1 - train_mean)),
+                         np.sum((pred >= 0.5) == (yy == 1)))
+            else:
+                sums += (len(yy), np.sum((pred - yy) ** 2), np.sum((train_mean - yy) ** 2), 0)
+    n, loss, base, right = sums
+    if model.mode == "classification":
+        return {"val_log_loss": float(loss / n), "val_log_loss_base_rate": float(base / n),
+                "val_accuracy": float(right / n)}
+    return {"val_rmse": float(np.sqrt(loss / n)), "val_rmse_global_mean": float(np.sqrt(base / n))}
 
 
 def _scores(model: TwoTowerModel, inputs: list[np.ndarray]) -> np.ndarray:

@@ -25,3 +25,41 @@ def test_bench_similarity_prints_figures_and_agrees_with_faiss(tmp_path, capsys)
 def test_bench_inputs_are_seeded_unit_vectors():
     a, b = unit_vectors(50, 8, seed=1), unit_vectors(50, 8, seed=1)
     assert np.array_equal(a, b) and np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-6)
+
+
+def test_bench_training_trains_both_methods_on_the_same_examples(tmp_path, capsys):
+    out = tmp_path / "training.json"
+    assert main(["bench", "training", "--examples", "3000", "--users", "300", "--items", "50", "--batch-size", "64", "--repeat", "1",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "in_memory" in printed and "stream" in printed and "vs in-memory" in printed
+    runs = {r["method"]: r for r in json.loads(out.read_text())["runs"]}
+    assert set(runs) == {"in_memory", "stream"}
+    assert runs["in_memory"]["examples"] == runs["stream"]["examples"] == 3000  # the same epoch
+    for r in runs.values():
+        assert r["examples_per_second"] > 0 and np.isfinite(r["loss"]) and r["peak_rss_mb"] >= r["rss_before_mb"]
+    # random labels with a 20% base rate: a trained model's log loss is near the base rate's 0.50
+    assert all(0.3 < r["loss"] < 0.8 for r in runs.values())
+
+
+def test_scale_bench_measures_a_process_tree_and_snapshots_the_generated_inputs(tmp_path):
+    import subprocess
+    import sys
+
+    from recsys_cli.bench_scale import DS, measured, prepare, tree_rss_mb
+
+    # a parent holding ~0 MB whose child holds 200 MB: the tree's peak must see the child
+    grow = "import subprocess,sys; subprocess.run([sys.executable,'-c','b=bytearray(200*2**20); import time; time.sleep(1.5)'])"
+    result = measured([sys.executable, "-c", grow], tmp_path / "log.txt", every=0.1)
+    assert result["returncode"] == 0 and result["peak_rss_mb"] > 200
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(2)"]) as proc:
+        assert 0 < tree_rss_mb(proc.pid) < 200
+        proc.kill()
+    data, work = tmp_path / "in", tmp_path / "work"
+    first = prepare(data, work, 30, 20, 300, seed=1)
+    assert first["counts"]["interactions"] == 300 and first["generate_seconds"] is not None
+    again = prepare(data, work, 30, 20, 300, seed=1)
+    assert again["generate_seconds"] is None  # the same sizes: reused, not generated again
+    for table in ("users", "items", "interactions"):
+        link = work / "lake" / f"inputs/{table}" / f"ds={DS}"
+        assert link.resolve() == (data / table).resolve() and any(link.glob("*.parquet"))

@@ -1,0 +1,190 @@
+"""`recsys bench scale`: the pipeline's Spark stages on a large generated data set against Spark ALS.
+
+Each stage is the real job (`python -m jobs.<step>`) in its own process, timed, with the peak resident
+memory of its whole process tree (the Python driver, Spark's JVM and its Python workers) sampled from
+/proc. The towers are trained on a sample of the interactions first (training is benchmarked by
+`recsys bench training`; ranking costs the same whatever the weights). The reference, in the same
+run: Spark MLlib ALS (rank 32, implicit) fitted on the same interactions, then recommendForAllUsers(20).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from jobs.common import INPUTS_PREFIX
+from recsys_core import columns as C
+
+DS = "2026-01-31"
+STAGES = ("build_features", "embed_items", "item_similarity", "retrieve_candidates", "rank_candidates")
+SERVING = ("retrieve_candidates", "rank_candidates")  # the stages the goal is about: candidates to top N
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def tree_rss_mb(root: int) -> float:
+    """Resident memory of a process and all its descendants, in MB (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_KB
+        except OSError:
+            pass
+        todo.extend(children.get(pid, []))
+    return total / 1024
+
+
+def measured(cmd: list[str], log: Path, every: float = 0.5) -> dict:
+    """Run cmd, sampling its process tree's memory; return seconds, peak RSS and the exit code."""
+    start, peak = time.perf_counter(), 0.0
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        while proc.poll() is None:
+            peak = max(peak, tree_rss_mb(proc.pid))
+            time.sleep(every)
+    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak, "returncode": proc.returncode}
+
+
+def prepare(data: Path, work: Path, users: int, items: int, interactions: int, seed: int) -> dict:
+    """Generate the data set once (reused when the same sizes are asked again) and snapshot it as the
+    validated inputs of DS, as validate_inputs would (the data is generated to the contracts)."""
+    marker = data / "sizes.json"
+    wanted = {"users": users, "items": items, "interactions": interactions, "seed": seed}
+    generated = None
+    if not marker.exists() or json.loads(marker.read_text()).get("asked") != wanted:
+        from recsys_core.generate import generate_dataset
+
+        start = time.perf_counter()
+        counts = generate_dataset(data, users=users, items=items, interactions=interactions, seed=seed)
+        generated = time.perf_counter() - start
+        marker.write_text(json.dumps({"asked": wanted, "counts": counts}))
+    for table in C.INPUT_TABLES:
+        link = work / "lake" / (INPUTS_PREFIX + table) / f"ds={DS}"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to((data / table).resolve(), target_is_directory=True)
+    return {"counts": json.loads(marker.read_text())["counts"], "generate_seconds": generated}
+
+
+def bench_scale(data: Path, work: Path, users: int, items: int, interactions: int, seed: int = 7,
+                driver_memory: str = "12g", sample: int = 1_000_000, als: bool = True) -> dict:
+    work.mkdir(parents=True, exist_ok=True)
+    report = {"sizes": prepare(data, work, users, items, interactions, seed), "stages": {}}
+    common = ["--ds", DS, "--data", str(data), "--work", str(work), "--set", f"spark.driver_memory={driver_memory}"]
+    logs = work / "bench-logs"
+    logs.mkdir(exist_ok=True)
+
+    def stage(name: str, cmd: list[str]) -> None:
+        print(f"  {name} ...", flush=True)
+        result = measured(cmd, logs / f"{name}.log")
+        if result["returncode"] != 0:
+            raise RuntimeError(f"bench scale: {name} failed; see {logs / (name + '.log')}")
+        record = work / "lake" / "_steps" / f"ds={DS}" / f"{name}.json"
+        if record.exists():
+            result["rows_out"] = json.loads(record.read_text()).get("rows_out")
+        report["stages"][name] = result
+
+    for name in STAGES:
+        if name == "embed_items":  # the towers first, on a sample: see the module docstring
+            stage("train_on_sample", [sys.executable, "-m", "recsys_cli.bench_scale", "train-sample",
+                                      "--work", str(work), "--rows", str(sample)])
+        stage(name, [sys.executable, "-m", f"jobs.{name}", *common])
+    if als:
+        stage("als_reference", [sys.executable, "-m", "recsys_cli.bench_scale", "als", "--data", str(data),
+                                "--work", str(work), "--driver-memory", driver_memory])
+    return report
+
+
+def train_on_sample(work: Path, rows: int) -> None:
+    """Fit the towers on the first `rows` interactions (one epoch) and make it this ds's model."""
+    import numpy as np
+    import pyarrow.dataset as pads
+
+    from jobs.train_towers import MODEL_REF_FILE
+    from recsys_core.config import ModelConfig
+    from recsys_core.example_stream import ArrayExamples
+    from recsys_core.examples import example_chunks
+    from recsys_core.features import feature_columns
+    from recsys_core.lake import Lake
+    from recsys_core.towers import fit_towers_on
+
+    lake = Lake(work / "lake")
+    users = lake.read_table(C.USER_FEATURES, DS).to_pandas().sort_values(C.USER_ID, ignore_index=True)
+    items = lake.read_table(C.ITEM_FEATURES, DS).to_pandas().sort_values(C.ITEM_ID, ignore_index=True)
+    head = pads.dataset(lake.require(INPUTS_PREFIX + C.INTERACTIONS, DS)).head(rows, [C.USER_ID, C.ITEM_ID, C.RATING])
+    cfg = ModelConfig(epochs=1, validation_share=0.0)
+    parts = list(example_chunks(head.to_batches, users[C.USER_ID].to_numpy(), items[C.ITEM_ID].to_numpy(), cfg))
+    u, i, y = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    ucols, icols = feature_columns(list(users.columns), C.USER_ID), feature_columns(list(items.columns), C.ITEM_ID)
+    model = fit_towers_on(users[ucols].to_numpy(float), items[icols].to_numpy(float),
+                          ArrayExamples(u, i, y, np.zeros(len(y), bool)), cfg, ucols, icols)
+    path = model.save(work / "models" / "bench-sample")
+    lake.write_json({"version": "bench-sample", "path": str(path)}, C.MODEL_REF, DS, MODEL_REF_FILE)
+
+
+def als_reference(data: Path, work: Path, driver_memory: str) -> None:
+    """Spark ALS, rank 32, implicit feedback, on every interaction; recommendForAllUsers(20) written out."""
+    from pyspark.ml.recommendation import ALS
+
+    from recsys_core.config import SparkConfig
+    from recsys_core.spark import spark_session
+
+    spark = spark_session(SparkConfig(driver_memory=driver_memory), "recsys-bench-als")
+    inter = spark.read.parquet(str(data / C.INTERACTIONS))
+    als = ALS(rank=32, maxIter=10, regParam=0.1, implicitPrefs=True, alpha=1.0, userCol=C.USER_ID,
+              itemCol=C.ITEM_ID, ratingCol=C.RATING, coldStartStrategy="drop", seed=7)
+    model = als.fit(inter)
+    model.recommendForAllUsers(20).write.mode("overwrite").parquet(str(work / "als_recommendations"))
+
+
+def print_scale(report: dict) -> None:
+    counts, stages = report["sizes"]["counts"], report["stages"]
+    print(f"{counts[C.USERS]:,} users, {counts[C.ITEMS]:,} items, {counts[C.INTERACTIONS]:,} interactions"
+          + (f" (generated in {report['sizes']['generate_seconds']:.0f}s)" if report["sizes"]["generate_seconds"]
+             else ""))
+    print(f"{'stage':<22}{'seconds':>9}{'peak RSS MB':>13}  rows out")
+    for name, r in stages.items():
+        print(f"{name:<22}{r['seconds']:>9.1f}{r['peak_rss_mb']:>13,.0f}  {r.get('rows_out') or ''}")
+    serving = sum(stages[s]["seconds"] for s in SERVING)
+    print(f"retrieval + ranking: {serving:.1f}s, {counts[C.USERS] / serving:,.0f} users/s, peak RSS "
+          f"{max(stages[s]['peak_rss_mb'] for s in SERVING):,.0f} MB")
+    if "als_reference" in stages:
+        als = stages["als_reference"]["seconds"]
+        print(f"ALS reference (fit + recommendForAllUsers): {als:.1f}s; retrieval + ranking take "
+              f"{serving / als:.2f}x its time ({als / serving:.2f}x faster)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="helpers of `recsys bench scale`, each run in its own process")
+    sub = p.add_subparsers(dest="what", required=True)
+    t = sub.add_parser("train-sample")
+    t.add_argument("--work", type=Path, required=True)
+    t.add_argument("--rows", type=int, default=1_000_000)
+    a = sub.add_parser("als")
+    a.add_argument("--data", type=Path, required=True)
+    a.add_argument("--work", type=Path, required=True)
+    a.add_argument("--driver-memory", default="12g")
+    args = p.parse_args(argv)
+    if args.what == "train-sample":
+        train_on_sample(args.work, args.rows)
+    else:
+        als_reference(args.data, args.work, args.driver_memory)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
