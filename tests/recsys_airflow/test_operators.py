@@ -33,6 +33,14 @@ def spark_submit_command(step, ctx):
     return op, op._get_hook()._build_spark_submit_command(op.application)
 
 
+def rendered_on_local(step, tmp_path, monkeypatch, setting):
+    """The Spark operator of `step` rendered for a run with one setting, spark_default on local[1]."""
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[1]"}))
+    op, ctx = RecsysSparkJobOperator(step=step), context(tmp_path, settings=[setting])
+    op.render_template_fields(ctx)
+    return op, ctx
+
+
 def option(cmd, flag):
     return cmd[cmd.index(flag) + 1] if flag in cmd else None
 
@@ -74,10 +82,7 @@ def test_default_config_on_local_passes_no_executor_settings(tmp_path, monkeypat
 def test_an_invalid_spark_setting_fails_the_task_without_retry(tmp_path, monkeypatch):
     from airflow.sdk.exceptions import AirflowFailException
 
-    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[1]"}))
-    op = RecsysSparkJobOperator(step="build_features")
-    ctx = context(tmp_path, settings=["spark.driver_memory=lots"])
-    op.render_template_fields(ctx)
+    op, ctx = rendered_on_local("build_features", tmp_path, monkeypatch, "spark.driver_memory=lots")
     with pytest.raises(AirflowFailException, match=r"spark\.driver_memory"):
         op.execute(ctx)
 
@@ -109,10 +114,7 @@ def test_a_spark_job_rejecting_its_input_exits_3_through_spark_submit_and_is_not
     spark-submit passes the code on, and the task fails without retry naming the job's error."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[1]"}))
-    op = RecsysSparkJobOperator(step="item_similarity")
-    ctx = context(tmp_path, settings=["spark.driver_memory=512m"])
-    op.render_template_fields(ctx)
+    op, ctx = rendered_on_local("item_similarity", tmp_path, monkeypatch, "spark.driver_memory=512m")
     with pytest.raises(AirflowFailException, match=r"item_similarity rejected .*MissingInputError.*item_embeddings"):
         op.execute(ctx)
     assert op._hook._submit_sp.returncode == EXIT_USER_ERROR
