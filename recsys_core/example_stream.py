@@ -96,11 +96,11 @@ def summarise(source, n_users: int, n_items: int) -> Summary:
     return Summary(rows, validation_rows, users, items, float(lo), float(hi), total / rows)
 
 
-def tf_dataset(source, validation: bool, rows: int, user_x: np.ndarray, item_x: np.ndarray,
+def tf_dataset(source, validation: bool, rows: int, user_x, item_x,
                target: Callable[[np.ndarray], np.ndarray], batch_size: int, seed: int | None):
     """((x_u, x_m), y) batches: chunks from `source` (reshuffled each epoch when seeded), cut into
-    batches, features gathered from the scaled matrices by row position. `rows` is how many examples
-    the chunks hold, so Keras knows an epoch's length."""
+    batches, features gathered from the scaled matrices (arrays or tensors) by row position. `rows` is
+    how many examples the chunks hold, so Keras knows an epoch's length."""
     import tensorflow as tf
 
     epochs = itertools.count()

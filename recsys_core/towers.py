@@ -280,11 +280,12 @@ def fit_towers_on(
         like_threshold=cfg.like_threshold,
     )
     ux, ix = model.user_scaler.transform(user_x), model.item_scaler.transform(item_x)
+    ut, it = tf.constant(ux), tf.constant(ix)  # one copy of each matrix for both datasets
     target = (lambda y: y) if classify else model.scale_target
     n_val = summary.validation_rows
     history = model.keras_model.fit(
-        tf_dataset(examples, False, summary.rows, ux, ix, target, cfg.batch_size, cfg.seed),
-        validation_data=tf_dataset(examples, True, n_val, ux, ix, target, VALIDATION_BATCH, None) if n_val else None,
+        tf_dataset(examples, False, summary.rows, ut, it, target, cfg.batch_size, cfg.seed),
+        validation_data=tf_dataset(examples, True, n_val, ut, it, target, VALIDATION_BATCH, None) if n_val else None,
         epochs=cfg.epochs,
         shuffle=False,  # the dataset reshuffles itself every epoch
         verbose=0,
@@ -303,9 +304,11 @@ def _validation_metrics(model: TwoTowerModel, examples, ux: np.ndarray, ix: np.n
     RMSE (regression) over the validation examples, a slice at a time."""
     sums = np.zeros(4)  # rows, model loss, baseline loss, accuracy
     step = VALIDATION_BATCH * 8  # rows of gathered features held at once
+    net = _score_net(model)
     for u, i, y in examples.chunks(validation=True):
         for s in range(0, len(y), step):
-            pred = model.output(_scores(model, [ux[u[s : s + step]], ix[i[s : s + step]]]))
+            scores = net.predict([ux[u[s : s + step]], ix[i[s : s + step]]], batch_size=VALIDATION_BATCH, verbose=0)
+            pred = model.output(scores.ravel())
             yy = y[s : s + step].astype(np.float64)
             if model.mode == "classification":
                 p = np.clip(pred, 1e-7, 1 - 1e-7)
@@ -321,12 +324,11 @@ def _validation_metrics(model: TwoTowerModel, examples, ux: np.ndarray, ix: np.n
     return {"val_rmse": float(np.sqrt(loss / n)), "val_rmse_global_mean": float(np.sqrt(base / n))}
 
 
-def _scores(model: TwoTowerModel, inputs: list[np.ndarray]) -> np.ndarray:
-    """v_u . v_m for already scaled inputs (the "score" layer, before any sigmoid)."""
+def _score_net(model: TwoTowerModel):
+    """The network up to v_u . v_m for already scaled inputs (the "score" layer, before any sigmoid)."""
     import keras
 
-    net = keras.Model(model.keras_model.inputs, model.keras_model.get_layer("score").output)
-    return net.predict(inputs, batch_size=8192, verbose=0).ravel()
+    return keras.Model(model.keras_model.inputs, model.keras_model.get_layer("score").output)
 
 
 def _epoch_logger():
