@@ -53,6 +53,13 @@ def write_training_examples(ctx: JobContext, users: pd.DataFrame, items: pd.Data
     return ctx.lake.commit(stage, C.TRAINING_EXAMPLES, ctx.ds) / EXAMPLES_FILE, rows, interactions.count_rows()
 
 
+def feature_matrices(users: pd.DataFrame, items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """(user matrix, item matrix, user feature columns, item feature columns): the rows examples point at."""
+    ucols = feature_columns(list(users.columns), C.USER_ID)
+    icols = feature_columns(list(items.columns), C.ITEM_ID)
+    return users[ucols].to_numpy(np.float64), items[icols].to_numpy(np.float64), ucols, icols
+
+
 def model_version(ctx: JobContext, *arrays, files: tuple[Path, ...] = ()) -> str:
     """Deterministic in ds, config and training data: a rerun on the same inputs gives the same version."""
     h = hashlib.sha1(json.dumps(ctx.config.to_dict(), sort_keys=True).encode())
@@ -67,9 +74,7 @@ def model_version(ctx: JobContext, *arrays, files: tuple[Path, ...] = ()) -> str
 
 def body(ctx: JobContext) -> dict:
     users, items = training_features(ctx)
-    ucols = feature_columns(list(users.columns), C.USER_ID)
-    icols = feature_columns(list(items.columns), C.ITEM_ID)
-    xu, xi = users[ucols].to_numpy(np.float64), items[icols].to_numpy(np.float64)
+    xu, xi, ucols, icols = feature_matrices(users, items)
     path, rows, interactions = write_training_examples(ctx, users, items)
     model = fit_towers_on(xu, xi, ParquetExamples(path), ctx.config.model, ucols, icols)
     version = model_version(ctx, xu, xi, files=(path,))

@@ -114,11 +114,10 @@ def train_on_sample(work: Path, rows: int) -> None:
     import numpy as np
     import pyarrow.dataset as pads
 
-    from jobs.train_towers import MODEL_REF_FILE
+    from jobs.train_towers import MODEL_REF_FILE, feature_matrices
     from recsys_core.config import ModelConfig
     from recsys_core.example_stream import ArrayExamples
     from recsys_core.examples import example_chunks
-    from recsys_core.features import feature_columns
     from recsys_core.lake import Lake
     from recsys_core.towers import fit_towers_on
 
@@ -129,9 +128,8 @@ def train_on_sample(work: Path, rows: int) -> None:
     cfg = ModelConfig(epochs=1, validation_share=0.0)
     parts = list(example_chunks(head.to_batches, users[C.USER_ID].to_numpy(), items[C.ITEM_ID].to_numpy(), cfg))
     u, i, y = (np.concatenate([p[k] for p in parts]) for k in range(3))
-    ucols, icols = feature_columns(list(users.columns), C.USER_ID), feature_columns(list(items.columns), C.ITEM_ID)
-    model = fit_towers_on(users[ucols].to_numpy(float), items[icols].to_numpy(float),
-                          ArrayExamples(u, i, y, np.zeros(len(y), bool)), cfg, ucols, icols)
+    xu, xi, ucols, icols = feature_matrices(users, items)
+    model = fit_towers_on(xu, xi, ArrayExamples(u, i, y, np.zeros(len(y), bool)), cfg, ucols, icols)
     path = model.save(work / "models" / "bench-sample")
     lake.write_json({"version": "bench-sample", "path": str(path)}, C.MODEL_REF, DS, MODEL_REF_FILE)
 
