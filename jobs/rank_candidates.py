@@ -40,10 +40,11 @@ def body(ctx: JobContext) -> dict:
     model, version = load_model(ctx)
     users = embed_users(ctx, model)
     item_ids, item_vectors = read_embeddings(ctx, C.ITEM_EMBEDDINGS, C.ITEM_ID)
+    user_ids, user_vectors = read_embeddings(ctx, C.USER_EMBEDDINGS, C.USER_ID)
     spark = spark_session(ctx.config.spark, "recsys-rank-candidates")
     candidates = spark.read.parquet(str(ctx.lake.require(C.CANDIDATES, ctx.ds)))
-    user_vectors = spark.read.parquet(str(ctx.lake.require(C.USER_EMBEDDINGS, ctx.ds)))
-    ranked = rank_candidates(candidates, user_vectors, item_ids, item_vectors, ctx.config.ranking.top_n).select(
+    top_n = ctx.config.ranking.top_n
+    ranked = rank_candidates(candidates, user_ids, user_vectors, item_ids, item_vectors, top_n).select(
         C.USER_ID, F.col(C.RANK).cast("int").alias(C.RANK), C.ITEM_ID, C.SCORE, C.REASON,
         prediction(F.col(C.SCORE), model.output_transform()).alias(C.PREDICTED_RATING),
         F.lit(version).alias(C.MODEL_VERSION), F.lit(ctx.run_id).alias(C.RUN_ID),

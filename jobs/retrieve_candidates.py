@@ -1,4 +1,5 @@
-"""Step 8: Spark job retrieving each user's candidates (similar to recent, top in genres, top in country)."""
+"""Step 8: Spark job retrieving each user's candidates (similar to recent, top in genres, top in country),
+one row per user: user_id, item_id (ids), reasons (each candidate's)."""
 
 from jobs.build_features import load_inputs, write
 from jobs.common import JobContext, main_for
@@ -14,7 +15,7 @@ def body(ctx: JobContext) -> dict:
     candidates = retrieve(
         t[C.USERS], t[C.ITEMS], t[C.INTERACTIONS], neighbors, ctx.config.retrieval, ctx.config.ranking.top_n
     )
-    rows = write(ctx, candidates.repartition(ctx.config.spark.shuffle_partitions, C.USER_ID), C.CANDIDATES)
+    rows = write(ctx, candidates, C.CANDIDATES)  # one row per user, already partitioned by user
     return {"rows_in": {C.USERS: t[C.USERS].count()}, "rows_out": {C.CANDIDATES: rows}}
 
 

@@ -21,6 +21,8 @@ from recsys_core.evaluation import K, top_k_unseen
 from recsys_core.examples import training_examples
 from recsys_core.features import feature_columns
 from recsys_core.ranking import rank_candidates
+from recsys_core.retrieval import SCHEMA as CANDIDATES_SCHEMA
+from recsys_core.retrieval import long_form, retrieve
 from recsys_core.towers import TwoTowerModel, fit_towers
 
 
@@ -170,20 +172,17 @@ def neighbours(spark, trained: Trained, k: int):
 def pipeline(spark, cat: Catalogue, trained: Trained, neighbor_table, cfg: RetrievalConfig,
              users: np.ndarray, k: int = K) -> PipelineResult:
     """Retrieval then ranking of the candidates by v_u . v_m, top k: both in Spark, as the nightly steps."""
-    from recsys_core.retrieval import retrieve
-
     start = time.perf_counter()
     t = spark_frames(spark, cat)
     wanted = t[C.USERS].where(t[C.USERS][C.USER_ID].isin([int(u) for u in users]))
-    candidates = retrieve(wanted, t[C.ITEMS], t[C.INTERACTIONS], neighbor_table, cfg, k).toPandas()
+    per_user = retrieve(wanted, t[C.ITEMS], t[C.INTERACTIONS], neighbor_table, cfg, k).toPandas()
     retrieval_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    user_vectors = spark.createDataFrame(pd.DataFrame({
-        C.USER_ID: trained.user_features[C.USER_ID].to_numpy(), C.EMBEDDING: list(trained.user_vectors)}))
     ranked = rank_candidates(
-        spark.createDataFrame(candidates), user_vectors, trained.item_features[C.ITEM_ID].to_numpy(),
-        trained.item_vectors, k,
+        spark.createDataFrame(per_user, CANDIDATES_SCHEMA), trained.user_features[C.USER_ID].to_numpy(),
+        trained.user_vectors, trained.item_features[C.ITEM_ID].to_numpy(), trained.item_vectors, k,
     ).toPandas()
+    candidates = long_form(per_user)
     return PipelineResult(ranked, candidates, retrieval_seconds, time.perf_counter() - start)
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from recsys_core.errors import RecsysError
-from recsys_core.ranking import prediction, rank_candidates
+from recsys_core.ranking import prediction, rank_candidates, top_by_score
 
 pytestmark = pytest.mark.spark
 
@@ -19,7 +19,13 @@ ITEM_EMB = np.array([[-1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [0.5, 0.5], [1.0, 0.0]
 
 
 def candidates(rows: list[tuple[int, int, list[str]]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "reasons"])
+    """Retrieval's per-user rows from (user, item, reasons) triples, items kept in the given order."""
+    users = list(dict.fromkeys(u for u, _, _ in rows))
+    return pd.DataFrame({
+        "user_id": users,
+        "item_id": [[i for u2, i, _ in rows if u2 == u] for u in users],
+        "reasons": [[r for u2, _, r in rows if u2 == u] for u in users],
+    })
 
 
 CANDIDATES = candidates(
@@ -37,10 +43,11 @@ CANDIDATES = candidates(
 
 @pytest.fixture(scope="module")
 def rank(spark):
-    users = spark.createDataFrame(pd.DataFrame({"user_id": USER_IDS, "embedding": [list(v) for v in USER_EMB]}))
+    schema = "user_id long, item_id array<long>, reasons array<array<string>>"
 
     def run(cands: pd.DataFrame = CANDIDATES, top_n: int = 3) -> pd.DataFrame:
-        out = rank_candidates(spark.createDataFrame(cands), users, ITEM_IDS, ITEM_EMB, top_n).toPandas()
+        frame = spark.createDataFrame(cands, schema)
+        out = rank_candidates(frame, USER_IDS, USER_EMB, ITEM_IDS, ITEM_EMB, top_n).toPandas()
         return out.sort_values(["user_id", "rank"]).reset_index(drop=True)
 
     return run
@@ -60,6 +67,17 @@ def test_top_n_cuts_each_user_and_fewer_candidates_than_top_n_keeps_all(rank):
     assert out[out.user_id == 2].item_id.tolist() == [12, 10]  # only two candidates
     assert out[out.user_id == 2].score.tolist() == [1.0, 0.0]
     assert len(rank(top_n=1)) == 2
+
+
+def test_top_by_score_cuts_rows_of_any_length_by_score_then_item_id():
+    # rows of 3, 0 and 2 candidates: row 0 holds ids 13, 11, 14 (scores .5, .5, -1), row 2 ids 14, 12
+    offsets = np.array([0, 3, 3, 5])
+    items = np.array([1, 3, 0, 0, 2])  # positions into ITEM_IDS / ITEM_EMB
+    users = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    row, index, scores = top_by_score(users, offsets, items, ITEM_IDS, ITEM_EMB.astype(np.float32), top_n=2)
+    assert row.tolist() == [0, 0, 2, 2]
+    assert ITEM_IDS[items[index]].tolist() == [11, 13, 12, 14]
+    assert scores.tolist() == [0.5, 0.5, 1.0, 0.0]  # the tie at the cut goes to the lower id
 
 
 def test_ranks_are_contiguous_from_one_per_user(rank):

@@ -1,4 +1,5 @@
-"""Tests of recsys_core.retrieval: each candidate source and the merge, on tiny hand-computed cases."""
+"""Tests of recsys_core.retrieval: each candidate source alone (the others sized 0) and all of them
+merged, on tiny hand-computed cases, through the Spark job's retrieve and its numpy kernel."""
 
 from __future__ import annotations
 
@@ -6,14 +7,7 @@ import pytest
 
 from recsys_core import columns as C
 from recsys_core.config import RetrievalConfig
-from recsys_core.retrieval import (
-    popular_fill,
-    popularity,
-    retrieve,
-    similar_to_recent,
-    top_in_country,
-    top_in_genres,
-)
+from recsys_core.retrieval import long_form, retrieve
 
 pytestmark = pytest.mark.spark
 
@@ -21,7 +15,6 @@ ITEMS_SCHEMA = "item_id long, title string, year int, genres array<string>"
 USERS_SCHEMA = "user_id long, country string, age int, gender string"
 INTERACTIONS_SCHEMA = "user_id long, item_id long, rating float, timestamp long"
 NEIGHBORS_SCHEMA = "item_id long, rank int, neighbor_id long, distance double"
-CANDIDATES_SCHEMA = "user_id long, item_id long, reasons array<string>"
 
 CFG = RetrievalConfig(recent_items=2, similar_per_item=2, top_genres=1, items_per_genre=2, country_items=2)
 
@@ -46,17 +39,27 @@ def make_neighbors(spark, by_item: dict[int, list[int]]):
     return spark.createDataFrame(rows, NEIGHBORS_SCHEMA)
 
 
-def triples(df) -> set[tuple[int, int, str]]:
-    """(user_id, item_id, reason) of a single-source output."""
-    return {(r[C.USER_ID], r[C.ITEM_ID], r[C.REASON]) for r in df.collect()}
+NONE = RetrievalConfig(recent_items=0, similar_per_item=0, top_genres=0, items_per_genre=0, country_items=0)
+
+
+def only(**sizes) -> RetrievalConfig:
+    """A config where only the named sources give candidates."""
+    return RetrievalConfig(**{**NONE.__dict__, **sizes})
 
 
 def candidate_rows(df) -> list[tuple[int, int, tuple[str, ...]]]:
-    """Sorted (user_id, item_id, reasons) of retrieve's output; reasons keep their stored order."""
-    return sorted((r[C.USER_ID], r[C.ITEM_ID], tuple(r[C.REASONS])) for r in df.collect())
+    """Sorted (user_id, item_id, reasons) of retrieve's per-user rows; reasons keep their stored order."""
+    return sorted(
+        (r[C.USER_ID], item, tuple(reasons)) for r in df.collect() for item, reasons in zip(r[C.ITEM_ID], r[C.REASONS], strict=True)
+    )
 
 
-# --- similar_to_recent -------------------------------------------------------------------------
+def triples(df) -> set[tuple[int, int, str]]:
+    """(user_id, item_id, reason) of every reason of every candidate."""
+    return {(u, i, reason) for u, i, reasons in candidate_rows(df) for reason in reasons}
+
+
+# --- similar to recent -------------------------------------------------------------------------
 
 
 def test_similar_to_recent_uses_last_items_by_timestamp_ties_by_item_id_desc_and_top_ranked_neighbours(
@@ -83,8 +86,10 @@ def test_similar_to_recent_uses_last_items_by_timestamp_ties_by_item_id_desc_and
             5: [51, 52, 53],
         },
     )
-    out = similar_to_recent(interactions, neighbors, CFG)
-    assert out.columns == [C.USER_ID, C.ITEM_ID, C.REASON]
+    items = make_items(spark, {i: ["Drama"] for i in [1, 2, 3, 4, 5, 11, 12, 21, 22, 31, 32, 33, 41, 42, 51, 52, 53]})
+    out = retrieve(make_users(spark, {1: "de", 2: "de"}), items, interactions, neighbors,
+                   only(recent_items=2, similar_per_item=2), top_n=0)
+    assert out.columns == [C.USER_ID, C.ITEM_ID, C.REASONS]
     assert triples(out) == {
         (1, 51, "similar_to:5"),
         (1, 52, "similar_to:5"),
@@ -95,13 +100,13 @@ def test_similar_to_recent_uses_last_items_by_timestamp_ties_by_item_id_desc_and
     }
 
 
-# --- top_in_genres -----------------------------------------------------------------------------
+# --- top in genres -----------------------------------------------------------------------------
 
 
-def test_top_in_genres_picks_most_watched_genre_ties_by_name_and_its_most_popular_items(spark):
+def test_top_in_genres_picks_most_watched_genre_ties_by_name_and_its_most_popular_unseen_items(spark):
     items = make_items(
-        spark,
-        {1: ["Drama"], 2: ["Drama"], 3: ["Drama"], 4: ["Comedy"], 5: ["Comedy"], 6: ["Comedy"], 7: ["Action"]},
+        spark, {1: ["Drama"], 2: ["Drama"], 3: ["Drama"], 4: ["Comedy"], 5: ["Comedy"], 6: ["Comedy"],
+                7: ["Action"], 8: ["Action"]},
     )
     interactions = make_interactions(
         spark,
@@ -115,19 +120,19 @@ def test_top_in_genres_picks_most_watched_genre_ties_by_name_and_its_most_popula
         ],
     )
     # Drama: item 1 (n=2, mean 1.0) first on count, then item 3 (mean 5.0) beats item 2 (mean 4.0)
-    # Comedy: items 4, 5, 6 all n=1, mean 3.0 -> lowest ids 4 and 5
-    out = top_in_genres(interactions, items, popularity(items, interactions), CFG)
-    assert out.columns == [C.USER_ID, C.ITEM_ID, C.REASON]
-    assert triples(out) == {
-        (1, 4, "top_genre:Comedy"),
-        (1, 5, "top_genre:Comedy"),
-        (2, 1, "top_genre:Drama"),
-        (2, 3, "top_genre:Drama"),
-        (3, 7, "top_genre:Action"),
-    }
+    # Comedy: items 4, 5, 6 all n=1, mean 3.0 -> by id; Action: 7 (n=1), then 8 (n=0)
+    out = retrieve(make_users(spark, {1: "de", 2: "de", 3: "de"}), items, interactions, make_neighbors(spark, {}),
+                   only(top_genres=1, items_per_genre=3), top_n=0)
+    # each list minus what the user watched: u1 4, 5, 6 -> 6; u2 1, 3, 2 -> 2; u3 7, 8 -> 8
+    # (had u3's tie gone to Drama, u3 would get 1 and 3)
+    assert triples(out) == {(1, 6, "top_genre:Comedy"), (2, 2, "top_genre:Drama"), (3, 8, "top_genre:Action")}
+    two = retrieve(make_users(spark, {2: "de"}), items, interactions, make_neighbors(spark, {}),
+                   only(top_genres=2, items_per_genre=3), top_n=0)
+    # u2's second genre is Comedy: 4, 5, 6 minus 6
+    assert triples(two) == {(2, 2, "top_genre:Drama"), (2, 4, "top_genre:Comedy"), (2, 5, "top_genre:Comedy")}
 
 
-# --- top_in_country ----------------------------------------------------------------------------
+# --- top in country ----------------------------------------------------------------------------
 
 
 def test_top_in_country_gives_country_list_and_global_list_for_unknown_or_unrated_country(spark):
@@ -145,21 +150,19 @@ def test_top_in_country_gives_country_list_and_global_list_for_unknown_or_unrate
     # de: item 1 (n=2) then item 3 (mean 5.0) beats item 2 (mean 3.0); fr: items 3 and 4
     # global: every rated item has n=2 -> by mean: item 3 (4.5), item 2 (4.0)
     # u4's region is unknown; nobody in "it" rated anything -> both get the global list
-    out = top_in_country(users, interactions, popularity(items, interactions), CFG)
-    assert out.columns == [C.USER_ID, C.ITEM_ID, C.REASON]
+    out = retrieve(users, items, interactions, make_neighbors(spark, {}), only(country_items=2), top_n=0)
+    # minus what each watched: u2 and u3 watched their whole list
     assert triples(out) == {
-        (1, 1, "top_country:de"), (1, 3, "top_country:de"),
-        (2, 1, "top_country:de"), (2, 3, "top_country:de"),
-        (3, 3, "top_country:fr"), (3, 4, "top_country:fr"),
-        (4, 3, "top_global:all"), (4, 2, "top_global:all"),
+        (1, 3, "top_country:de"),
+        (4, 3, "top_global:all"),
         (5, 3, "top_global:all"), (5, 2, "top_global:all"),
     }
 
 
-# --- popular_fill ------------------------------------------------------------------------------
+# --- popular fill ------------------------------------------------------------------------------
 
 
-def test_popular_fill_tops_up_short_users_with_most_popular_unseen_non_candidate_items(spark):
+def test_popular_fill_tops_up_short_users_with_the_most_popular_unseen_items(spark):
     items = make_items(spark, {i: ["Drama"] for i in range(1, 7)})
     users = make_users(spark, {1: "de", 2: "de", 3: "de"})
     interactions = make_interactions(
@@ -167,19 +170,16 @@ def test_popular_fill_tops_up_short_users_with_most_popular_unseen_non_candidate
         [
             (1, 1, 3.0, 1), (1, 2, 3.0, 2),
             (2, 1, 3.0, 1),
-            (9, 1, 3.0, 1), (9, 2, 3.0, 2), (9, 3, 3.0, 3),  # u9 is not a user
+            (9, 1, 3.0, 1), (9, 2, 3.0, 2), (9, 3, 3.0, 3),  # u9 is not a user, but counts for popularity
         ],
     )
     # popularity order: 1 (n=3), 2 (n=2), 3 (n=1), then unrated 4, 5, 6 by id
-    candidates = spark.createDataFrame(
-        [(1, 3, ["x"]), (2, 2, ["x"]), (2, 3, ["x"]), (2, 4, ["x"])], CANDIDATES_SCHEMA
-    )
-    out = popular_fill(users, interactions, candidates, popularity(items, interactions), top_n=3)
+    out = retrieve(users, items, interactions, make_neighbors(spark, {}), NONE, top_n=3)
+    fill = "popular_fill:all"
     assert triples(out) == {
-        # u1 has 1 candidate: needs 2, skipping seen 1, 2 and candidate 3
-        (1, 4, "popular_fill:all"), (1, 5, "popular_fill:all"),
-        # u2 already has 3 candidates: nothing; u3 has none: the 3 most popular
-        (3, 1, "popular_fill:all"), (3, 2, "popular_fill:all"), (3, 3, "popular_fill:all"),
+        (1, 3, fill), (1, 4, fill), (1, 5, fill),
+        (2, 2, fill), (2, 3, fill), (2, 4, fill),
+        (3, 1, fill), (3, 2, fill), (3, 3, fill),
     }
 
 
@@ -307,3 +307,43 @@ def test_retrieve_never_returns_items_outside_the_catalogue(spark):
         (1, 3, ("popular_fill:all",)),
         (1, 4, ("popular_fill:all",)),
     ]
+
+
+def test_retrieve_gives_the_same_candidates_when_users_span_arrow_batches(spark, retrieved):
+    # 2-row Arrow batches and kernel runs of 3 rows cut through users: whole_users must re-join them
+    items = make_items(spark, {1: ["Drama"], 2: ["Drama"], 3: ["Drama"], 4: ["Comedy"], 5: ["Comedy"], 6: ["Comedy"]})
+    users = make_users(spark, {1: "de", 2: "de", 3: "unknown"})
+    interactions = make_interactions(
+        spark, [(1, 1, 5.0, 10), (1, 4, 4.0, 20), (2, 2, 4.0, 10), (2, 3, 3.0, 20), (2, 1, 3.0, 30), (9, 5, 5.0, 5)]
+    )
+    neighbors = make_neighbors(
+        spark, {1: [2, 3, 5], 2: [1, 3, 6], 3: [2, 1, 4], 4: [5, 6, 2], 5: [4, 6, 1], 6: [5, 4, 2]}
+    )
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "2")
+    try:
+        out = retrieve(users, items, interactions, neighbors, CFG, TOP_N, partitions=1, kernel_rows=3)
+        rows = candidate_rows(out)
+    finally:
+        spark.conf.set(key, before)
+    assert rows == retrieved[1]
+
+
+def test_retrieve_lists_each_users_candidates_by_ascending_item_id(spark):
+    items = make_items(spark, {i: ["Drama"] for i in range(1, 9)})
+    users = make_users(spark, {1: "de", 2: "unknown"})
+    interactions = make_interactions(spark, [(2, i, float(i % 5), i) for i in (8, 3, 6)])
+    out = retrieve(users, items, interactions, make_neighbors(spark, {}), only(country_items=5), top_n=5).collect()
+    # global list by popularity: 3 and 8 (mean 3.0, by id), 6 (mean 1.0), then unrated 1, 2;
+    # u2 watched 3, 6, 8 and is filled with 4, 5, 7
+    assert {r[C.USER_ID]: list(r[C.ITEM_ID]) for r in out} == {1: [1, 2, 3, 6, 8], 2: [1, 2, 4, 5, 7]}
+
+
+def test_long_form_has_one_row_per_candidate():
+    import pandas as pd
+
+    per_user = pd.DataFrame({C.USER_ID: [1, 2, 3], C.ITEM_ID: [[5, 7], [], [2]],
+                             C.REASONS: [[["a"], ["b", "c"]], [], [["d"]]]})
+    out = long_form(per_user)
+    assert out.values.tolist() == [[1, 5, ["a"]], [1, 7, ["b", "c"]], [3, 2, ["d"]]]
