@@ -77,6 +77,32 @@ def bench_similarity(n: int = 62_000, dim: int = 32, k: int = 10, seed: int = 0)
     return {"items": n, "dim": dim, "k": k, "methods": results, "same_neighbours_as_faiss": same}
 
 
+def bench_similarity_job(n: int, dim: int, k: int, seed: int, work: Path, driver_memory: str) -> dict:
+    """The item_similarity Spark job (python -m jobs.item_similarity) on n random unit vectors written as
+    one ds's item embeddings: its seconds and the peak memory of its whole process tree."""
+    import pyarrow.parquet as pq
+
+    from jobs.embed_items import embedding_table
+    from recsys_cli.bench_scale import DS, measured
+    from recsys_core import columns as C
+    from recsys_core.lake import Lake
+
+    lake = Lake(work / "lake")
+    stage = lake.staging(C.ITEM_EMBEDDINGS, DS)
+    stage.mkdir(parents=True, exist_ok=True)
+    pq.write_table(embedding_table(np.arange(n, dtype=np.int64), C.ITEM_ID, unit_vectors(n, dim, seed)),
+                   stage / "part-00000.parquet")
+    lake.commit(stage, C.ITEM_EMBEDDINGS, DS)
+    result = measured([sys.executable, "-m", "jobs.item_similarity", "--ds", DS, "--work", str(work),
+                       "--set", f"similarity.k={k}", "--set", f"retrieval.similar_per_item={k}",
+                       "--set", f"spark.driver_memory={driver_memory}"],
+                      work / "item_similarity.log")
+    if result["returncode"] != 0:
+        raise RuntimeError(f"item_similarity failed; see {work / 'item_similarity.log'}")
+    rows = pq.ParquetDataset(lake.partition(C.ITEM_NEIGHBORS, DS)).read([C.ITEM_ID]).num_rows
+    return {**result, "items": n, "rows_out": rows}
+
+
 def print_similarity(report: dict) -> None:
     m = report["methods"]
     print(f"top-{report['k']} neighbours of {report['items']:,} random unit vectors, dimension {report['dim']}")
@@ -87,6 +113,10 @@ def print_similarity(report: dict) -> None:
               f"{r['seconds'] / m['faiss']['seconds']:>9.2f}x{r['seconds'] / m['matmul']['seconds']:>10.2f}x")
     print(f"kernel neighbours identical to FAISS's: {report['same_neighbours_as_faiss']:.5%} "
           "(the rest: float32 near-ties ordered differently)")
+    job = report.get("spark_job")
+    if job:
+        print(f"Spark job item_similarity on {job['items']:,} items: {job['seconds']:.1f}s, peak RSS of its "
+              f"process tree {job['peak_rss_mb']:,.0f} MB, {job['rows_out']:,} neighbour rows")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -133,6 +133,13 @@ def cmd_bench_similarity(a) -> int:
     from recsys_cli.bench import bench_similarity, print_similarity
 
     report = bench_similarity(a.items, a.dim, a.k, a.seed)
+    if a.spark_items:
+        import tempfile
+
+        from recsys_cli.bench import bench_similarity_job
+
+        with tempfile.TemporaryDirectory(prefix="recsys-bench-similarity-") as work:
+            report["spark_job"] = bench_similarity_job(a.spark_items, a.dim, a.k, a.seed, Path(work), a.driver_memory)
     print_similarity(report)
     if a.out:
         Path(a.out).write_text(json.dumps(report, indent=2))
@@ -257,6 +264,9 @@ def parser() -> argparse.ArgumentParser:
     bs.add_argument("--dim", type=int, default=32)
     bs.add_argument("--k", type=int, default=10)
     bs.add_argument("--seed", type=int, default=0)
+    bs.add_argument("--spark-items", type=int, default=0,
+                    help="also run the item_similarity Spark job on this many items (its time and peak memory)")
+    bs.add_argument("--driver-memory", default="4g", help="Spark driver memory of that job (local mode)")
     bs.add_argument("--out", help="also write the figures as JSON")
     bs.set_defaults(func=cmd_bench_similarity)
     bt = bsub.add_parser("training", help="towers trained from the Parquet example stream vs model.fit on arrays")

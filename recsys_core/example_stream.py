@@ -7,7 +7,6 @@ read a few row groups at a time; the features are gathered per batch inside the 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,8 @@ Chunk = tuple[np.ndarray, np.ndarray, np.ndarray]  # user positions, item positi
 class ArrayExamples:
     """Examples held in memory (the offline evaluation and tests): one chunk, reshuffled every epoch."""
 
+    scratch = None  # where training writes its batch files: the system's temporary folder
+
     def __init__(self, user_pos: np.ndarray, item_pos: np.ndarray, targets: np.ndarray, validation: np.ndarray):
         self.user_pos, self.item_pos = np.asarray(user_pos), np.asarray(item_pos)
         self.targets, self.validation = np.asarray(targets), np.asarray(validation, dtype=bool)
@@ -47,6 +48,7 @@ class ParquetExamples:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.scratch = self.path.parent  # training's batch files go beside the examples
         self.file = pq.ParquetFile(self.path)
 
     def chunks(self, validation: bool, seed: int | None = None) -> Iterator[Chunk]:
@@ -96,27 +98,50 @@ def summarise(source, n_users: int, n_items: int) -> Summary:
     return Summary(rows, validation_rows, users, items, float(lo), float(hi), total / rows)
 
 
-def tf_dataset(source, validation: bool, rows: int, user_x, item_x,
+def write_batches(chunks: Iterable[Chunk], path: str | Path, batch_size: int,
+                  target: Callable[[np.ndarray], np.ndarray]) -> tuple[int, Chunk]:
+    """Write chunks as fixed-length records of one batch each: batch_size user rows (int32), item rows
+    (int32), then targets (float32, after `target`). Batches run across chunk boundaries; returns the
+    number of records and the last short batch, which does not fill a record."""
+    carry: Chunk = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32))
+    records = 0
+    with open(path, "wb") as out:
+        for u, i, y in chunks:
+            u, i, y = (np.concatenate([c, np.asarray(v, dtype=c.dtype)])
+                       for c, v in zip(carry, (u, i, target(y)), strict=True))
+            full = len(u) // batch_size * batch_size
+            if full:
+                block = np.concatenate([u[:full].reshape(-1, batch_size), i[:full].reshape(-1, batch_size),
+                                        y[:full].view(np.int32).reshape(-1, batch_size)], axis=1)
+                block.tofile(out)
+                records += len(block)
+            carry = (u[full:], i[full:], y[full:])
+    return records, carry
+
+
+def tf_dataset(source, validation: bool, folder: str | Path, user_x, item_x,
                target: Callable[[np.ndarray], np.ndarray], batch_size: int, seed: int | None):
-    """((x_u, x_m), y) batches: chunks from `source` (reshuffled each epoch when seeded), cut into
-    batches, features gathered from the scaled matrices (arrays or tensors) by row position. `rows` is
-    how many examples the chunks hold, so Keras knows an epoch's length."""
+    """((x_u, x_m), y) batches of one pass over the examples (shuffled as the chunks come when seeded),
+    features gathered from the scaled matrices (arrays or tensors) by row position.
+
+    The pass is first written to `folder` as fixed-length records of one batch each, which TensorFlow
+    reads natively (FixedLengthRecordDataset): no Python runs while Keras trains."""
     import tensorflow as tf
 
-    epochs = itertools.count()
-
-    def chunks():
-        epoch_seed = None if seed is None else seed + next(epochs)
-        for u, i, y in source.chunks(validation, epoch_seed):
-            yield u.astype(np.int32), i.astype(np.int32), target(y).astype(np.float32)
-
-    spec = tf.TensorSpec([None], tf.int32)
+    path = Path(folder) / f"{'validation' if validation else 'train'}-{seed}.batches"
+    records, tail = write_batches(source.chunks(validation, seed), path, batch_size, target)
     users, items = tf.constant(user_x, tf.float32), tf.constant(item_x, tf.float32)
-    ds = tf.data.Dataset.from_generator(chunks, output_signature=(spec, spec, tf.TensorSpec([None], tf.float32)))
+
+    def decode(record):
+        v = tf.io.decode_raw(record, tf.int32)
+        return v[:batch_size], v[batch_size : 2 * batch_size], tf.bitcast(v[2 * batch_size :], tf.float32)
+
+    ds = tf.data.FixedLengthRecordDataset(str(path), 12 * batch_size, buffer_size=1 << 22).map(decode)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(records))
+    if len(tail[0]):
+        ds = ds.concatenate(tf.data.Dataset.from_tensors(tail))
     return (
-        ds.rebatch(batch_size)  # full batches across chunk boundaries; only the last may be short
-        .apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
-        .map(lambda u, i, y: ((tf.gather(users, u), tf.gather(items, i)), y), num_parallel_calls=tf.data.AUTOTUNE)
+        ds.map(lambda u, i, y: ((tf.gather(users, u), tf.gather(items, i)), y), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
 

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,17 +284,19 @@ def fit_towers_on(
     ut, it = tf.constant(ux), tf.constant(ix)  # one copy of each matrix for both datasets
     target = (lambda y: y) if classify else model.scale_target
     n_val = summary.validation_rows
-    history = model.keras_model.fit(
-        tf_dataset(examples, False, summary.rows, ut, it, target, cfg.batch_size, cfg.seed),
-        validation_data=tf_dataset(examples, True, n_val, ut, it, target, VALIDATION_BATCH, None) if n_val else None,
-        epochs=cfg.epochs,
-        shuffle=False,  # the dataset reshuffles itself every epoch
-        verbose=0,
-        callbacks=[_epoch_logger()],
-    )
-    metrics = {"train_rows": summary.rows, "validation_rows": n_val, "loss": history.history["loss"]}
+    history: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="recsys-batches-", dir=getattr(examples, "scratch", None)) as folder:
+        validation = tf_dataset(examples, True, folder, ut, it, target, VALIDATION_BATCH, None) if n_val else None
+        for epoch in range(cfg.epochs):  # each epoch's pass is written afresh: reshuffled, then read natively
+            train = tf_dataset(examples, False, folder, ut, it, target, cfg.batch_size, cfg.seed + epoch)
+            done = model.keras_model.fit(train, validation_data=validation, initial_epoch=epoch, epochs=epoch + 1,
+                                         shuffle=False, verbose=0, callbacks=[_epoch_logger()])
+            for key, values in done.history.items():
+                history.setdefault(key, []).extend(values)
+            del train
+    metrics = {"train_rows": summary.rows, "validation_rows": n_val, "loss": history["loss"]}
     if n_val:
-        metrics["val_loss"] = history.history["val_loss"]
+        metrics["val_loss"] = history["val_loss"]
         metrics.update(_validation_metrics(model, examples, ux, ix, summary.target_mean))
     model.meta = {"config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "metrics": metrics}
     return model

@@ -11,7 +11,8 @@ from recsys_cli.main import main
 
 def test_bench_similarity_prints_figures_and_agrees_with_faiss(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["bench", "similarity", "--items", "3000", "--dim", "16", "--k", "5", "--out", str(out)]) == 0
+    assert main(["bench", "similarity", "--items", "3000", "--dim", "16", "--k", "5", "--spark-items", "2500",
+                 "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     for method in ("kernel", "faiss", "matmul"):
         assert method in printed
@@ -20,6 +21,10 @@ def test_bench_similarity_prints_figures_and_agrees_with_faiss(tmp_path, capsys)
     assert report["same_neighbours_as_faiss"] > 0.999
     for r in report["methods"].values():
         assert r["seconds"] > 0 and r["peak_rss_mb"] >= r["rss_before_mb"] > 0
+    # the Spark job ran on its own 2,500 items: k neighbour rows each, its process tree measured
+    job = report["spark_job"]
+    assert job["items"] == 2500 and job["rows_out"] == 2500 * 5 and job["returncode"] == 0
+    assert job["peak_rss_mb"] > 100 and "Spark job item_similarity on 2,500 items" in printed
 
 
 def test_bench_inputs_are_seeded_unit_vectors():

@@ -96,6 +96,32 @@ def test_parquet_round_trip_reads_a_bounded_number_of_rows_at_a_time(tmp_path, m
     assert not np.array_equal(np.concatenate([c[1] for c in other]), np.concatenate([c[1] for c in read[False]]))
 
 
+def test_batch_records_hold_every_example_in_order_with_full_batches_across_chunks(tmp_path):
+    rng = np.random.default_rng(5)
+    chunks = [(rng.integers(0, 9, n), rng.integers(0, 30, n), rng.random(n)) for n in (7, 3, 12)]  # 22 rows
+    records, tail = example_stream.write_batches(iter(chunks), tmp_path / "b", batch_size=5, target=lambda y: 2 * y)
+    assert records == 4 and (tmp_path / "b").stat().st_size == 4 * 5 * 12  # 20 rows in records, 2 in the tail
+    raw = np.fromfile(tmp_path / "b", dtype=np.int32).reshape(4, 15)
+    u = np.concatenate([raw[:, :5].ravel(), tail[0]])
+    i = np.concatenate([raw[:, 5:10].ravel(), tail[1]])
+    y = np.concatenate([raw[:, 10:].copy().view(np.float32).ravel(), tail[2]])
+    assert u.tolist() == np.concatenate([c[0] for c in chunks]).tolist()
+    assert i.tolist() == np.concatenate([c[1] for c in chunks]).tolist()
+    np.testing.assert_allclose(y, 2 * np.concatenate([c[2] for c in chunks]), rtol=1e-6)
+
+
+def test_the_tf_dataset_yields_the_records_then_the_short_batch_with_features_gathered(tmp_path):
+    u, i = np.array([0, 1, 2, 0, 1, 2, 0]), np.array([3, 2, 1, 0, 3, 2, 1])
+    source = ArrayExamples(u, i, np.arange(7, dtype=np.float32), np.zeros(7, dtype=bool))
+    xu, xi = np.array([[0.0], [10.0], [20.0]]), np.array([[0.5], [1.5], [2.5], [3.5]])
+    batches = list(example_stream.tf_dataset(source, False, tmp_path, xu, xi, lambda y: y, 3, seed=None))
+    assert [len(y) for _, y in batches] == [3, 3, 1]
+    got_u = np.concatenate([b[0][0].numpy().ravel() for b in batches])
+    got_i = np.concatenate([b[0][1].numpy().ravel() for b in batches])
+    assert got_u.tolist() == xu[u].ravel().tolist() and got_i.tolist() == xi[i].ravel().tolist()
+    assert np.concatenate([y.numpy() for _, y in batches]).tolist() == list(range(7))
+
+
 def test_weighted_scaler_equals_a_fit_on_the_materialised_rows():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(6, 3)) * [1, 10, 100]
