@@ -81,9 +81,15 @@ def prepare(data: Path, work: Path, users: int, items: int, interactions: int, s
 
 
 def bench_scale(data: Path, work: Path, users: int, items: int, interactions: int, seed: int = 7,
-                driver_memory: str = "12g", sample: int = 1_000_000, als: bool = True) -> dict:
+                driver_memory: str = "12g", sample: int = 1_000_000, als: bool = True,
+                only: list[str] | None = None) -> dict:
+    """Every stage then the ALS reference; `only` reruns just the named stages (and the ALS reference
+    when "als_reference" is named) on the lake an earlier full run left in `work`."""
     work.mkdir(parents=True, exist_ok=True)
+    saved = work / "scale-report.json"
     report = {"sizes": prepare(data, work, users, items, interactions, seed), "stages": {}}
+    if only is not None and saved.exists():  # the other stages' figures stay those of the earlier run
+        report["stages"] = {name: {**r, "earlier_run": True} for name, r in json.loads(saved.read_text())["stages"].items()}
     common = ["--ds", DS, "--data", str(data), "--work", str(work), "--set", f"spark.driver_memory={driver_memory}"]
     logs = work / "bench-logs"
     logs.mkdir(exist_ok=True)
@@ -97,13 +103,16 @@ def bench_scale(data: Path, work: Path, users: int, items: int, interactions: in
         if record.exists():
             result["rows_out"] = json.loads(record.read_text()).get("rows_out")
         report["stages"][name] = result
+        saved.write_text(json.dumps(report, indent=2))
 
     for name in STAGES:
+        if only is not None and name not in only:
+            continue
         if name == "embed_items":  # the towers first, on a sample: see the module docstring
             stage("train_on_sample", [sys.executable, "-m", "recsys_cli.bench_scale", "train-sample",
                                       "--work", str(work), "--rows", str(sample)])
         stage(name, [sys.executable, "-m", f"jobs.{name}", *common])
-    if als:
+    if als and (only is None or "als_reference" in only):
         stage("als_reference", [sys.executable, "-m", "recsys_cli.bench_scale", "als", "--data", str(data),
                                 "--work", str(work), "--driver-memory", driver_memory])
     return report
@@ -156,7 +165,10 @@ def print_scale(report: dict) -> None:
              else ""))
     print(f"{'stage':<22}{'seconds':>9}{'peak RSS MB':>13}  rows out")
     for name, r in stages.items():
-        print(f"{name:<22}{r['seconds']:>9.1f}{r['peak_rss_mb']:>13,.0f}  {r.get('rows_out') or ''}")
+        print(f"{name:<22}{r['seconds']:>9.1f}{r['peak_rss_mb']:>13,.0f}  {r.get('rows_out') or ''}"
+              + ("  (earlier run)" if r.get("earlier_run") else ""))
+    if not all(s in stages for s in SERVING):
+        return
     serving = sum(stages[s]["seconds"] for s in SERVING)
     print(f"retrieval + ranking: {serving:.1f}s, {counts[C.USERS] / serving:,.0f} users/s, peak RSS "
           f"{max(stages[s]['peak_rss_mb'] for s in SERVING):,.0f} MB")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from jobs.common import DEFAULT_WORK_DIR, PROJECT_ROOT, resolve_warehouse_url
+from recsys_cli.bench_scale import STAGES
 from recsys_core.errors import RecsysError
 
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "recsys.toml"
@@ -164,7 +165,7 @@ def cmd_bench_scale(a) -> int:
     from recsys_cli.bench_scale import bench_scale, print_scale
 
     report = bench_scale(Path(a.data), Path(a.work), a.users, a.items, a.interactions, driver_memory=a.driver_memory,
-                         sample=a.train_sample, als=not a.no_als)
+                         sample=a.train_sample, als=not a.no_als, only=a.only)
     print_scale(report)
     if a.out:
         Path(a.out).write_text(json.dumps(report, indent=2))
@@ -287,6 +288,8 @@ def parser() -> argparse.ArgumentParser:
     bsc.add_argument("--driver-memory", default="12g", help="Spark driver memory of every stage (local mode)")
     bsc.add_argument("--train-sample", type=int, default=1_000_000, help="interactions the towers are fitted on")
     bsc.add_argument("--no-als", action="store_true", help="skip the ALS reference")
+    bsc.add_argument("--only", nargs="+", choices=[*STAGES, "als_reference"],
+                     help="rerun only these stages on the lake of an earlier run in --work")
     bsc.add_argument("--out", help="also write the figures as JSON")
     bsc.set_defaults(func=cmd_bench_scale)
 

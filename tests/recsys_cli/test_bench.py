@@ -68,3 +68,18 @@ def test_scale_bench_measures_a_process_tree_and_snapshots_the_generated_inputs(
     for table in ("users", "items", "interactions"):
         link = work / "lake" / f"inputs/{table}" / f"ds={DS}"
         assert link.resolve() == (data / table).resolve() and any(link.glob("*.parquet"))
+
+
+def test_scale_bench_rerunning_only_some_stages_keeps_the_earlier_figures_marked(tmp_path, capsys):
+    from recsys_cli.bench_scale import bench_scale, print_scale
+
+    data, work = tmp_path / "in", tmp_path / "work"
+    work.mkdir()
+    earlier = {"seconds": 10.0, "peak_rss_mb": 500.0, "returncode": 0}
+    stages = {"retrieve_candidates": earlier, "rank_candidates": earlier, "als_reference": {**earlier, "seconds": 40.0}}
+    (work / "scale-report.json").write_text(json.dumps({"stages": stages}))
+    report = bench_scale(data, work, 30, 20, 300, only=[])  # nothing rerun: every figure is the earlier one
+    assert set(report["stages"]) == set(stages) and all(r["earlier_run"] for r in report["stages"].values())
+    print_scale(report)
+    printed = capsys.readouterr().out
+    assert printed.count("(earlier run)") == 3 and "retrieval + ranking: 20.0s" in printed and "2.00x faster" in printed
