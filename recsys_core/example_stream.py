@@ -119,16 +119,15 @@ def write_batches(chunks: Iterable[Chunk], path: str | Path, batch_size: int,
     return records, carry
 
 
-def tf_dataset(source, validation: bool, folder: str | Path, user_x, item_x,
+def tf_dataset(source, validation: bool, path: str | Path, user_x, item_x,
                target: Callable[[np.ndarray], np.ndarray], batch_size: int, seed: int | None):
     """((x_u, x_m), y) batches of one pass over the examples (shuffled as the chunks come when seeded),
     features gathered from the scaled matrices (arrays or tensors) by row position.
 
-    The pass is first written to `folder` as fixed-length records of one batch each, which TensorFlow
+    The pass is first written to `path` as fixed-length records of one batch each, which TensorFlow
     reads natively (FixedLengthRecordDataset): no Python runs while Keras trains."""
     import tensorflow as tf
 
-    path = Path(folder) / f"{'validation' if validation else 'train'}-{seed}.batches"
     records, tail = write_batches(source.chunks(validation, seed), path, batch_size, target)
     users, items = tf.constant(user_x, tf.float32), tf.constant(item_x, tf.float32)
 

@@ -290,14 +290,18 @@ def fit_towers_on(
     n_val = summary.validation_rows
     history: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="recsys-batches-", dir=getattr(examples, "scratch", None)) as folder:
-        validation = tf_dataset(examples, True, folder, ut, it, target, VALIDATION_BATCH, None) if n_val else None
+        folder = Path(folder)
+        validation = tf_dataset(examples, True, folder / "validation.batches", ut, it, target, VALIDATION_BATCH,
+                                None) if n_val else None
         for epoch in range(cfg.epochs):  # each epoch's pass is written afresh: reshuffled, then read natively
-            train = tf_dataset(examples, False, folder, ut, it, target, cfg.batch_size, cfg.seed + epoch)
+            train = tf_dataset(examples, False, folder / "train.batches", ut, it, target, cfg.batch_size,
+                               cfg.seed + epoch)
             done = model.keras_model.fit(train, validation_data=validation, initial_epoch=epoch, epochs=epoch + 1,
                                          shuffle=False, verbose=0, callbacks=[_epoch_logger()])
             for key, values in done.history.items():
                 history.setdefault(key, []).extend(values)
             del train
+            (folder / "train.batches").unlink()  # disk holds one epoch's records at a time
     metrics = {"train_rows": summary.rows, "validation_rows": n_val, "loss": history["loss"]}
     if n_val:
         metrics["val_loss"] = history["val_loss"]

@@ -114,7 +114,7 @@ def test_the_tf_dataset_yields_the_records_then_the_short_batch_with_features_ga
     u, i = np.array([0, 1, 2, 0, 1, 2, 0]), np.array([3, 2, 1, 0, 3, 2, 1])
     source = ArrayExamples(u, i, np.arange(7, dtype=np.float32), np.zeros(7, dtype=bool))
     xu, xi = np.array([[0.0], [10.0], [20.0]]), np.array([[0.5], [1.5], [2.5], [3.5]])
-    batches = list(example_stream.tf_dataset(source, False, tmp_path, xu, xi, lambda y: y, 3, seed=None))
+    batches = list(example_stream.tf_dataset(source, False, tmp_path / "b", xu, xi, lambda y: y, 3, seed=None))
     assert [len(y) for _, y in batches] == [3, 3, 1]
     got_u = np.concatenate([b[0][0].numpy().ravel() for b in batches])
     got_i = np.concatenate([b[0][1].numpy().ravel() for b in batches])
