@@ -217,8 +217,8 @@ EXPECTED = sorted(
 )
 
 
-@pytest.fixture(scope="module")
-def retrieved(spark):
+def end_to_end_inputs(spark) -> tuple:
+    """(users, items, interactions, neighbors) of the case above."""
     items = make_items(spark, {1: ["Drama"], 2: ["Drama"], 3: ["Drama"], 4: ["Comedy"], 5: ["Comedy"], 6: ["Comedy"]})
     users = make_users(spark, {1: "de", 2: "de", 3: "unknown"})
     interactions = make_interactions(
@@ -233,7 +233,12 @@ def retrieved(spark):
         spark,
         {1: [2, 3, 5], 2: [1, 3, 6], 3: [2, 1, 4], 4: [5, 6, 2], 5: [4, 6, 1], 6: [5, 4, 2]},
     )
-    out = retrieve(users, items, interactions, neighbors, CFG, TOP_N)
+    return users, items, interactions, neighbors
+
+
+@pytest.fixture(scope="module")
+def retrieved(spark):
+    out = retrieve(*end_to_end_inputs(spark), CFG, TOP_N)
     return out.columns, candidate_rows(out)
 
 
@@ -311,19 +316,11 @@ def test_retrieve_never_returns_items_outside_the_catalogue(spark):
 
 def test_retrieve_gives_the_same_candidates_when_users_span_arrow_batches(spark, retrieved):
     # 2-row Arrow batches and kernel runs of 3 rows cut through users: whole_users must re-join them
-    items = make_items(spark, {1: ["Drama"], 2: ["Drama"], 3: ["Drama"], 4: ["Comedy"], 5: ["Comedy"], 6: ["Comedy"]})
-    users = make_users(spark, {1: "de", 2: "de", 3: "unknown"})
-    interactions = make_interactions(
-        spark, [(1, 1, 5.0, 10), (1, 4, 4.0, 20), (2, 2, 4.0, 10), (2, 3, 3.0, 20), (2, 1, 3.0, 30), (9, 5, 5.0, 5)]
-    )
-    neighbors = make_neighbors(
-        spark, {1: [2, 3, 5], 2: [1, 3, 6], 3: [2, 1, 4], 4: [5, 6, 2], 5: [4, 6, 1], 6: [5, 4, 2]}
-    )
     key = "spark.sql.execution.arrow.maxRecordsPerBatch"
     before = spark.conf.get(key)
     spark.conf.set(key, "2")
     try:
-        out = retrieve(users, items, interactions, neighbors, CFG, TOP_N, partitions=1, kernel_rows=3)
+        out = retrieve(*end_to_end_inputs(spark), CFG, TOP_N, partitions=1, kernel_rows=3)
         rows = candidate_rows(out)
     finally:
         spark.conf.set(key, before)
