@@ -12,6 +12,7 @@ import pytest
 
 import jobs
 from recsys_core.generate import generate_dataset
+from recsys_core.retrieval import long_form
 from tests.integration.conftest import assert_invariants, duckdb_url
 from tests.integration.spark_cluster import standalone_cluster
 
@@ -30,7 +31,8 @@ def step(name, data, work, master):
 
 def table(work, dataset, keys):
     df = pq.read_table(work / "lake" / dataset / f"ds={DS}").to_pandas()
-    if "reasons" in df.columns:
+    if "reasons" in df.columns:  # retrieval's per-user rows: one row per candidate
+        df = long_form(df)
         df["reasons"] = df["reasons"].map(lambda r: "; ".join(r))
     return df.sort_values(keys).reset_index(drop=True)
 
