@@ -15,6 +15,7 @@ import numpy as np
 
 from recsys_core import columns as C
 from recsys_core.config import RetrievalConfig
+from recsys_core.sorted_keys import distinct, member, positions
 
 
 @dataclass(frozen=True)
@@ -60,14 +61,6 @@ def _expand(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     total = int(counts.sum())
     before = np.cumsum(counts) - counts
     return np.repeat(starts - before, counts) + np.arange(total, dtype=np.int64)
-
-
-def positions(item_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Catalogue positions of ids, -1 where an id is not in the catalogue."""
-    if len(item_ids) == 0:
-        return np.full(len(ids), -1, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(item_ids, ids), len(item_ids) - 1)
-    return np.where(item_ids[pos] == ids, pos, -1)
 
 
 def popularity_order(n: np.ndarray, mean: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
@@ -135,19 +128,6 @@ def build_sources(
     )
 
 
-def _unique(values: np.ndarray, presorted: bool = False) -> np.ndarray:
-    """Sorted distinct values (np.unique hashes int64 in numpy 2, several times slower than a sort here)."""
-    values = values if presorted else np.sort(values)
-    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
-
-
-def _member(keys: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    if len(sorted_set) == 0:
-        return np.zeros(len(keys), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_set, keys), len(sorted_set) - 1)
-    return sorted_set[at] == keys
-
-
 def candidates(src: Sources, cfg: RetrievalConfig, top_n: int, country: np.ndarray,
                ev_user: np.ndarray, ev_item: np.ndarray) -> Candidates:
     """Candidates of users 0..len(country)-1 (country: row of country_top) from their interactions
@@ -185,13 +165,13 @@ def candidates(src: Sources, cfg: RetrievalConfig, top_n: int, country: np.ndarr
                   np.repeat(src.country_reason[country], width)))
 
     user, item, reason = (np.concatenate(p) for p in zip(*parts, strict=True))
-    seen = _unique(ev_user * n + ev_item)
+    seen = distinct(ev_user * n + ev_item)
     pair = user * n + item
-    keep = (item >= 0) & ~_member(pair, seen)
+    keep = (item >= 0) & ~member(pair, seen)
     size = len(src.vocabulary)
     if users * n * size >= 2**62:
         raise ValueError(f"a retrieval batch of {users} users is too large for {n} items")
-    keys = _unique(pair[keep] * size + reason[keep])
+    keys = distinct(pair[keep] * size + reason[keep])
     keys = _popular_fill(src, top_n, users, seen, keys, size)
     pair, reason = keys // size, keys % size
     starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
@@ -203,7 +183,7 @@ def _popular_fill(src: Sources, top_n: int, users: int, seen: np.ndarray, keys: 
     """Adds "popular_fill" keys so every user has min(top_n, unseen items) candidates: the most popular
     items the user has neither seen nor got from another source."""
     n = len(src.item_ids)
-    pair = _unique(keys // size, presorted=True)
+    pair = distinct(keys // size, presorted=True)
     have = np.bincount(pair // n, minlength=users)
     short = np.flatnonzero(have < top_n)
     if len(short) == 0:

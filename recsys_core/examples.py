@@ -18,6 +18,7 @@ from recsys_core import columns as C
 from recsys_core.config import ModelConfig
 from recsys_core.errors import RecsysError
 from recsys_core.features import feature_columns
+from recsys_core.sorted_keys import member, positions
 
 
 def training_examples(
@@ -69,13 +70,8 @@ def sample_negatives(
     items = rng.integers(0, n_items, size=len(users))
     if known is None:
         known = np.unique(user_pos.astype(np.int64) * n_items + item_pos)
-    fresh = ~_member(users.astype(np.int64) * n_items + items, known)
+    fresh = ~member(users.astype(np.int64) * n_items + items, known)
     return users[fresh], items[fresh]
-
-
-def positions(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Row of each id in `sorted_ids`, -1 where it is absent."""
-    return np.where(_member(ids, sorted_ids), np.searchsorted(sorted_ids, ids), -1)
 
 
 def example_chunks(
@@ -101,7 +97,7 @@ def example_chunks(
 
     def rows(batch):
         u, i, key = pairs(batch.column(C.USER_ID).to_numpy(), batch.column(C.ITEM_ID).to_numpy())
-        keep = (u >= 0) & (i >= 0) & ~_member(key, skip)
+        keep = (u >= 0) & (i >= 0) & ~member(key, skip)
         return u[keep], i[keep], batch.column(C.RATING).to_numpy().astype(np.float64)[keep]
 
     seen = [u.astype(np.int64) * n_items + i for u, i, _ in map(rows, batches())]
@@ -114,10 +110,3 @@ def example_chunks(
         chunk_seed = np.random.SeedSequence(cfg.seed, spawn_key=(index,))
         u, i, targets = labelled(u, i, ratings, n_items, cfg, chunk_seed, known)
         yield u, i, targets.astype(np.float32)
-
-
-def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    """keys found in the sorted array sorted_keys (a binary search: the array may hold 50,000,000 keys)."""
-    if len(sorted_keys) == 0:
-        return np.zeros(len(keys), dtype=bool)
-    return sorted_keys[np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)] == keys

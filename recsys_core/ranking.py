@@ -12,8 +12,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from recsys_core import columns as C
-from recsys_core.candidate_kernel import positions
 from recsys_core.errors import RecsysError
+from recsys_core.sorted_keys import positions
 
 SCHEMA = f"{C.USER_ID} long, {C.RANK} int, {C.ITEM_ID} long, {C.SCORE} double, {C.REASON} string"
 SCORE_CHUNK = 65_536  # candidates scored per einsum: bounds the gathered vectors to a few MB

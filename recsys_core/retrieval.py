@@ -15,8 +15,9 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from recsys_core import columns as C
-from recsys_core.candidate_kernel import Sources, build_sources, candidates, positions
+from recsys_core.candidate_kernel import Sources, build_sources, candidates
 from recsys_core.config import RetrievalConfig
+from recsys_core.sorted_keys import positions
 
 SCHEMA = f"{C.USER_ID} long, {C.ITEM_ID} array<long>, {C.REASONS} array<array<string>>"
 # users' rows are gathered to at least this many before the kernel runs (fewer numpy calls)
@@ -66,16 +67,13 @@ def _batch(src: Sources, vocabulary, cfg: RetrievalConfig, top_n: int, table):
     uid = table.column(C.USER_ID).to_numpy()
     user_ids = uid[head]
     names = pc.fill_null(table.column(C.COUNTRY).filter(pa.array(head)), "").to_numpy(zero_copy_only=False)
-    country = np.full(len(user_ids), src.global_row, dtype=np.int64)
-    if len(src.countries):
-        at = np.minimum(np.searchsorted(src.countries, names), len(src.countries) - 1)
-        country = np.where(src.countries[at] == names, at, src.global_row)
+    at = positions(src.countries, names)
+    country = np.where(at >= 0, at, src.global_row)
     ev = ~head
     ev_item = positions(src.item_ids, pc.fill_null(table.column(C.ITEM_ID), -1).to_numpy()[ev])
-    ev_user = np.searchsorted(user_ids, uid[ev])
+    ev_user = positions(user_ids, uid[ev])
     # interactions of ids missing from the users or items table are nobody's and explain nothing
-    ok = (ev_item >= 0) & (ev_user < len(user_ids))
-    ok[ok] = user_ids[ev_user[ok]] == uid[ev][ok]
+    ok = (ev_item >= 0) & (ev_user >= 0)
     got = candidates(src, cfg, top_n, country, ev_user[ok], ev_item[ok])
     per_user = np.bincount(got.user, minlength=len(user_ids))
     offsets = pa.array(np.r_[0, np.cumsum(per_user[per_user > 0])].astype(np.int32))
