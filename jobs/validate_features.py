@@ -1,10 +1,13 @@
 """Step 3: validate the feature tables (keys unique, every feature present, finite and in range)."""
 
+import pyarrow.dataset as pads
+
 from jobs.common import JobContext, main_for
 from jobs.validate_inputs import VALIDATION_DATASET
 from recsys_core import columns as C
 from recsys_core.features import feature_columns
-from recsys_core.validation import validate_frame
+from recsys_core.key_chunks import key_chunks
+from recsys_core.validation import validate_chunks
 
 
 def body(ctx: JobContext) -> dict:
@@ -15,9 +18,10 @@ def body(ctx: JobContext) -> dict:
     for dataset, suite, key in ((C.USER_FEATURES, C.USER_FEATURES, C.USER_ID),
                                 (C.ITEM_FEATURES, C.ITEM_FEATURES, C.ITEM_ID),
                                 (C.HOLDOUT_USER_FEATURES, C.USER_FEATURES, C.USER_ID)):
-        df = ctx.lake.read_table(dataset, ctx.ds).to_pandas()
-        validate_frame(dataset, df, docs, suite_name=suite, feature_columns=feature_columns(list(df.columns), key))
-        rows[dataset] = len(df)
+        data = pads.dataset(ctx.lake.require(dataset, ctx.ds), format="parquet", partitioning="hive")
+        chunks = key_chunks(data, key, ctx.config.validation.chunk_rows, spill_root=docs)
+        features = feature_columns(data.schema.names, key)
+        rows[dataset] = validate_chunks(dataset, chunks, docs, suite_name=suite, feature_columns=features, key=key)["rows"]
     return {"rows_in": rows, "rows_out": rows}
 
 

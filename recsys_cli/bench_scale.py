@@ -1,4 +1,5 @@
-"""`recsys bench scale`: the pipeline's Spark stages on a large generated data set against Spark ALS.
+"""`recsys bench scale`: the pipeline's input validation and Spark stages on a large generated data set
+against Spark ALS.
 
 Each stage is the real job (`python -m jobs.<step>`) in its own process, timed, with the peak resident
 memory of its whole process tree (the Python driver, Spark's JVM and its Python workers) sampled from
@@ -21,7 +22,7 @@ from jobs.common import INPUTS_PREFIX
 from recsys_core import columns as C
 
 DS = "2026-01-31"
-STAGES = ("build_features", "embed_items", "item_similarity", "retrieve_candidates", "rank_candidates")
+STAGES = ("validate_inputs", "build_features", "embed_items", "item_similarity", "retrieve_candidates", "rank_candidates")
 SERVING = ("retrieve_candidates", "rank_candidates")  # the stages the goal is about: candidates to top N
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -59,9 +60,8 @@ def measured(cmd: list[str], log: Path, every: float = 0.5) -> dict:
     return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak, "returncode": proc.returncode}
 
 
-def prepare(data: Path, work: Path, users: int, items: int, interactions: int, seed: int) -> dict:
-    """Generate the data set once (reused when the same sizes are asked again) and snapshot it as the
-    validated inputs of DS, as validate_inputs would (the data is generated to the contracts)."""
+def prepare(data: Path, users: int, items: int, interactions: int, seed: int) -> dict:
+    """Generate the data set once (reused when the same sizes are asked again)."""
     marker = data / "sizes.json"
     wanted = {"users": users, "items": items, "interactions": interactions, "seed": seed}
     generated = None
@@ -72,11 +72,6 @@ def prepare(data: Path, work: Path, users: int, items: int, interactions: int, s
         counts = generate_dataset(data, users=users, items=items, interactions=interactions, seed=seed)
         generated = time.perf_counter() - start
         marker.write_text(json.dumps({"asked": wanted, "counts": counts}))
-    for table in C.INPUT_TABLES:
-        link = work / "lake" / (INPUTS_PREFIX + table) / f"ds={DS}"
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists():
-            link.symlink_to((data / table).resolve(), target_is_directory=True)
     return {"counts": json.loads(marker.read_text())["counts"], "generate_seconds": generated}
 
 
@@ -87,7 +82,7 @@ def bench_scale(data: Path, work: Path, users: int, items: int, interactions: in
     when "als_reference" is named) on the lake an earlier full run left in `work`."""
     work.mkdir(parents=True, exist_ok=True)
     saved = work / "scale-report.json"
-    report = {"sizes": prepare(data, work, users, items, interactions, seed), "stages": {}}
+    report = {"sizes": prepare(data, users, items, interactions, seed), "stages": {}}
     if only is not None and saved.exists():  # the other stages' figures stay those of the earlier run
         report["stages"] = {name: {**r, "earlier_run": True} for name, r in json.loads(saved.read_text())["stages"].items()}
     common = ["--ds", DS, "--data", str(data), "--work", str(work), "--set", f"spark.driver_memory={driver_memory}"]

@@ -60,6 +60,9 @@ class ValidationConfig:
     # interactions naming unknown users or items: up to this share they are dropped and counted,
     # above it the run fails (a broken feed, not a few stragglers)
     max_orphan_share: float = 0.01
+    # a table larger than this is validated in chunks of about this many rows, every key's rows in one
+    # chunk (recsys_core/key_chunks.py), so validation's memory does not grow with the table
+    chunk_rows: int = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ def _validate(cfg: Config) -> Config:
         "similarity.k": cfg.similarity.k,
         "ranking.top_n": cfg.ranking.top_n,
         "spark.shuffle_partitions": cfg.spark.shuffle_partitions,
+        "validation.chunk_rows": cfg.validation.chunk_rows,
     }
     for where, value in positive.items():
         if value <= 0:

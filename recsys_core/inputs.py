@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from recsys_core.columns import INPUT_TABLES
 from recsys_core.errors import CorruptInputError, MissingInputError
+from recsys_core.key_chunks import key_chunks
 from recsys_core.schemas import contract
 
 
@@ -76,10 +81,33 @@ def require_inputs(data_dir: str | Path, ds: str | None = None) -> dict[str, Pat
     return paths
 
 
+@contextmanager
+def _readable(table: str, path: Path):
+    """Parquet read errors as CorruptInputError naming the table and its path."""
+    try:
+        yield
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise CorruptInputError(f"input table '{table}' at {path} cannot be read as Parquet: {exc}") from exc
+
+
+def input_chunks(data_dir: str | Path, table: str, key: str | None, rows_per_chunk: int, ds: str | None = None,
+                 spill_root: Path | None = None) -> Iterator[pd.DataFrame]:
+    """The input table as stored, as pandas chunks of about rows_per_chunk rows, every key's rows in one
+    chunk (key_chunks.py); spill files go under spill_root (default: the system's temporary folder)."""
+    path = require_inputs(data_dir, ds)[table]
+    with _readable(table, path):
+        yield from key_chunks(pads.dataset(path, format="parquet", partitioning="hive"), key, rows_per_chunk, spill_root)
+
+
+def input_batches(data_dir: str | Path, table: str, ds: str | None = None) -> Iterator[pa.RecordBatch]:
+    """The input table as stored, record batch by record batch, in file order."""
+    path = require_inputs(data_dir, ds)[table]
+    with _readable(table, path):
+        yield from pads.dataset(path, format="parquet", partitioning="hive").to_batches()
+
+
 def read_input(data_dir: str | Path, table: str, columns: list[str] | None = None, ds: str | None = None) -> pa.Table:
     """Read an input table as stored (no casting: validation must see the data as it is)."""
     path = require_inputs(data_dir, ds)[table]
-    try:
+    with _readable(table, path):
         return pq.read_table(path, columns=columns)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise CorruptInputError(f"input table '{table}' at {path} cannot be read as Parquet: {exc}") from exc

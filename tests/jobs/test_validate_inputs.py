@@ -47,7 +47,31 @@ def test_a_few_orphans_are_dropped_and_counted(data, tmp_path):
     assert code == 0 and record["orphan_interactions_dropped"] == 3
     assert record["rows_out"]["interactions"] == 497
     code, record = run(copy, tmp_path / "work2", "--set", "validation.max_orphan_share=0.001")
-    assert code == EXIT_USER_ERROR and "expect_column_values_to_be_in_set" in record["error"]
+    assert code == EXIT_USER_ERROR and "expect_column_values_to_not_be_in_set" in record["error"]
+
+
+def test_chunked_validation_snapshots_the_same_rows_in_the_same_order(data, tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    t = pq.read_table(copy / "interactions")
+    ids = t.column("user_id").to_numpy().copy()
+    ids[[10, 250, 490]] = 777_777  # 3 orphans of one unknown user, far apart in the file
+    shutil.rmtree(copy / "interactions")
+    (copy / "interactions").mkdir()
+    pq.write_table(t.set_column(0, "user_id", pa.array(ids)), copy / "interactions" / "p.parquet", row_group_size=64)
+    snapshots = {}
+    for name, extra in (("whole", ()), ("chunked", ("--set", "validation.chunk_rows=120"))):
+        code, record = run(copy, tmp_path / name, *extra)
+        assert code == 0 and record["orphan_interactions_dropped"] == 3 and record["rows_in"]["interactions"] == 500
+        snapshots[name] = pq.read_table(tmp_path / name / "lake" / "inputs" / "interactions" / f"ds={DS}")
+        report = json.loads((tmp_path / name / "lake" / "validation" / f"ds={DS}" / "interactions.json").read_text())
+        [orphans] = [r for r in report["results"] if r["type"].endswith("not_be_in_set") and r["kwargs"]["column"] == "user_id"]
+        assert orphans["result"]["unexpected_count"] == 3 and orphans["kwargs"]["value_set"] == [777_777]
+        snapshots[name + " chunks"] = report["chunks"]
+    assert snapshots["whole chunks"] == 1 and snapshots["chunked chunks"] >= 3
+    assert snapshots["chunked"].equals(snapshots["whole"]) and snapshots["whole"].num_rows == 497
+    assert 777_777 not in snapshots["whole"].column("user_id").to_pylist()
+    assert not list((tmp_path / "chunked" / "lake" / "validation" / f"ds={DS}").glob("key-chunks-*"))  # spill removed
 
 
 def test_corrupt_parquet_is_named(data, tmp_path):

@@ -26,7 +26,8 @@ def frames(tmp_path_factory):
 
 
 def check(frames, table, df, tmp_path, share=0.01):
-    params = interaction_parameters(frames[C.USERS], frames[C.ITEMS], DS, share) if table == C.INTERACTIONS else None
+    params = (interaction_parameters(frames[C.USERS][C.USER_ID], frames[C.ITEMS][C.ITEM_ID], DS, share)
+              if table == C.INTERACTIONS else None)
     return validate_frame(table, df, tmp_path, parameters=params)
 
 
@@ -99,7 +100,7 @@ def test_orphans_above_the_allowed_share_fail_below_it_pass(frames, tmp_path):
     df = frames[C.INTERACTIONS].copy()
     df.loc[:5, C.USER_ID] = 10_000_000  # 6 of 600 rows = 1%
     err = failure(frames, C.INTERACTIONS, df, tmp_path, share=0.005)
-    assert "column user_id: expect_column_values_to_be_in_set" in str(err) and "6 row(s) unexpected" in str(err)
+    assert "column user_id: expect_column_values_to_not_be_in_set" in str(err) and "6 row(s) unexpected" in str(err)
     assert check(frames, C.INTERACTIONS, df, tmp_path, share=0.02)["failed"] == 0
 
 
