@@ -44,8 +44,8 @@ def snapshot_known_interactions(ctx: JobContext, user_ids: np.ndarray, item_ids:
             for batch in input_batches(ctx.data_dir, C.INTERACTIONS, ds=ctx.ds):
                 known = member(batch.column(C.USER_ID).to_numpy(), user_ids) & member(batch.column(C.ITEM_ID).to_numpy(), item_ids)
                 pending.append(batch.filter(pa.array(known)))
-                kept += int(known.sum())
-                dropped += batch.num_rows - int(known.sum())
+                kept += pending[-1].num_rows
+                dropped += batch.num_rows - pending[-1].num_rows
                 if sum(b.num_rows for b in pending) >= ROW_GROUP:  # whole row groups, as a one-shot write makes
                     rows = pa.Table.from_batches(pending)
                     write(rows.slice(0, ROW_GROUP))

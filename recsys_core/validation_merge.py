@@ -28,7 +28,7 @@ def outcome(result) -> dict:
     if result.exception_info and result.exception_info.get("raised_exception"):
         exception = str(result.exception_info.get("exception_message", ""))
     return {"id": cfg.id, "type": cfg.type, "kwargs": {k: v for k, v in cfg.kwargs.items() if k != "batch_id"}, "success": bool(result.success),
-            "result": dict(result.result or {}), "exception": exception, "mostly": cfg.kwargs.get("mostly")}
+            "result": dict(result.result or {}), "exception": exception}
 
 
 def check_mergeable(outcomes: list[dict], key: str | None) -> None:
@@ -55,7 +55,7 @@ def _row_wise(parts: list[dict]) -> dict:
     sample = [v for p in parts for v in p["result"].get("partial_unexpected_list", [])][:SAMPLE]
     present = element - missing
     share = unexpected / present if present else 0.0
-    mostly = first["mostly"]
+    mostly = first["kwargs"].get("mostly")
     success = present == 0 or (1.0 - share >= mostly if mostly is not None else unexpected == 0)
     kwargs = dict(first["kwargs"])
     for name, value in first["kwargs"].items():  # per-chunk value sets (the chunk's unknown ids): their union

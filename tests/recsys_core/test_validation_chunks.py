@@ -100,8 +100,7 @@ def test_uniqueness_off_the_chunk_key_is_refused(frames, tmp_path):
 
 
 def rule(type_, result, **kwargs):
-    return {"id": "1", "type": type_, "kwargs": kwargs, "success": True, "result": result, "exception": None,
-            "mostly": kwargs.get("mostly")}
+    return {"id": "1", "type": type_, "kwargs": kwargs, "success": True, "result": result, "exception": None}
 
 
 def test_rules_that_do_not_add_up_are_refused_over_chunks():
