@@ -13,8 +13,8 @@ import uuid
 import numpy as np
 import pyarrow as pa
 
-from recsys_core.warehouse import open_warehouse
-from recsys_core.warehouse.schema import RECOMMENDATIONS, create_sql
+from recsys_core.publish.tables import RECOMMENDATIONS, create_sql
+from recsys_core.publish.warehouse import open_warehouse
 
 
 def recommendations(n: int) -> pa.Table:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, Param, chain
 
-from jobs import SPARK_STEPS, STEPS
+from jobs import SPARK_STEPS, TASKS
 from recsys_airflow.notify import notify_failure
 from recsys_airflow.operators import RecsysJobOperator, RecsysSparkJobOperator
 
@@ -100,5 +100,4 @@ with DAG(
     doc_md=__doc__,
     tags=["recsys", "nightly"],
 ) as dag:
-    steps = [(RecsysSparkJobOperator if step in SPARK_STEPS else RecsysJobOperator)(step=step) for step in STEPS]
-    chain(*steps, RecsysJobOperator(step="report"))  # the run report, once the ds is published
+    chain(*[(RecsysSparkJobOperator if task in SPARK_STEPS else RecsysJobOperator)(step=task) for task in TASKS])

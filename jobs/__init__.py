@@ -6,13 +6,17 @@ STEPS = (
     "build_features",
     "validate_features",
     "train_towers",
-    "evaluate_model",
+    "gate_model",
     "embed_items",
     "item_similarity",
     "retrieve_candidates",
     "rank_candidates",
     "publish",
 )
+
+# After the steps: the run report (HTML and run_report rows), which reads every step's record.
+REPORT = "report"
+TASKS = (*STEPS, REPORT)  # every task of recsys_nightly, in order
 
 # The steps that run Spark (they call recsys_core.spark.spark_session): the DAG submits these with
 # spark-submit through the connection spark_default, the others run as `python -m jobs.<step>`.

@@ -1,19 +1,19 @@
-"""Step 7: Spark job writing each item's K nearest items by squared embedding distance."""
+"""Spark job writing each item's K nearest items by squared embedding distance."""
 
-from jobs.build_features import write
-from jobs.common import JobContext, main_for
-from jobs.embed_items import read_embeddings
 from recsys_core import columns as C
-from recsys_core.similarity import neighbors_dataframe
+from recsys_core.candidates.similarity import neighbors_dataframe
+from recsys_core.io import layout as L
+from recsys_core.model.embeddings import read_embeddings
 from recsys_core.spark import spark_session
+from recsys_core.step_runner import JobContext, main_for
 
 
 def body(ctx: JobContext) -> dict:
-    ids, vectors = read_embeddings(ctx, C.ITEM_EMBEDDINGS, C.ITEM_ID)
+    ids, vectors = read_embeddings(ctx.lake, L.ITEM_EMBEDDINGS, ctx.ds, C.ITEM_ID)
     spark = spark_session(ctx.config.spark, "recsys-item-similarity")
     neighbors = neighbors_dataframe(spark, ids, vectors, ctx.config.similarity.k)
-    rows = write(ctx, neighbors, C.ITEM_NEIGHBORS)
-    return {"rows_in": {C.ITEM_EMBEDDINGS: len(ids)}, "rows_out": {C.ITEM_NEIGHBORS: rows}}
+    rows = ctx.lake.write_spark(neighbors, L.ITEM_NEIGHBORS, ctx.ds)
+    return {"rows_in": {L.ITEM_EMBEDDINGS: len(ids)}, "rows_out": {L.ITEM_NEIGHBORS: rows}}
 
 
 if __name__ == "__main__":

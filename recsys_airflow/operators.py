@@ -14,8 +14,6 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 import jobs
 
-# jobs/common.py exits with this code on bad input or config: retrying cannot fix it
-EXIT_USER_ERROR = 3
 SPARK_CONN_ID = "spark_default"
 DS_TEMPLATE = "{{ params.ds or ds }}"
 # what every job reads (jobs/common.py): the run's params as RECSYS_* variables, rendered per run
@@ -74,9 +72,9 @@ class RecsysSparkJobOperator(SparkSubmitOperator):
     def apply_config(self) -> None:
         """Resources from the run's config (RECSYS_CONFIG and RECSYS_SETTINGS, rendered), read the way
         the job reads it; called at execute time, so parsing the DAG never loads recsys_core."""
-        from jobs.common import settings_lines
         from recsys_core.config import load_config
         from recsys_core.errors import ConfigError
+        from recsys_core.step_runner import settings_lines
 
         try:
             spark = load_config(self.env_vars["RECSYS_CONFIG"] or None,
@@ -103,6 +101,8 @@ class RecsysSparkJobOperator(SparkSubmitOperator):
 def job_failure(context, step: str, returncode: int | None) -> AirflowException:
     """What a failed job's task raises, with the job's recorded error: AirflowFailException (no retry)
     when it exited with EXIT_USER_ERROR (bad input or config), else AirflowException (retried)."""
+    from recsys_core.errors import EXIT_USER_ERROR
+
     error = _job_error(context, step)
     if returncode == EXIT_USER_ERROR:
         return AirflowFailException(f"{step} rejected its input or config, not retrying: {error}")
@@ -110,9 +110,11 @@ def job_failure(context, step: str, returncode: int | None) -> AirflowException:
 
 
 def _job_error(context, step: str) -> str:
-    """The error the job recorded under <work_dir>/lake/_steps/ds=<ds>/<step>.json (see jobs/common.py)."""
+    """The error the job recorded under <work_dir>/lake/_steps/ds=<ds>/<step>.json (see recsys_core/step_runner.py)."""
+    from recsys_core.io.layout import WorkDir
+
     ds = context["params"].get("ds") or context["ds"]
-    record = Path(context["params"]["work_dir"]) / "lake" / "_steps" / f"ds={ds}" / f"{step}.json"
+    record = WorkDir(Path(context["params"]["work_dir"])).step_record(ds, step)
     try:
         return json.loads(record.read_text()).get("error", "no error recorded")
     except (OSError, ValueError):

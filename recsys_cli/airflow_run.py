@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from jobs import STEPS
-from jobs.common import PROJECT_ROOT, STEPS_DATASET
+from jobs import TASKS
 from recsys_core.config import SparkConfig, load_config
-from recsys_core.lake import Lake
+from recsys_core.io import layout
+from recsys_core.step_runner import PROJECT_ROOT
 
 DAG_ID = "recsys_nightly"
 DEFAULT_AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
@@ -66,7 +66,7 @@ def run_dag(ds: str, conf: dict, work_dir: Path, home: Path = DEFAULT_AIRFLOW_HO
     # the Spark tasks' master: the run config's spark.master, unless AIRFLOW_CONN_SPARK_DEFAULT is set
     config = load_config(conf.get("config_path") or None, conf.get("settings") or [])
     env = airflow_env(home, config.spark.master)
-    steps_dir = Lake(work_dir / "lake").partition(STEPS_DATASET, ds)
+    steps_dir = layout.WorkDir(work_dir).step_records(ds)
     shutil.rmtree(steps_dir, ignore_errors=True)  # so the summary shows this run's steps only
     log_path = home / "runs" / f"{DAG_ID}-{ds}-{int(time.time())}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ def _rows(record: dict) -> str:
     if record.get("step") == "train_towers" and "model_version" in record:  # a model, not rows: which, how good
         shown.update(model=record["model_version"], mode=record.get("model_mode"))
         shown.update({k: round(v, 3) for k, v in record.items() if k in ("val_rmse", "val_log_loss", "val_accuracy")})
-    if record.get("step") == "evaluate_model" and "blessed" in record:  # the gate: which model serves, and why
+    if record.get("step") == "gate_model" and "blessed" in record:  # the gate: which model serves, and why
         ndcg = record.get("candidate_ndcg@10")
         shown.update(serving=record["model_version"], new_model="blessed" if record["blessed"] else "REJECTED",
                      **({"ndcg@10": round(ndcg, 4)} if ndcg is not None else {}))
@@ -95,7 +95,7 @@ def _rows(record: dict) -> str:
 
 def print_summary(steps_dir: Path) -> None:
     print(f"{'step':<22}{'status':<10}{'seconds':>9}  rows out")
-    for step in (*STEPS, "report"):
+    for step in TASKS:
         path = steps_dir / f"{step}.json"
         if not path.exists():
             print(f"{step:<22}{'not run':<10}")

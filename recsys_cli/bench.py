@@ -37,7 +37,7 @@ def run_method(method: str, n: int, dim: int, k: int, seed: int, out: Path | Non
     start = time.perf_counter()
     idx = None
     if method == "kernel":
-        from recsys_core.similarity import top_k_neighbors
+        from recsys_core.candidates.similarity import top_k_neighbors
 
         idx, _ = top_k_neighbors(x, k)
     elif method == "faiss":
@@ -85,21 +85,22 @@ def bench_similarity_job(n: int, dim: int, k: int, seed: int, work: Path, driver
     from jobs.embed_items import embedding_table
     from recsys_cli.bench_scale import DS, measured
     from recsys_core import columns as C
-    from recsys_core.lake import Lake
+    from recsys_core.io import layout as L
+    from recsys_core.io.lake import Lake
 
     lake = Lake(work / "lake")
-    stage = lake.staging(C.ITEM_EMBEDDINGS, DS)
+    stage = lake.staging(L.ITEM_EMBEDDINGS, DS)
     stage.mkdir(parents=True, exist_ok=True)
     pq.write_table(embedding_table(np.arange(n, dtype=np.int64), C.ITEM_ID, unit_vectors(n, dim, seed)),
                    stage / "part-00000.parquet")
-    lake.commit(stage, C.ITEM_EMBEDDINGS, DS)
+    lake.commit(stage, L.ITEM_EMBEDDINGS, DS)
     result = measured([sys.executable, "-m", "jobs.item_similarity", "--ds", DS, "--work", str(work),
                        "--set", f"similarity.k={k}", "--set", f"retrieval.similar_per_item={k}",
                        "--set", f"spark.driver_memory={driver_memory}"],
                       work / "item_similarity.log")
     if result["returncode"] != 0:
         raise RuntimeError(f"item_similarity failed; see {work / 'item_similarity.log'}")
-    rows = pq.ParquetDataset(lake.partition(C.ITEM_NEIGHBORS, DS)).read([C.ITEM_ID]).num_rows
+    rows = pq.ParquetDataset(lake.partition(L.ITEM_NEIGHBORS, DS)).read([C.ITEM_ID]).num_rows
     return {**result, "items": n, "rows_out": rows}
 
 

@@ -18,8 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from jobs.common import INPUTS_PREFIX
 from recsys_core import columns as C
+from recsys_core.io import layout
+from recsys_core.io import layout as L
 
 DS = "2026-01-31"
 STAGES = ("validate_inputs", "build_features", "embed_items", "item_similarity", "retrieve_candidates", "rank_candidates")
@@ -66,7 +67,7 @@ def prepare(data: Path, users: int, items: int, interactions: int, seed: int) ->
     wanted = {"users": users, "items": items, "interactions": interactions, "seed": seed}
     generated = None
     if not marker.exists() or json.loads(marker.read_text()).get("asked") != wanted:
-        from recsys_core.generate import generate_dataset
+        from recsys_core.datasets.generate import generate_dataset
 
         start = time.perf_counter()
         counts = generate_dataset(data, users=users, items=items, interactions=interactions, seed=seed)
@@ -120,22 +121,22 @@ def train_on_sample(work: Path, rows: int) -> None:
 
     from jobs.train_towers import MODEL_REF_FILE, feature_matrices
     from recsys_core.config import ModelConfig
-    from recsys_core.example_stream import ArrayExamples
-    from recsys_core.examples import example_chunks
-    from recsys_core.lake import Lake
-    from recsys_core.towers import fit_towers_on
+    from recsys_core.io.lake import Lake
+    from recsys_core.model.input_pipeline import ArrayExamples
+    from recsys_core.model.training import fit_towers_on
+    from recsys_core.model.training_examples import example_chunks
 
     lake = Lake(work / "lake")
-    users = lake.read_table(C.USER_FEATURES, DS).to_pandas().sort_values(C.USER_ID, ignore_index=True)
-    items = lake.read_table(C.ITEM_FEATURES, DS).to_pandas().sort_values(C.ITEM_ID, ignore_index=True)
-    head = pads.dataset(lake.require(INPUTS_PREFIX + C.INTERACTIONS, DS)).head(rows, [C.USER_ID, C.ITEM_ID, C.RATING])
+    users = lake.read_table(L.USER_FEATURES, DS).to_pandas().sort_values(C.USER_ID, ignore_index=True)
+    items = lake.read_table(L.ITEM_FEATURES, DS).to_pandas().sort_values(C.ITEM_ID, ignore_index=True)
+    head = pads.dataset(lake.require(layout.input_dataset(C.INTERACTIONS), DS)).head(rows, [C.USER_ID, C.ITEM_ID, C.RATING])
     cfg = ModelConfig(epochs=1, validation_share=0.0)
     parts = list(example_chunks(head.to_batches, users[C.USER_ID].to_numpy(), items[C.ITEM_ID].to_numpy(), cfg))
     u, i, y = (np.concatenate([p[k] for p in parts]) for k in range(3))
     xu, xi, ucols, icols = feature_matrices(users, items)
     model = fit_towers_on(xu, xi, ArrayExamples(u, i, y, np.zeros(len(y), bool)), cfg, ucols, icols)
     path = model.save(work / "models" / "bench-sample")
-    lake.write_json({"version": "bench-sample", "path": str(path)}, C.MODEL_REF, DS, MODEL_REF_FILE)
+    lake.write_json({"version": "bench-sample", "path": str(path)}, L.MODEL_REF, DS, MODEL_REF_FILE)
 
 
 def als_reference(data: Path, work: Path, driver_memory: str) -> None:

@@ -23,7 +23,7 @@ USER_FEATURES, ITEM_FEATURES = 46, 24  # the widths the pipeline's feature table
 
 
 def write_data(folder: Path, users: int, items: int, examples: int, seed: int) -> None:
-    from recsys_core.example_stream import write_examples
+    from recsys_core.model.input_pipeline import write_examples
 
     rng = np.random.default_rng(seed)
     np.save(folder / "users.npy", rng.normal(size=(users, USER_FEATURES)))
@@ -48,8 +48,9 @@ def run_method(method: str, folder: Path, batch_size: int) -> dict:
     import keras
 
     from recsys_core.config import ModelConfig
-    from recsys_core.example_stream import ParquetExamples
-    from recsys_core.towers import build_model, fit_towers_on
+    from recsys_core.model.input_pipeline import ParquetExamples
+    from recsys_core.model.network import build_model
+    from recsys_core.model.training import fit_towers_on
 
     cfg = dataclasses.replace(ModelConfig(), epochs=1, batch_size=batch_size, validation_share=0.0)
     xu, xi = np.load(folder / "users.npy"), np.load(folder / "items.npy")

@@ -7,27 +7,104 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from jobs.common import DEFAULT_WORK_DIR, PROJECT_ROOT, resolve_warehouse_url
-from recsys_cli.bench_scale import STAGES
+from recsys_cli.bench_commands import add_bench
 from recsys_core.errors import RecsysError
+from recsys_core.step_runner import DEFAULT_WORK_DIR, PROJECT_ROOT, resolve_warehouse_url
 
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "recsys.toml"
+# defaults of `recsys generate` (those of recsys_core.datasets.generate.generate_dataset)
+GENERATE_USERS = 2_000
+GENERATE_ITEMS = 1_000
+GENERATE_INTERACTIONS = 60_000
+GENERATE_SEED = 42
+# default of `recsys ui`
+UI_PORT = 8080
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Ends an option's help with its default, unless the help states it already or there is none to
+    show (a required option, or None: then the help says what happens without the option)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.required or action.default in (None, argparse.SUPPRESS) or "default" in text:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The `recsys` parser; argparse builds every subcommand's parser with its parent's class, so
+    their help shows the defaults too."""
+
+    def __init__(self, *args, formatter_class=DefaultsHelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+
+# The options several commands take, each declared once; a command takes them with parents=[shared(...)].
+SHARED_OPTIONS: dict[str, dict] = {
+    "--data": {"required": True, "help": "folder with users/, items/, interactions/"},
+    "--warehouse": {"help": "duckdb:///path/file.duckdb or postgresql://user@host:port/db "
+                            "(default: the config's warehouse.url, else <work>/warehouse.duckdb)"},
+    "--config": {"default": str(DEFAULT_CONFIG), "help": "TOML config file"},
+    "--set": {"action": "append", "metavar": "SECTION.KEY=VALUE",
+              "help": "config override, repeatable (default: none)"},
+    "--work": {"default": str(DEFAULT_WORK_DIR), "help": "lake, models and reports folder"},
+    "--top-n": {"type": int,
+                "help": "recommendations per user, the DAG param top_n (default: the config's ranking.top_n)"},
+    "--airflow-home": {"help": "Airflow home with its SQLite metadata (default: .airflow/ in the project)"},
+}
+RUN_OPTIONS = ("--data", "--warehouse", "--config", "--set", "--work", "--top-n", "--airflow-home")
+READ_OPTIONS = ("--warehouse", "--work", "--config")  # where `recommend` and `similar` read
+
+
+def shared(*flags: str) -> argparse.ArgumentParser:
+    """A parent parser with these options of SHARED_OPTIONS."""
+    p = argparse.ArgumentParser(add_help=False)
+    for flag in flags:
+        p.add_argument(flag, **SHARED_OPTIONS[flag])
+    return p
+
+
+def ds_option(meaning: str) -> argparse.ArgumentParser:
+    """A parent parser with --ds, whose meaning and default depend on the command."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--ds", metavar="YYYY-MM-DD", help=meaning)
+    return p
 
 
 def cmd_generate(a) -> int:
-    from recsys_core.generate import generate_dataset
+    from recsys_core.datasets.generate import generate_dataset
 
     counts = generate_dataset(a.out, users=a.users, items=a.items, interactions=a.interactions, seed=a.seed)
     print(f"wrote {counts} to {a.out}")
     return 0
 
 
+def add_generate(sub) -> None:
+    p = sub.add_parser("generate", help="write a synthetic, learnable users/items/interactions dataset")
+    p.add_argument("--out", required=True, help="folder to write users/, items/, interactions/ to")
+    p.add_argument("--users", type=int, default=GENERATE_USERS, help="users to generate")
+    p.add_argument("--items", type=int, default=GENERATE_ITEMS, help="items to generate")
+    p.add_argument("--interactions", type=int, default=GENERATE_INTERACTIONS, help="interactions to generate")
+    p.add_argument("--seed", type=int, default=GENERATE_SEED, help="random seed")
+    p.set_defaults(func=cmd_generate)
+
+
 def cmd_ingest(a) -> int:
-    from recsys_core.movielens import ingest_movielens
+    from recsys_core.datasets.movielens import ingest_movielens
 
     counts = ingest_movielens(a.src, a.out)
     print(f"wrote {counts} to {a.out}")
     return 0
+
+
+def add_ingest(sub) -> None:
+    p = sub.add_parser("ingest", help="convert a public dataset into the input tables")
+    isub = p.add_subparsers(dest="source", required=True)
+    ml = isub.add_parser("movielens", help="ml-latest-small, ml-100k or ml-1m, as a folder or .zip")
+    ml.add_argument("src", help="the MovieLens folder or .zip")
+    ml.add_argument("--out", required=True, help="folder to write users/, items/, interactions/ to")
+    ml.set_defaults(func=cmd_ingest)
 
 
 def _run_setup(a) -> tuple[dict, Path, Path]:
@@ -50,17 +127,23 @@ def _run_setup(a) -> tuple[dict, Path, Path]:
 
 def cmd_run(a) -> int:
     from recsys_cli.airflow_run import run_dag
-    from recsys_core.lake import check_ds
+    from recsys_core.io.lake import check_ds
 
     ds = check_ds(a.ds or dt.datetime.now(dt.UTC).date().isoformat())
     conf, work, home = _run_setup(a)
     return run_dag(ds, conf, work, home)
 
 
+def add_run(sub) -> None:
+    p = sub.add_parser("run", parents=[shared(*RUN_OPTIONS), ds_option("logical date (default: today, UTC)")],
+                       help="run the nightly DAG once through Airflow")
+    p.set_defaults(func=cmd_run)
+
+
 def cmd_backfill(a) -> int:
     """One DagRun per ds from --start to --end; each replaces its own partition, in any order."""
     from recsys_cli.airflow_run import run_dag
-    from recsys_core.lake import check_ds
+    from recsys_core.io.lake import check_ds
 
     start, end = dt.date.fromisoformat(check_ds(a.start)), dt.date.fromisoformat(check_ds(a.end))
     if end < start:
@@ -73,6 +156,14 @@ def cmd_backfill(a) -> int:
     return 1 if failed else 0
 
 
+def add_backfill(sub) -> None:
+    p = sub.add_parser("backfill", parents=[shared(*RUN_OPTIONS)], help="run the DAG for every ds of a date range")
+    p.add_argument("--start", required=True, help="first ds, YYYY-MM-DD")
+    p.add_argument("--end", required=True, help="last ds, YYYY-MM-DD (inclusive)")
+    p.add_argument("--reverse", action="store_true", help="newest ds first")
+    p.set_defaults(func=cmd_backfill)
+
+
 def cmd_recommend(a) -> int:
     from recsys_cli.show import print_recommendations
     from recsys_core.config import load_config
@@ -81,12 +172,28 @@ def cmd_recommend(a) -> int:
     return print_recommendations(url, a.user or [], a.sample, a.ds)
 
 
+def add_recommend(sub) -> None:
+    p = sub.add_parser("recommend", parents=[shared(*READ_OPTIONS),
+                                             ds_option("partition to read (default: recommendations_latest)")],
+                       help="print users' recommendations from the warehouse")
+    p.add_argument("--user", type=int, action="append", help="user id, repeatable (default: none; see --sample)")
+    p.add_argument("--sample", type=int, default=0, help="also show this many users (lowest ids)")
+    p.set_defaults(func=cmd_recommend)
+
+
 def cmd_similar(a) -> int:
     from recsys_cli.show import print_similar
     from recsys_core.config import load_config
 
     url = resolve_warehouse_url(a.warehouse, load_config(a.config), Path(a.work).resolve())
     return print_similar(url, a.item, a.ds)
+
+
+def add_similar(sub) -> None:
+    p = sub.add_parser("similar", parents=[shared(*READ_OPTIONS), ds_option("partition to read (default: the newest)")],
+                       help="print an item's nearest items from the warehouse")
+    p.add_argument("--item", type=int, required=True, help="item id")
+    p.set_defaults(func=cmd_similar)
 
 
 def cmd_report(a) -> int:
@@ -100,13 +207,18 @@ def cmd_report(a) -> int:
     return 0
 
 
+def add_report(sub) -> None:
+    sub.add_parser("report", parents=[shared("--work"), ds_option("run date (default: the newest report)")],
+                   help="print where a run's HTML report is").set_defaults(func=cmd_report)
+
+
 def cmd_evaluate(a) -> int:
     """The offline evaluation: every system on the protocol's split, cold start and the tradeoff curve."""
     import json
     import logging
 
     from recsys_core.config import load_config
-    from recsys_core.experiment import evaluate, plot_tradeoff
+    from recsys_core.evaluation.experiment import evaluate, plot_tradeoff
     from recsys_core.spark import spark_session
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -128,48 +240,18 @@ def cmd_evaluate(a) -> int:
     return 0
 
 
-def cmd_bench_similarity(a) -> int:
-    import json
-
-    from recsys_cli.bench import bench_similarity, print_similarity
-
-    report = bench_similarity(a.items, a.dim, a.k, a.seed)
-    if a.spark_items:
-        import tempfile
-
-        from recsys_cli.bench import bench_similarity_job
-
-        with tempfile.TemporaryDirectory(prefix="recsys-bench-similarity-") as work:
-            report["spark_job"] = bench_similarity_job(a.spark_items, a.dim, a.k, a.seed, Path(work), a.driver_memory)
-    print_similarity(report)
-    if a.out:
-        Path(a.out).write_text(json.dumps(report, indent=2))
-    return 0
-
-
-def cmd_bench_training(a) -> int:
-    import json
-
-    from recsys_cli.bench_training import bench_training, print_training
-
-    report = bench_training(a.examples, a.users, a.items, a.batch_size, repeat=a.repeat)
-    print_training(report)
-    if a.out:
-        Path(a.out).write_text(json.dumps(report, indent=2))
-    return 0
-
-
-def cmd_bench_scale(a) -> int:
-    import json
-
-    from recsys_cli.bench_scale import bench_scale, print_scale
-
-    report = bench_scale(Path(a.data), Path(a.work), a.users, a.items, a.interactions, driver_memory=a.driver_memory,
-                         sample=a.train_sample, als=not a.no_als, only=a.only)
-    print_scale(report)
-    if a.out:
-        Path(a.out).write_text(json.dumps(report, indent=2))
-    return 0
+def add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", parents=[shared("--data", "--config", "--set")],
+                       help="offline evaluation against popularity and ALS, with the tradeoff curve")
+    p.add_argument("--out", required=True, help="JSON report to write")
+    p.add_argument("--plot", help="PNG of the retrieval-size tradeoff curve (default: no plot)")
+    p.add_argument("--holdout", choices=["test", "validation"], default="test",
+                   help="test: the protocol's test split; validation: split the training part again, "
+                        "for tuning without the test set")
+    p.add_argument("--no-baselines", action="store_true", help="skip popularity and ALS")
+    p.add_argument("--no-sweep", action="store_true", help="skip the retrieval-size tradeoff")
+    p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start figure")
+    p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_ui(a) -> int:
@@ -189,119 +271,22 @@ def cmd_ui(a) -> int:
     return 0
 
 
+def add_ui(sub) -> None:
+    p = sub.add_parser("ui", parents=[shared("--airflow-home")],
+                       help="start a local Airflow (airflow standalone) to use the UI")
+    p.add_argument("--port", type=int, default=UI_PORT, help="port of the Airflow UI and API")
+    p.set_defaults(func=cmd_ui)
+
+
+COMMANDS = (add_generate, add_ingest, add_run, add_backfill, add_recommend, add_similar, add_evaluate, add_bench,
+            add_ui, add_report)  # in the order `recsys --help` lists them
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="recsys", description=__doc__)
+    p = CommandParser(prog="recsys", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-
-    g = sub.add_parser("generate", help="write a synthetic, learnable users/items/interactions dataset")
-    g.add_argument("--out", required=True)
-    g.add_argument("--users", type=int, default=2000)
-    g.add_argument("--items", type=int, default=1000)
-    g.add_argument("--interactions", type=int, default=60000)
-    g.add_argument("--seed", type=int, default=42)
-    g.set_defaults(func=cmd_generate)
-
-    i = sub.add_parser("ingest", help="convert a public dataset into the input tables")
-    isub = i.add_subparsers(dest="source", required=True)
-    ml = isub.add_parser("movielens", help="ml-latest-small, ml-100k or ml-1m, as a folder or .zip")
-    ml.add_argument("src")
-    ml.add_argument("--out", required=True)
-    ml.set_defaults(func=cmd_ingest)
-
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data", required=True, help="folder with users/, items/, interactions/")
-    common.add_argument("--warehouse", help="duckdb:///path/file.duckdb or postgresql://user@host:port/db "
-                        "(default: <work>/warehouse.duckdb)")
-    common.add_argument("--config", default=str(DEFAULT_CONFIG), help="TOML config file")
-    common.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="config override, repeatable")
-    common.add_argument("--work", default=str(DEFAULT_WORK_DIR), help="lake and models folder (default: data/)")
-    common.add_argument("--top-n", type=int, help="recommendations per user (DAG param top_n)")
-    common.add_argument("--airflow-home", help="Airflow home with its SQLite metadata (default: .airflow/)")
-
-    r = sub.add_parser("run", parents=[common], help="run the nightly DAG once through Airflow")
-    r.add_argument("--ds", help="logical date YYYY-MM-DD (default: today, UTC)")
-    r.set_defaults(func=cmd_run)
-
-    b = sub.add_parser("backfill", parents=[common], help="run the DAG for every ds of a date range")
-    b.add_argument("--start", required=True, help="first ds, YYYY-MM-DD")
-    b.add_argument("--end", required=True, help="last ds, YYYY-MM-DD (inclusive)")
-    b.add_argument("--reverse", action="store_true", help="newest ds first")
-    b.set_defaults(func=cmd_backfill)
-
-    rec = sub.add_parser("recommend", help="print users' recommendations from the warehouse")
-    rec.add_argument("--user", type=int, action="append", help="user id, repeatable")
-    rec.add_argument("--sample", type=int, default=0, help="also show this many users (lowest ids)")
-    rec.add_argument("--ds", help="partition to read (default: recommendations_latest)")
-    rec.add_argument("--warehouse", help="warehouse URL (default: <work>/warehouse.duckdb)")
-    rec.add_argument("--work", default=str(DEFAULT_WORK_DIR))
-    rec.add_argument("--config", default=str(DEFAULT_CONFIG), help="TOML config file (for warehouse.url)")
-    rec.set_defaults(func=cmd_recommend)
-
-    sim = sub.add_parser("similar", help="print an item's nearest items from the warehouse")
-    sim.add_argument("--item", type=int, required=True)
-    sim.add_argument("--ds", help="partition to read (default: the newest)")
-    sim.add_argument("--warehouse", help="warehouse URL (default: config warehouse.url, else <work>/warehouse.duckdb)")
-    sim.add_argument("--work", default=str(DEFAULT_WORK_DIR))
-    sim.add_argument("--config", default=str(DEFAULT_CONFIG))
-    sim.set_defaults(func=cmd_similar)
-
-    ev = sub.add_parser("evaluate", help="offline evaluation against popularity and ALS, with the tradeoff curve")
-    ev.add_argument("--data", required=True, help="folder with users/, items/, interactions/")
-    ev.add_argument("--out", required=True, help="JSON report to write")
-    ev.add_argument("--plot", help="PNG of the retrieval-size tradeoff curve")
-    ev.add_argument("--holdout", choices=["test", "validation"], default="test",
-                    help="validation: split the training part again, for tuning without the test set")
-    ev.add_argument("--config", default=str(DEFAULT_CONFIG), help="TOML config file")
-    ev.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="config override, repeatable")
-    ev.add_argument("--no-baselines", action="store_true", help="skip popularity and ALS")
-    ev.add_argument("--no-sweep", action="store_true", help="skip the retrieval-size tradeoff")
-    ev.add_argument("--no-cold-start", action="store_true", help="skip the cold-start figure")
-    ev.set_defaults(func=cmd_evaluate)
-
-    bench = sub.add_parser("bench", help="benchmarks that print figures and ratios against a reference")
-    bsub = bench.add_subparsers(dest="bench", required=True)
-    bs = bsub.add_parser("similarity", help="top-k kernel vs exact FAISS vs a bare matmul, time and peak memory")
-    bs.add_argument("--items", type=int, default=62_000)
-    bs.add_argument("--dim", type=int, default=32)
-    bs.add_argument("--k", type=int, default=10)
-    bs.add_argument("--seed", type=int, default=0)
-    bs.add_argument("--spark-items", type=int, default=0,
-                    help="also run the item_similarity Spark job on this many items (its time and peak memory)")
-    bs.add_argument("--driver-memory", default="4g", help="Spark driver memory of that job (local mode)")
-    bs.add_argument("--out", help="also write the figures as JSON")
-    bs.set_defaults(func=cmd_bench_similarity)
-    bt = bsub.add_parser("training", help="towers trained from the Parquet example stream vs model.fit on arrays")
-    bt.add_argument("--examples", type=int, nargs="+", default=[1_000_000],
-                    help="training examples, one run of each method per size")
-    bt.add_argument("--users", type=int, default=100_000)
-    bt.add_argument("--items", type=int, default=10_000)
-    bt.add_argument("--batch-size", type=int, default=256)
-    bt.add_argument("--repeat", type=int, default=3, help="alternated runs of each method; the median is shown")
-    bt.add_argument("--out", help="also write the figures as JSON")
-    bt.set_defaults(func=cmd_bench_training)
-    bsc = bsub.add_parser("scale", help="features, similarity, retrieval, ranking at scale vs Spark ALS")
-    bsc.add_argument("--users", type=int, default=1_000_000)
-    bsc.add_argument("--items", type=int, default=100_000)
-    bsc.add_argument("--interactions", type=int, default=50_000_000)
-    bsc.add_argument("--data", default="data/bench-scale/inputs", help="generated once, reused for the same sizes")
-    bsc.add_argument("--work", default="data/bench-scale/work", help="lake, models and logs of the stages")
-    bsc.add_argument("--driver-memory", default="12g", help="Spark driver memory of every stage (local mode)")
-    bsc.add_argument("--train-sample", type=int, default=1_000_000, help="interactions the towers are fitted on")
-    bsc.add_argument("--no-als", action="store_true", help="skip the ALS reference")
-    bsc.add_argument("--only", nargs="+", choices=[*STAGES, "als_reference"],
-                     help="rerun only these stages on the lake of an earlier run in --work")
-    bsc.add_argument("--out", help="also write the figures as JSON")
-    bsc.set_defaults(func=cmd_bench_scale)
-
-    ui = sub.add_parser("ui", help="start a local Airflow (airflow standalone) to use the UI")
-    ui.add_argument("--port", type=int, default=8080)
-    ui.add_argument("--airflow-home", help="Airflow home (default: .airflow/)")
-    ui.set_defaults(func=cmd_ui)
-
-    rep = sub.add_parser("report", help="print where a run's HTML report is")
-    rep.add_argument("--ds", help="run date (default: the newest report)")
-    rep.add_argument("--work", default=str(DEFAULT_WORK_DIR))
-    rep.set_defaults(func=cmd_report)
+    for add in COMMANDS:
+        add(sub)
     return p
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from recsys_core import columns as C
-from recsys_core.warehouse import open_warehouse
+from recsys_core.publish.warehouse import open_warehouse
 
 REASON_TEXT = {
     C.REASON_GENRE: "top in {}",

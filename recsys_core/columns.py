@@ -32,19 +32,7 @@ GENDER_PREFIX = "gender_"
 AGE_MISSING = "age_missing"
 YEAR_MISSING = "year_missing"
 
-# lake datasets written by the steps
-USER_FEATURES = "user_features"
-ITEM_FEATURES = "item_features"
-HOLDOUT = "holdout"  # interactions the towers never train on (the model gate's slice)
-HOLDOUT_USER_FEATURES = "holdout_user_features"  # the slice users' features from their training part
-TRAINING_EXAMPLES = "training_examples"  # (user row, item row, target, validation flag) the towers train on
-MODEL_EVALUATION = "model_evaluation"
-ITEM_EMBEDDINGS = "item_embeddings"
-USER_EMBEDDINGS = "user_embeddings"
-ITEM_NEIGHBORS = "item_neighbors"
-CANDIDATES = "candidates"
-RECOMMENDATIONS = "recommendations"
-MODEL_REF = "model_ref"
+# columns of the datasets the steps write
 EMBEDDING = "embedding"
 NEIGHBOR_ID = "neighbor_id"
 DISTANCE = "distance"

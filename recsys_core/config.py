@@ -6,15 +6,37 @@ import dataclasses
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from recsys_core.errors import ConfigError
 
+# Where things are when no flag, variable or DAG param says otherwise (the repo checkout itself)
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_WORK_DIR = PROJECT_ROOT / "data"  # the lake, the models and the DuckDB warehouse
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "sample"  # the input tables
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "recsys.toml"
+DEFAULT_AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
+
+# DAG params that set a config key for one run, param name -> "section.key"; an unset param keeps
+# the config's value (dags/recsys_nightly.py declares them, param_overrides turns them into overrides)
+PARAM_SETTINGS = {"top_n": "ranking.top_n", "model_mode": "model.mode"}
+
 MODEL_MODES = ("regression", "classification")
 SPARK_MEMORY = re.compile(r"^[1-9][0-9]*([kmgtp]b?|b)?$", re.IGNORECASE)  # Spark's sizes: 512m, 4g, 1024
 LABELS = ("liked", "interacted")
+# model.validation_share must stay below this: at half or more the towers would be checked on as
+# many rows as they train on (the share only reports a validation loss, it does not tune anything)
+MAX_VALIDATION_SHARE = 0.5
+
+
+def _require_positive(section: str, cfg: Any, *keys: str) -> None:
+    for key in keys:
+        value = getattr(cfg, key)
+        if value <= 0:
+            raise ConfigError(f"config {section}.{key}: must be positive, got {value}")
 
 
 @dataclass(frozen=True)
@@ -23,24 +45,51 @@ class ModelConfig:
 
     # "regression": MSE on the rating scaled to [-1, 1]; "classification": sigmoid of v_u . v_m and
     # binary cross-entropy on the label rating >= like_threshold (SEED.md "Model function")
-    # (the defaults are the best of `recsys evaluate --holdout validation` on ml-latest-small, see README)
+    # mode, label, negatives and epochs are the best of `recsys evaluate --holdout validation` on
+    # ml-latest-small (README "How the defaults were chosen"); it records no search for the others
     mode: str = "classification"
-    like_threshold: float = 4.0
+    like_threshold: float = 4.0  # label "liked": 4 stars and up (of 5)
     # classification label: "liked" (rating >= like_threshold) or "interacted" (implicit: any interaction)
     label: str = "interacted"
     negatives: int = 4  # classification: sampled non-interacted items per interaction, labelled 0
-    user_layers: tuple[int, ...] = (256, 128, 32)
+    user_layers: tuple[int, ...] = (256, 128, 32)  # the last width is the embedding size
     item_layers: tuple[int, ...] = (256, 128, 32)
     l2: float = 1e-6
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-3  # Keras Adam's default
     epochs: int = 3
     batch_size: int = 256
-    validation_share: float = 0.1
-    seed: int = 42
+    validation_share: float = 0.1  # training rows held out to report a validation loss
+    seed: int = 42  # any fixed value: the same inputs train the same towers
 
-    @property
-    def output_dim(self) -> int:
-        return self.user_layers[-1]
+    def __post_init__(self) -> None:
+        for name in ("user_layers", "item_layers"):
+            layers = getattr(self, name)
+            if not layers or any(u <= 0 for u in layers):
+                raise ConfigError(f"config model.{name}: needs at least one positive width, got {layers}")
+        if self.mode not in MODEL_MODES:
+            raise ConfigError(f"config model.mode: must be one of {MODEL_MODES}, got {self.mode!r}")
+        if self.label not in LABELS:
+            raise ConfigError(f"config model.label: must be one of {LABELS}, got {self.label!r}")
+        if self.negatives < 0:
+            raise ConfigError(f"config model.negatives: must be >= 0, got {self.negatives}")
+        _require_positive("model", self, "epochs", "batch_size")
+        if self.learning_rate <= 0 or self.l2 < 0:
+            raise ConfigError(f"config model: learning_rate must be > 0 and l2 >= 0, got {self}")
+        if not 0 <= self.validation_share < MAX_VALIDATION_SHARE:
+            raise ConfigError(
+                f"config model.validation_share: must be in [0, {MAX_VALIDATION_SHARE}), "
+                f"got {self.validation_share}"
+            )
+
+    def require_matching_towers(self) -> None:
+        """The towers must end in the same size. Checked by Config, not on construction: a ModelConfig
+        built by hand may differ, and build_model refuses it with its own message (its test builds one)."""
+        if self.user_layers[-1] != self.item_layers[-1]:
+            raise ConfigError(
+                "config model: the user and item towers must output vectors of the same size "
+                f"(user_layers ends in {self.user_layers[-1]}, item_layers ends in {self.item_layers[-1]}); "
+                "the dot product v_u . v_m needs equal sizes"
+            )
 
 
 @dataclass(frozen=True)
@@ -54,6 +103,12 @@ class RetrievalConfig:
     items_per_genre: int = 30
     country_items: int = 50
 
+    def require_every_source(self) -> None:
+        """Every size positive. Checked by Config, not on construction: built by hand, a size of 0
+        switches its source off (retrieval's tests try each source alone that way)."""
+        _require_positive("retrieval", self, "recent_items", "similar_per_item", "top_genres",
+                          "items_per_genre", "country_items")
+
 
 @dataclass(frozen=True)
 class ValidationConfig:
@@ -61,8 +116,16 @@ class ValidationConfig:
     # above it the run fails (a broken feed, not a few stragglers)
     max_orphan_share: float = 0.01
     # a table larger than this is validated in chunks of about this many rows, every key's rows in one
-    # chunk (recsys_core/key_chunks.py), so validation's memory does not grow with the table
+    # chunk (recsys_core/key_chunks.py), so validation's memory does not grow with the table; at 50M
+    # interactions 10 chunks of 5M peak at 1.7 GB against 8.4 GB in one chunk, and run faster (README)
     chunk_rows: int = 5_000_000
+
+    def __post_init__(self) -> None:
+        _require_positive("validation", self, "chunk_rows")
+        if not 0 <= self.max_orphan_share < 1:
+            raise ConfigError(
+                f"config validation.max_orphan_share: must be in [0, 1), got {self.max_orphan_share}"
+            )
 
 
 @dataclass(frozen=True)
@@ -72,15 +135,28 @@ class EvaluationConfig:
     holdout_user_share: float = 0.1  # users whose newest 20% of interactions the towers never train on
     bless_margin: float = 0.01  # a new model serves unless its NDCG@10 is below the blessed one's by more
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.holdout_user_share < 1 or self.bless_margin < 0:
+            raise ConfigError(
+                "config evaluation: holdout_user_share must be in [0, 1) and bless_margin >= 0, "
+                f"got {self.holdout_user_share} and {self.bless_margin}"
+            )
+
 
 @dataclass(frozen=True)
 class SimilarityConfig:
-    k: int = 20  # nearest items kept per item (>= retrieval.similar_per_item)
+    k: int = 20  # nearest items kept per item (>= retrieval.similar_per_item, whose default is 20)
+
+    def __post_init__(self) -> None:
+        _require_positive("similarity", self, "k")
 
 
 @dataclass(frozen=True)
 class RankingConfig:
-    top_n: int = 20
+    top_n: int = 20  # recommendations kept per user
+
+    def __post_init__(self) -> None:
+        _require_positive("ranking", self, "top_n")
 
 
 @dataclass(frozen=True)
@@ -88,17 +164,32 @@ class SparkConfig:
     # the master of jobs started by hand (`python -m jobs.<step>`, `recsys evaluate`) and the default
     # spark_default connection of `recsys run`; the DAG's Spark tasks take theirs from spark_default
     master: str = "local[*]"
-    driver_memory: str = "4g"
+    driver_memory: str = "4g"  # a starting value, not measured (the benches pass their own --driver-memory)
+    # Spark's own default, 200, makes tiny tasks for the sample data on a few local cores; raise it on a cluster
     shuffle_partitions: int = 8
     # executors on a cluster; empty or 0 leaves the choice to Spark (and changes nothing under local[*])
     executor_memory: str = ""
     executor_cores: int = 0
     total_executor_cores: int = 0
 
+    def __post_init__(self) -> None:
+        _require_positive("spark", self, "shuffle_partitions")
+        memory = {"spark.driver_memory": self.driver_memory}
+        if self.executor_memory:  # empty: not set
+            memory["spark.executor_memory"] = self.executor_memory
+        for where, value in memory.items():
+            if not SPARK_MEMORY.match(value):
+                raise ConfigError(f"config {where}: expected a size such as 512m or 4g, got {value!r}")
+        for where, value in (("spark.executor_cores", self.executor_cores),
+                             ("spark.total_executor_cores", self.total_executor_cores)):
+            if value < 0:
+                raise ConfigError(f"config {where}: must be >= 0 (0: not set), got {value}")
+
 
 @dataclass(frozen=True)
 class WarehouseConfig:
     # duckdb:///path/file.duckdb or postgresql://user@host:port/db; empty: <work>/warehouse.duckdb
+    # (not checked here: the warehouse checks the URL when it opens it, recsys_core/publish/warehouse.py)
     url: str = ""
 
 
@@ -112,6 +203,17 @@ class Config:
     ranking: RankingConfig = field(default_factory=RankingConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
     warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)
+
+    def __post_init__(self) -> None:
+        """Each section checked itself when built; here: what the pipeline needs beyond that, and what
+        spans sections."""
+        self.model.require_matching_towers()
+        self.retrieval.require_every_source()
+        if self.retrieval.similar_per_item > self.similarity.k:
+            raise ConfigError(
+                f"config retrieval.similar_per_item ({self.retrieval.similar_per_item}) exceeds "
+                f"similarity.k ({self.similarity.k}): the neighbour table keeps only k items per item"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -140,73 +242,6 @@ def _coerce(section: str, key: str, value: Any, expected: Any) -> Any:
     return value
 
 
-def _validate(cfg: Config) -> Config:
-    m = cfg.model
-    for name in ("user_layers", "item_layers"):
-        layers = getattr(m, name)
-        if not layers or any(u <= 0 for u in layers):
-            raise ConfigError(f"config model.{name}: needs at least one positive width, got {layers}")
-    if m.user_layers[-1] != m.item_layers[-1]:
-        raise ConfigError(
-            "config model: the user and item towers must output vectors of the same size "
-            f"(user_layers ends in {m.user_layers[-1]}, item_layers ends in {m.item_layers[-1]}); "
-            "the dot product v_u . v_m needs equal sizes"
-        )
-    if m.mode not in MODEL_MODES:
-        raise ConfigError(f"config model.mode: must be one of {MODEL_MODES}, got {m.mode!r}")
-    if m.label not in LABELS:
-        raise ConfigError(f"config model.label: must be one of {LABELS}, got {m.label!r}")
-    if m.negatives < 0:
-        raise ConfigError(f"config model.negatives: must be >= 0, got {m.negatives}")
-    positive = {
-        "model.epochs": m.epochs,
-        "model.batch_size": m.batch_size,
-        "retrieval.recent_items": cfg.retrieval.recent_items,
-        "retrieval.similar_per_item": cfg.retrieval.similar_per_item,
-        "retrieval.top_genres": cfg.retrieval.top_genres,
-        "retrieval.items_per_genre": cfg.retrieval.items_per_genre,
-        "retrieval.country_items": cfg.retrieval.country_items,
-        "similarity.k": cfg.similarity.k,
-        "ranking.top_n": cfg.ranking.top_n,
-        "spark.shuffle_partitions": cfg.spark.shuffle_partitions,
-        "validation.chunk_rows": cfg.validation.chunk_rows,
-    }
-    for where, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"config {where}: must be positive, got {value}")
-    sp = cfg.spark
-    memory = {"spark.driver_memory": sp.driver_memory}
-    if sp.executor_memory:  # empty: not set
-        memory["spark.executor_memory"] = sp.executor_memory
-    for where, value in memory.items():
-        if not SPARK_MEMORY.match(value):
-            raise ConfigError(f"config {where}: expected a size such as 512m or 4g, got {value!r}")
-    for where, value in (("spark.executor_cores", sp.executor_cores),
-                         ("spark.total_executor_cores", sp.total_executor_cores)):
-        if value < 0:
-            raise ConfigError(f"config {where}: must be >= 0 (0: not set), got {value}")
-    if m.learning_rate <= 0 or m.l2 < 0:
-        raise ConfigError(f"config model: learning_rate must be > 0 and l2 >= 0, got {m}")
-    if not 0 <= m.validation_share < 0.5:
-        raise ConfigError(f"config model.validation_share: must be in [0, 0.5), got {m.validation_share}")
-    if not 0 <= cfg.validation.max_orphan_share < 1:
-        raise ConfigError(
-            f"config validation.max_orphan_share: must be in [0, 1), got {cfg.validation.max_orphan_share}"
-        )
-    ev = cfg.evaluation
-    if not 0 <= ev.holdout_user_share < 1 or ev.bless_margin < 0:
-        raise ConfigError(
-            "config evaluation: holdout_user_share must be in [0, 1) and bless_margin >= 0, "
-            f"got {ev.holdout_user_share} and {ev.bless_margin}"
-        )
-    if cfg.retrieval.similar_per_item > cfg.similarity.k:
-        raise ConfigError(
-            f"config retrieval.similar_per_item ({cfg.retrieval.similar_per_item}) exceeds "
-            f"similarity.k ({cfg.similarity.k}): the neighbour table keeps only k items per item"
-        )
-    return cfg
-
-
 def from_dict(raw: dict[str, Any], source: str = "<dict>") -> Config:
     """Build a validated Config from nested sections; unknown sections or keys are errors."""
     sections = {f.name: f for f in dataclasses.fields(Config)}
@@ -225,7 +260,7 @@ def from_dict(raw: dict[str, Any], source: str = "<dict>") -> Config:
                 raise ConfigError(f"{source}: unknown key {section}.{key} (known: {sorted(known)})")
             kwargs[key] = _coerce(section, key, value, getattr(defaults, key))
         built[section] = cls(**kwargs)
-    return _validate(Config(**built))
+    return Config(**built)
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
@@ -239,6 +274,20 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     except tomllib.TOMLDecodeError:
         value = value_text.strip()  # a bare string such as local[*]
     return section, key, value
+
+
+def param_overrides(params: Mapping[str, Any]) -> list[str]:
+    """The "section.key=value" overrides of the DAG params of PARAM_SETTINGS that are set, in that
+    order; a param that is missing, None or an empty string keeps the config's value. Other params
+    (ds, data_dir, ...) are not config keys and are left out. A set value is passed as it is (0 too):
+    the config, not this function, says whether it is valid."""
+    lines = []
+    for param, dotted in PARAM_SETTINGS.items():
+        value = params.get(param)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        lines.append(f"{dotted}={value}")
+    return lines
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

@@ -1,5 +1,8 @@
 """Named errors a user can cause: each says what was wrong and where."""
 
+# the exit code of a step that failed on bad input or config: retrying cannot help, so the DAG fails fast
+EXIT_USER_ERROR = 3
+
 
 class RecsysError(Exception):
     """Base class of every error the pipeline raises on purpose."""

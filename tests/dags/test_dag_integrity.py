@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-PROJECT = Path(__file__).resolve().parents[2]
+from tests.paths import PROJECT
+
 SPARK_STEPS = ["build_features", "item_similarity", "retrieve_candidates", "rank_candidates"]
 EXPECTED_ORDER = [
     "validate_inputs",
     "build_features",
     "validate_features",
     "train_towers",
-    "evaluate_model",
+    "gate_model",
     "embed_items",
     "item_similarity",
     "retrieve_candidates",

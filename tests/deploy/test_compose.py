@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-PROJECT = Path(__file__).resolve().parents[2]
+from tests.paths import PROJECT
+
 COMPOSE = yaml.safe_load((PROJECT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 AIRFLOW = ["airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from recsys_cli.airflow_run import spark_connection
+from tests.paths import PROJECT
 
-PROJECT = Path(__file__).resolve().parents[2]
 COMPONENTS = (["api-server"], ["scheduler"], ["dag-processor"], ["triggerer"])
 
 

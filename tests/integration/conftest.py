@@ -10,7 +10,6 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 FAST = ["--set", "model.epochs=3", "--set", "spark.shuffle_partitions=4"]
 
 
@@ -28,7 +27,7 @@ def recsys_run(data: Path, work: Path, home: Path, ds: str, *extra: str, env: di
 
 def table_rows(url: str, sql: str, params=()) -> list[tuple]:
     """Rows of a query against a warehouse URL (DuckDB or PostgreSQL)."""
-    from recsys_core.warehouse import open_warehouse
+    from recsys_core.publish.warehouse import open_warehouse
 
     df = open_warehouse(url).query(sql, list(params))
     return [tuple(r) for r in df.itertuples(index=False)]

@@ -7,22 +7,22 @@ import pyarrow.parquet as pq
 import pytest
 
 from recsys_core.config import load_config
-from recsys_core.generate import generate_dataset
-from recsys_core.movielens import ingest_movielens
+from recsys_core.datasets.generate import generate_dataset
+from recsys_core.datasets.movielens import ingest_movielens
 from tests.integration.conftest import (
-    SHARED_DATA,
     assert_invariants,
     checksum,
     duckdb_url,
     recsys_run,
     table_rows,
 )
+from tests.paths import SHARED_DATA
+from tests.paths import SHIPPED_CONFIG as PROJECT_CONFIG
 from tests.recsys_airflow.test_notify import Receiver
 
-PROJECT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "recsys.toml"
 pytestmark = pytest.mark.integration
 DS = "2026-01-31"
-STEPS = ["validate_inputs", "build_features", "validate_features", "train_towers", "evaluate_model",
+STEPS = ["validate_inputs", "build_features", "validate_features", "train_towers", "gate_model",
          "embed_items", "item_similarity", "retrieve_candidates", "rank_candidates", "publish"]
 
 
@@ -149,7 +149,6 @@ def test_invalid_params_are_refused_before_any_task_runs(airflow_home, tmp_path,
     import json
     import subprocess
     import sys
-    from pathlib import Path
 
     from recsys_cli.airflow_run import airflow_env, ensure_metadata_db
 

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from recsys_core.generate import generate_dataset
-from recsys_core.warehouse import open_warehouse
+from recsys_core.datasets.generate import generate_dataset
+from recsys_core.publish.warehouse import open_warehouse
 from tests.integration.conftest import FAST, assert_invariants, duckdb_url, table_rows
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import jobs
-from recsys_core.generate import generate_dataset
-from recsys_core.retrieval import long_form
+from recsys_core.candidates.retrieval import long_form
+from recsys_core.datasets.generate import generate_dataset
 from tests.integration.conftest import assert_invariants, duckdb_url
 from tests.integration.spark_cluster import standalone_cluster
 
@@ -40,7 +40,7 @@ def table(work, dataset, keys):
 def test_similarity_and_retrieval_on_a_standalone_cluster_equal_local(tmp_path):
     data, local = tmp_path / "data", tmp_path / "local"
     generate_dataset(data, users=300, items=200, interactions=8000, seed=9)
-    for name in ("validate_inputs", "build_features", "validate_features", "train_towers", "evaluate_model",
+    for name in ("validate_inputs", "build_features", "validate_features", "train_towers", "gate_model",
                  "embed_items"):
         step(name, data, local, "local[2]")
     cluster = tmp_path / "cluster"

@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from jobs.common import INPUTS_PREFIX, STEPS_DATASET
-from recsys_core.inputs import conform
-from recsys_core.lake import Lake
-from recsys_core.warehouse import open_warehouse
+from recsys_core.io import layout
+from recsys_core.io.inputs import conform
+from recsys_core.io.lake import Lake
+from recsys_core.publish.warehouse import open_warehouse
 
 DS = "2026-01-31"
 USERS, ITEMS = [1, 2, 3], [10, 11, 12, 13]
@@ -22,12 +22,12 @@ SEEN = {(1, 10)}
 def write_lake(work, score_shift: float, nan: bool = False, version: str = "v1"):
     """A complete lake for DS: input snapshots, neighbours and valid recommendations (every unseen item)."""
     lake = Lake(work / "lake")
-    lake.write_table(conform("users", pa.table({"user_id": USERS, "country": ["US"] * 3})), INPUTS_PREFIX + "users", DS)
+    lake.write_table(conform("users", pa.table({"user_id": USERS, "country": ["US"] * 3})), layout.input_dataset("users"), DS)
     lake.write_table(conform("items", pa.table({"item_id": ITEMS, "title": [f"t{i}" for i in ITEMS],
                                                 "year": [2000] * 4, "genres": [["Drama"]] * 4})),
-                     INPUTS_PREFIX + "items", DS)
+                     layout.input_dataset("items"), DS)
     lake.write_table(conform("interactions", pa.table({"user_id": [1], "item_id": [10], "rating": [4.0],
-                                                       "timestamp": [0]})), INPUTS_PREFIX + "interactions", DS)
+                                                       "timestamp": [0]})), layout.input_dataset("interactions"), DS)
     rows = [(u, i) for u in USERS for i in ITEMS if (u, i) not in SEEN]
     users = np.array([r[0] for r in rows])
     rank = np.concatenate([np.arange(1, (users == u).sum() + 1) for u in USERS])
@@ -49,7 +49,7 @@ def publish(work, url, run_id, fault=None):
     env = {**os.environ, "RECSYS_RUN_ID": run_id, "RECSYS_FAULT": fault or ""}
     proc = subprocess.run([sys.executable, "-m", "jobs.publish", "--ds", DS, "--work", str(work), "--warehouse", url],
                           env=env, capture_output=True, text=True, timeout=300)
-    path = work / "lake" / STEPS_DATASET / f"ds={DS}" / "publish.json"
+    path = work / "lake" / layout.STEP_RECORDS / f"ds={DS}" / "publish.json"
     return proc.returncode, (json.loads(path.read_text()) if path.exists() and fault is None else None)
 
 

@@ -6,10 +6,11 @@ import numpy as np
 import pyarrow as pa
 
 from jobs import report
-from jobs.common import STEPS_DATASET, run_job
-from recsys_core.lake import Lake
-from recsys_core.report import score_plot
-from recsys_core.warehouse import open_warehouse
+from recsys_core.io import layout
+from recsys_core.io.lake import Lake
+from recsys_core.publish.report import score_plot
+from recsys_core.publish.warehouse import open_warehouse
+from recsys_core.step_runner import run_job
 
 DS = "2026-01-31"
 
@@ -18,7 +19,7 @@ def make_lake(work):
     lake = Lake(work / "lake")
     for step in ("validate_inputs", "publish"):
         lake.write_json({"step": step, "status": "success", "seconds": 1.0, "started_at": "2026-01-31T02:00:00+00:00",
-                         "rows_out": {"x": 3}}, STEPS_DATASET, DS, f"{step}.json")
+                         "rows_out": {"x": 3}}, layout.STEP_RECORDS, DS, f"{step}.json")
     (work / "models" / "m1").mkdir(parents=True)
     (work / "models" / "m1" / "meta.json").write_text(json.dumps(
         {"mode": "regression", "metrics": {"loss": [0.3, 0.2], "val_loss": [0.4, 0.3], "val_rmse": 0.8}}))

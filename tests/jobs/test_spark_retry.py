@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.embed_items import embedding_table
-from recsys_core.lake import Lake
-from recsys_core.similarity import top_k_neighbors
+from recsys_core.candidates.similarity import top_k_neighbors
+from recsys_core.io.lake import Lake
 
 DS = "2026-01-31"
 pytestmark = pytest.mark.spark

@@ -8,8 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import validate_inputs
-from jobs.common import EXIT_USER_ERROR, STEPS_DATASET, run_job
-from recsys_core.generate import generate_dataset
+from recsys_core.datasets.generate import generate_dataset
+from recsys_core.io import layout
+from recsys_core.step_runner import EXIT_USER_ERROR, run_job
 
 DS = "2026-01-31"
 
@@ -23,7 +24,7 @@ def data(tmp_path_factory):
 
 def run(data, work, *extra, ds=DS):
     code = run_job("validate_inputs", validate_inputs.body, ["--ds", ds, "--data", str(data), "--work", str(work), *extra])
-    record = json.loads((work / "lake" / STEPS_DATASET / f"ds={ds}" / "validate_inputs.json").read_text())
+    record = json.loads((work / "lake" / layout.STEP_RECORDS / f"ds={ds}" / "validate_inputs.json").read_text())
     return code, record
 
 

@@ -29,7 +29,7 @@ def test_run_refuses_a_bad_date(tmp_path, capsys):
 def test_recommend_and_similar_read_the_warehouse(tmp_path, capsys):
     import pyarrow as pa
 
-    from recsys_core.warehouse import open_warehouse
+    from recsys_core.publish.warehouse import open_warehouse
 
     url = f"duckdb://{tmp_path}/wh.duckdb"
     recs = pa.table({"user_id": pa.array([7, 7], pa.int64()), "rank": pa.array([1, 2], pa.int32()),
@@ -54,8 +54,8 @@ def test_run_summary_shows_the_gate_decision_and_why_a_model_was_rejected(tmp_pa
 
     from recsys_cli.airflow_run import print_summary
 
-    (tmp_path / "evaluate_model.json").write_text(json.dumps({
-        "step": "evaluate_model", "status": "success", "seconds": 2.0, "rows_out": {}, "blessed": False,
+    (tmp_path / "gate_model.json").write_text(json.dumps({
+        "step": "gate_model", "status": "success", "seconds": 2.0, "rows_out": {}, "blessed": False,
         "model_version": "m-old", "candidate_ndcg@10": 0.01234, "reason": "worse than the blessed model"}))
     print_summary(tmp_path)
     out = capsys.readouterr().out

@@ -1,0 +1,137 @@
+"""`recsys bench similarity | training | scale`: each benchmark's options and its handler.
+
+The benchmarks themselves are recsys_cli.bench, recsys_cli.bench_training and recsys_cli.bench_scale;
+this module only turns their options into calls and writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from recsys_cli.bench_scale import STAGES
+
+# defaults of `recsys bench similarity`
+SIMILARITY_ITEMS = 62_000
+SIMILARITY_DIM = 32
+SIMILARITY_K = 10
+SIMILARITY_SEED = 0
+SIMILARITY_JOB_DRIVER_MEMORY = "4g"
+# defaults of `recsys bench training`
+TRAINING_EXAMPLES = (1_000_000,)
+TRAINING_USERS = 100_000
+TRAINING_ITEMS = 10_000
+TRAINING_BATCH_SIZE = 256
+TRAINING_REPEAT = 3
+# defaults of `recsys bench scale`
+SCALE_USERS = 1_000_000
+SCALE_ITEMS = 100_000
+SCALE_INTERACTIONS = 50_000_000
+SCALE_DATA = "data/bench-scale/inputs"
+SCALE_WORK = "data/bench-scale/work"
+SCALE_DRIVER_MEMORY = "12g"
+SCALE_TRAIN_SAMPLE = 1_000_000
+
+
+def _json_out() -> argparse.ArgumentParser:
+    """--out, which every benchmark takes."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--out", help="also write the figures to this JSON file (default: printed only)")
+    return p
+
+
+def _write_json(report: dict, out: str | None) -> None:
+    if out:
+        Path(out).write_text(json.dumps(report, indent=2))
+
+
+def cmd_bench_similarity(a) -> int:
+    from recsys_cli.bench import bench_similarity, print_similarity
+
+    report = bench_similarity(a.items, a.dim, a.k, a.seed)
+    if a.spark_items:
+        import tempfile
+
+        from recsys_cli.bench import bench_similarity_job
+
+        with tempfile.TemporaryDirectory(prefix="recsys-bench-similarity-") as work:
+            report["spark_job"] = bench_similarity_job(a.spark_items, a.dim, a.k, a.seed, Path(work), a.driver_memory)
+    print_similarity(report)
+    _write_json(report, a.out)
+    return 0
+
+
+def add_similarity(bsub, out: argparse.ArgumentParser) -> None:
+    p = bsub.add_parser("similarity", parents=[out],
+                        help="top-k kernel vs exact FAISS vs a bare matmul, time and peak memory")
+    p.add_argument("--items", type=int, default=SIMILARITY_ITEMS, help="random unit vectors (items)")
+    p.add_argument("--dim", type=int, default=SIMILARITY_DIM, help="their dimension")
+    p.add_argument("--k", type=int, default=SIMILARITY_K, help="neighbours per item")
+    p.add_argument("--seed", type=int, default=SIMILARITY_SEED, help="seed of the random vectors")
+    p.add_argument("--spark-items", type=int, default=0,
+                   help="also run the item_similarity Spark job on this many items (its time and peak memory); "
+                        "0: no Spark job")
+    p.add_argument("--driver-memory", default=SIMILARITY_JOB_DRIVER_MEMORY,
+                   help="Spark driver memory of that job (local mode)")
+    p.set_defaults(func=cmd_bench_similarity)
+
+
+def cmd_bench_training(a) -> int:
+    from recsys_cli.bench_training import bench_training, print_training
+
+    report = bench_training(a.examples, a.users, a.items, a.batch_size, repeat=a.repeat)
+    print_training(report)
+    _write_json(report, a.out)
+    return 0
+
+
+def add_training(bsub, out: argparse.ArgumentParser) -> None:
+    p = bsub.add_parser("training", parents=[out],
+                        help="towers trained from the Parquet example stream vs model.fit on arrays")
+    p.add_argument("--examples", type=int, nargs="+", default=list(TRAINING_EXAMPLES),
+                   help="training examples, one run of each method per size")
+    p.add_argument("--users", type=int, default=TRAINING_USERS, help="users (rows of random user features)")
+    p.add_argument("--items", type=int, default=TRAINING_ITEMS, help="items (rows of random item features)")
+    p.add_argument("--batch-size", type=int, default=TRAINING_BATCH_SIZE, help="training batch size of both methods")
+    p.add_argument("--repeat", type=int, default=TRAINING_REPEAT,
+                   help="alternated runs of each method; the median is shown")
+    p.set_defaults(func=cmd_bench_training)
+
+
+def cmd_bench_scale(a) -> int:
+    from recsys_cli.bench_scale import bench_scale, print_scale
+
+    report = bench_scale(Path(a.data), Path(a.work), a.users, a.items, a.interactions, driver_memory=a.driver_memory,
+                         sample=a.train_sample, als=not a.no_als, only=a.only)
+    print_scale(report)
+    _write_json(report, a.out)
+    return 0
+
+
+def add_scale(bsub, out: argparse.ArgumentParser) -> None:
+    p = bsub.add_parser("scale", parents=[out],
+                        help="features, similarity, retrieval, ranking at scale vs Spark ALS")
+    p.add_argument("--users", type=int, default=SCALE_USERS, help="users of the generated data set")
+    p.add_argument("--items", type=int, default=SCALE_ITEMS, help="items of the generated data set")
+    p.add_argument("--interactions", type=int, default=SCALE_INTERACTIONS,
+                   help="interactions of the generated data set")
+    p.add_argument("--data", default=SCALE_DATA, help="its folder: generated once, reused for the same sizes")
+    p.add_argument("--work", default=SCALE_WORK, help="lake, models and logs of the stages")
+    p.add_argument("--driver-memory", default=SCALE_DRIVER_MEMORY,
+                   help="Spark driver memory of every stage (local mode)")
+    p.add_argument("--train-sample", type=int, default=SCALE_TRAIN_SAMPLE,
+                   help="interactions the towers are fitted on")
+    p.add_argument("--no-als", action="store_true", help="skip the ALS reference")
+    p.add_argument("--only", nargs="+", choices=[*STAGES, "als_reference"],
+                   help="rerun only these stages on the lake of an earlier run in --work (default: every stage)")
+    p.set_defaults(func=cmd_bench_scale)
+
+
+def add_bench(sub) -> None:
+    """`recsys bench` and its benchmarks; sub is the subparsers action of the `recsys` parser."""
+    bench = sub.add_parser("bench", help="benchmarks that print figures and ratios against a reference")
+    bsub = bench.add_subparsers(dest="bench", required=True)
+    out = _json_out()
+    for add in (add_similarity, add_training, add_scale):
+        add(bsub, out)

@@ -1,0 +1,236 @@
+"""`recsys evaluate`: every system on one split, the cold-start figure and the retrieval-size tradeoff."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys_core import columns as C
+from recsys_core.config import Config
+from recsys_core.evaluation import systems as offline
+from recsys_core.evaluation.protocol import (
+    TEST_SHARE,
+    K,
+    Split,
+    ranking_metrics,
+    rating_errors,
+    temporal_split,
+)
+from recsys_core.io.inputs import read_input
+
+log = logging.getLogger(__name__)
+HOLDOUTS = ("test", "validation")
+COLD_ITEM_SHARE = 0.1
+
+
+def load_tables(data_dir: str | Path) -> dict[str, pd.DataFrame]:
+    return {t: read_input(data_dir, t).to_pandas() for t in C.INPUT_TABLES}
+
+
+def make_split(interactions: pd.DataFrame, holdout: str) -> Split:
+    """The protocol's split; "validation" applies the same rule again inside the training part, so
+    choices can be made without looking at the test set."""
+    if holdout not in HOLDOUTS:
+        raise ValueError(f"holdout must be one of {HOLDOUTS}, got {holdout!r}")
+    split = temporal_split(interactions)
+    return temporal_split(split.train) if holdout == "validation" else split
+
+
+def _entry(recs: pd.DataFrame, split: Split, n_items: int, seconds: float) -> dict:
+    return {**ranking_metrics(recs, split.relevant, n_items), "seconds": round(seconds, 2)}
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def compare_systems(spark, tables: dict, split: Split, cfg: Config, baselines: bool = True) -> tuple[dict, dict]:
+    """Metrics of the pipeline, the towers alone, popularity and both ALS variants on `split`."""
+    cat = offline.Catalogue(tables[C.USERS], tables[C.ITEMS], split.train)
+    users, n_items = split.evaluated_users, len(cat.item_ids)
+    # rating errors over every test pair whose user and item are known (RMSE/MAE of the protocol)
+    known_test = split.test[split.test[C.USER_ID].isin(cat.users[C.USER_ID]) & split.test[C.ITEM_ID].isin(cat.item_ids)]
+    trained = offline.train_towers(spark, cat, cfg.model)
+    regression = cfg.model.mode == "regression"
+    towers_ratings = trained.predict_ratings(known_test) if regression else None
+    table = offline.neighbours(spark, trained, max(cfg.similarity.k, cfg.retrieval.similar_per_item))
+    run = offline.pipeline(spark, cat, trained, table, cfg.retrieval, users)
+    systems = {
+        "pipeline": {
+            **_entry(run.recs, split, n_items, trained.seconds + run.retrieval_seconds + run.ranking_seconds),
+            "candidates_per_user": round(len(run.candidates) / max(1, run.candidates[C.USER_ID].nunique()), 1),
+            "candidate_recall": offline.candidate_recall(run.candidates, split.relevant),
+        },
+    }
+    recs, seconds = _timed(lambda: trained.recommend(users, split.train))
+    systems["towers"] = _entry(recs, split, n_items, trained.seconds + seconds)
+    if towers_ratings is not None:
+        err = rating_errors(towers_ratings, known_test[C.RATING].to_numpy())
+        systems["pipeline"].update(err)
+        systems["towers"].update(err)
+    if not regression:
+        # the other model function of SEED.md on the same split: its ranking, and the rating errors
+        # (RMSE/MAE) that a classification model cannot give
+        other = offline.train_towers(spark, cat, dataclasses.replace(cfg.model, mode="regression"))
+        recs, seconds = _timed(lambda: other.recommend(users, split.train))
+        systems["towers_regression"] = {
+            **_entry(recs, split, n_items, other.seconds + seconds),
+            **rating_errors(other.predict_ratings(known_test), known_test[C.RATING].to_numpy()),
+        }
+    if baselines:
+        recs, seconds = _timed(lambda: offline.popularity(cat, users))
+        systems["popularity"] = _entry(recs, split, n_items, seconds)
+        for name, rank, implicit in (("als_explicit", 10, False), ("als_implicit", 64, True)):
+            factors, seconds = _timed(lambda r=rank, i=implicit: offline.als(spark, cat, r, i, cfg.model.seed))
+            recs, more = _timed(lambda f=factors: f.recommend(users, split.train))
+            entry = _entry(recs, split, n_items, seconds + more)
+            if not implicit:
+                entry.update(rating_errors(factors.predict_ratings(known_test), known_test[C.RATING].to_numpy()))
+            systems[name] = {"rank": rank, **entry}
+    context = {"catalogue": cat, "trained": trained, "neighbors": table}
+    return systems, context
+
+
+def cold_start(spark, tables: dict, split: Split, cfg: Config, share: float = COLD_ITEM_SHARE) -> dict:
+    """Hold a seeded `share` of the interacted items out of training entirely (their interactions and
+    their rating statistics), retrain, and measure how the towers and the pipeline treat them."""
+    rng = np.random.default_rng(cfg.model.seed)
+    interacted = np.sort(split.train[C.ITEM_ID].unique())
+    cold = rng.choice(interacted, size=max(1, int(round(share * len(interacted)))), replace=False)
+    train = split.train[~split.train[C.ITEM_ID].isin(cold)]
+    cold_split = Split(train, split.test)
+    cat = offline.Catalogue(tables[C.USERS], tables[C.ITEMS], train)
+    users = cold_split.evaluated_users
+    trained = offline.train_towers(spark, cat, cfg.model)
+    table = offline.neighbours(spark, trained, max(cfg.similarity.k, cfg.retrieval.similar_per_item))
+    relevant_cold = cold_split.relevant[cold_split.relevant[C.ITEM_ID].isin(cold)]
+    out = {"cold_items": int(len(cold)), "relevant_cold_pairs": int(len(relevant_cold))}
+    for name, recs in (
+        ("towers", trained.recommend(users, train)),
+        ("pipeline", offline.pipeline(spark, cat, trained, table, cfg.retrieval, users).recs),
+    ):
+        top = recs[recs[C.RANK] <= K]
+        is_cold = top[C.ITEM_ID].isin(cold)
+        hits = relevant_cold.merge(top[[C.USER_ID, C.ITEM_ID]], on=[C.USER_ID, C.ITEM_ID])
+        out[name] = {
+            "share_of_slots": float(is_cold.mean()) if len(top) else 0.0,
+            "users_with_one": float(top[is_cold][C.USER_ID].nunique() / max(1, len(users))),
+            "distinct_cold_items_shown": int(top[is_cold][C.ITEM_ID].nunique()),
+            "cold_recall@10": float(len(hits) / len(relevant_cold)) if len(relevant_cold) else 0.0,
+        }
+    out["towers"]["cold_auc"] = cold_auc(trained, relevant_cold, cold, train)
+    return out
+
+
+def cold_auc(trained: offline.Trained, relevant_cold: pd.DataFrame, cold: np.ndarray, seen: pd.DataFrame) -> float:
+    """Among the never-trained-on items only, the chance that the towers score an item the user rated
+    >= 4 in the test period above one they did not rate at all (0.5 = no better than chance): what
+    the content features alone say about items nobody interacted with."""
+    item_pos = pd.Index(trained.item_features[C.ITEM_ID]).get_indexer(cold)
+    aucs = []
+    for user, group in relevant_cold.groupby(C.USER_ID):
+        scores = trained.score_block(np.array([user]))[0, item_pos]
+        is_rel = np.isin(cold, group[C.ITEM_ID].to_numpy())
+        other = ~is_rel & ~np.isin(cold, seen[seen[C.USER_ID] == user][C.ITEM_ID].to_numpy())
+        if is_rel.any() and other.any():
+            pos, neg = scores[is_rel][:, None], scores[other][None, :]
+            aucs.append(float(np.mean((pos > neg) + 0.5 * (pos == neg))))
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def tradeoff(spark, split: Split, cfg: Config, context: dict) -> list[dict]:
+    """Retrieval sizes small to large, all ranked by the same model on the same split."""
+    cat, trained = context["catalogue"], context["trained"]
+    sizes = offline.retrieval_sizes(cfg)
+    table = offline.neighbours(spark, trained, max(s.similar_per_item for s in sizes))
+    rows = []
+    for size in sizes:
+        run = offline.pipeline(spark, cat, trained, table, size, split.evaluated_users)
+        metrics = ranking_metrics(run.recs, split.relevant, len(cat.item_ids))
+        row = {
+            **dataclasses.asdict(size),
+            "candidates_per_user": round(len(run.candidates) / max(1, run.candidates[C.USER_ID].nunique()), 1),
+            "candidate_recall": offline.candidate_recall(run.candidates, split.relevant),
+            f"recall@{K}": metrics[f"recall@{K}"],
+            f"ndcg@{K}": metrics[f"ndcg@{K}"],
+            "retrieval_seconds": round(run.retrieval_seconds, 2),
+            "ranking_seconds": round(run.ranking_seconds, 3),
+        }
+        log.info("tradeoff %s", row)
+        rows.append(row)
+    return rows
+
+
+def evaluate(spark, data_dir: str | Path, cfg: Config, holdout: str = "test", baselines: bool = True,
+             sweep: bool = True, cold: bool = True) -> dict:
+    tables = load_tables(data_dir)
+    split = make_split(tables[C.INTERACTIONS], holdout)
+    systems, context = compare_systems(spark, tables, split, cfg, baselines)
+    report = {
+        "protocol": {
+            "holdout": holdout, "test_share": TEST_SHARE, "relevant_rating": 4.0, "k": K,
+            "split": "per user by (timestamp, item_id), last share rounded half up, at least one",
+        },
+        "data": {
+            "dir": str(data_dir), "users": int(len(tables[C.USERS])), "items": int(len(tables[C.ITEMS])),
+            "interactions": int(len(tables[C.INTERACTIONS])), "train_rows": int(len(split.train)),
+            "test_rows": int(len(split.test)), "relevant_rows": int(len(split.relevant)),
+            "evaluated_users": int(len(split.evaluated_users)),
+        },
+        "config": cfg.to_dict(),
+        "systems": systems,
+    }
+    if cold:
+        report["cold_start"] = cold_start(spark, tables, split, cfg)
+    if sweep:
+        report["tradeoff"] = tradeoff(spark, split, cfg, context)
+    return report
+
+
+def plot_tradeoff(rows: list[dict], path: str | Path) -> Path:
+    """Relevance after ranking (NDCG@10, Recall@10) and candidate recall against candidates per user,
+    and the seconds retrieval and ranking took, one point per retrieval size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    x = [r["candidates_per_user"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for key, marker in ((f"ndcg@{K}", "o"), (f"recall@{K}", "s")):
+        left.plot(x, [r[key] for r in rows], marker=marker, label=f"{key} after ranking")
+    left.set_ylabel("NDCG@10, Recall@10")
+    share = left.twinx()
+    share.plot(x, [r["candidate_recall"] for r in rows], marker="^", color="tab:green", label="candidate recall")
+    share.set_ylabel("share of relevant test items among the candidates")
+    for r in rows:
+        left.annotate(f"{r['similar_per_item']}/{r['top_genres']}x{r['items_per_genre']}/{r['country_items']}",
+                      (r["candidates_per_user"], r[f"ndcg@{K}"]), textcoords="offset points", xytext=(0, 6),
+                      ha="center", fontsize=7)
+    right.plot(x, [r["retrieval_seconds"] for r in rows], marker="o", label="retrieval (Spark)")
+    right.plot(x, [r["ranking_seconds"] for r in rows], marker="s", label="ranking")
+    right.set_ylabel("seconds")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("candidates per user (log scale)")
+    handles = left.get_legend_handles_labels()[0] + share.get_legend_handles_labels()[0]
+    left.legend(handles, [h.get_label() for h in handles], loc="center right", fontsize=8)
+    left.set_title("Relevance against retrieval size (similar/genres x per genre/country)", fontsize=9)
+    right.legend(fontsize=8)
+    right.set_title("Time against retrieval size", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

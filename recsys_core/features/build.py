@@ -1,0 +1,106 @@
+"""User and item features built with Spark from the input tables (SEED.md x_u and x_m)."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from recsys_core import columns as C
+from recsys_core.features.names import genre_column
+
+
+def _years(column: str) -> F.Column:
+    """An epoch-seconds timestamp as fractional years since 1970 (a scale the towers' scalers like)."""
+    return F.col(column).cast("double") / F.lit(365.25 * 86400)
+
+
+def genre_vocabulary(items: DataFrame) -> list[str]:
+    """Sorted distinct genre names of the catalogue."""
+    rows = items.select(F.explode(C.GENRES).alias("g")).distinct().collect()
+    return sorted(r["g"] for r in rows if r["g"])
+
+
+def item_features(items: DataFrame, interactions: DataFrame, genres: list[str]) -> DataFrame:
+    """item_id, year (missing -> catalogue mean, flagged), avg rating, log rating count, genre one-hot."""
+    stats = interactions.groupBy(C.ITEM_ID).agg(
+        F.count(F.lit(1)).alias("n"), F.avg(C.RATING).alias("mean"), F.avg(_years(C.TIMESTAMP)).alias("when")
+    )
+    global_mean, global_when = interactions.agg(F.avg(C.RATING), F.avg(_years(C.TIMESTAMP))).first()
+    mean_year = items.agg(F.avg(C.YEAR)).first()[0] or 2000.0
+    out = items.join(stats, C.ITEM_ID, "left").select(
+        F.col(C.ITEM_ID),
+        F.coalesce(F.col(C.YEAR).cast("double"), F.lit(float(mean_year))).alias(C.YEAR),
+        F.col(C.YEAR).isNull().cast("double").alias(C.YEAR_MISSING),
+        F.coalesce(F.col("mean"), F.lit(float(global_mean or 0.0))).cast("double").alias(C.AVG_RATING),
+        F.log1p(F.coalesce(F.col("n"), F.lit(0))).cast("double").alias(C.RATING_COUNT),
+        F.coalesce(F.col("when"), F.lit(float(global_when or 0.0))).alias(C.RATED_AT),
+        *[
+            F.array_contains(C.GENRES, g).cast("double").alias(genre_column(C.ITEM_GENRE_PREFIX, g))
+            for g in genres
+        ],
+    )
+    return out
+
+
+def user_features(
+    users: DataFrame, interactions: DataFrame, items: DataFrame, genres: list[str]
+) -> DataFrame:
+    """user_id, avg rating, log rating count, demographics, then per genre the user's average rating
+    (0 where unrated) and the share of the user's interactions in that genre."""
+    per_genre = (
+        interactions.join(items.select(C.ITEM_ID, C.GENRES), C.ITEM_ID)
+        .select(C.USER_ID, C.RATING, F.explode(C.GENRES).alias("genre"))
+        .groupBy(C.USER_ID)
+        .pivot("genre", genres)
+        .agg(F.avg(C.RATING).alias("avg"), F.count(F.lit(1)).alias("n"))
+    )
+    # pivot names the columns "<genre>_avg" and "<genre>_n"; n is turned into a share of the user's history
+    totals = interactions.groupBy(C.USER_ID).agg(F.count(F.lit(1)).alias("_total"))
+    per_genre = per_genre.join(totals, C.USER_ID).select(
+        C.USER_ID,
+        *[
+            F.coalesce(F.col(f"`{g}_avg`"), F.lit(0.0)).cast("double").alias(genre_column(C.USER_GENRE_PREFIX, g))
+            for g in genres
+        ],
+        *[
+            (F.coalesce(F.col(f"`{g}_n`"), F.lit(0)) / F.col("_total")).cast("double")
+            .alias(genre_column(C.USER_GENRE_SHARE_PREFIX, g))
+            for g in genres
+        ],
+    )
+    # the user's taste profile over the items they chose: how mainstream, and from which years
+    item_n = interactions.groupBy(C.ITEM_ID).agg(F.log1p(F.count(F.lit(1))).alias("_item_pop"))
+    profile = interactions.join(item_n, C.ITEM_ID).join(items.select(C.ITEM_ID, C.YEAR), C.ITEM_ID, "left")
+    stats = profile.groupBy(C.USER_ID).agg(
+        F.count(F.lit(1)).alias("n"), F.avg(C.RATING).alias("mean"),
+        F.avg(_years(C.TIMESTAMP)).alias("when"), F.max(_years(C.TIMESTAMP)).alias("last"),
+        F.avg("_item_pop").alias("pop"), F.avg(F.col(C.YEAR).cast("double")).alias("era"),
+    )
+    global_mean, global_when, global_pop, global_era = profile.agg(
+        F.avg(C.RATING), F.avg(_years(C.TIMESTAMP)), F.avg("_item_pop"), F.avg(F.col(C.YEAR).cast("double"))
+    ).first()
+    has_age = C.AGE in users.columns
+    has_gender = C.GENDER in users.columns
+    age = F.col(C.AGE).cast("double") if has_age else F.lit(None).cast("double")
+    gender = F.col(C.GENDER) if has_gender else F.lit(None).cast("string")
+    mean_age = (users.agg(F.avg(C.AGE)).first()[0] if has_age else None) or 0.0
+    base = users.select(C.USER_ID, age.alias("_age"), gender.alias("_gender"))
+    out = base.join(stats, C.USER_ID, "left").join(per_genre, C.USER_ID, "left")
+    return out.select(
+        C.USER_ID,
+        F.coalesce(F.col("mean"), F.lit(float(global_mean or 0.0))).cast("double").alias(C.AVG_RATING),
+        F.log1p(F.coalesce(F.col("n"), F.lit(0))).cast("double").alias(C.RATING_COUNT),
+        F.coalesce(F.col("when"), F.lit(float(global_when or 0.0))).alias(C.ACTIVE_AT),
+        F.coalesce(F.col("last"), F.lit(float(global_when or 0.0))).alias(C.LAST_ACTIVE_AT),
+        F.coalesce(F.col("pop"), F.lit(float(global_pop or 0.0))).alias(C.TASTE_POPULARITY),
+        F.coalesce(F.col("era"), F.lit(float(global_era or 2000.0))).alias(C.TASTE_YEAR),
+        F.coalesce(F.col("_age"), F.lit(float(mean_age))).alias(C.AGE),
+        F.col("_age").isNull().cast("double").alias(C.AGE_MISSING),
+        (F.col("_gender") == "M").cast("double").alias(C.GENDER_PREFIX + "m"),
+        (F.col("_gender") == "F").cast("double").alias(C.GENDER_PREFIX + "f"),
+        *[
+            F.coalesce(F.col(genre_column(prefix, g)), F.lit(0.0)).alias(genre_column(prefix, g))
+            for prefix in (C.USER_GENRE_PREFIX, C.USER_GENRE_SHARE_PREFIX)
+            for g in genres
+        ],
+    ).fillna(0.0, subset=[C.GENDER_PREFIX + "m", C.GENDER_PREFIX + "f"])

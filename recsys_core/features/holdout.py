@@ -1,0 +1,34 @@
+"""The nightly held-out slice: the newest interactions of a fixed, hash-chosen share of users.
+
+The same users are chosen every night (a hash of user_id, not a random draw), and for each of them
+the offline protocol's rule applies: the last 20% of their interactions by (timestamp, item_id),
+rounded half up and at least one, as long as one interaction stays for training. The towers never
+train on the slice, so each night's new model and the last blessed one are judged on the same rows.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from recsys_core import columns as C
+from recsys_core.evaluation.protocol import TEST_SHARE
+
+HASH_BUCKETS = 10_000
+
+
+def in_slice(share: float) -> F.Column:
+    """True for the users of the held-out share (stable across runs and Spark versions: xxhash64)."""
+    return F.pmod(F.xxhash64(F.col(C.USER_ID).cast("long")), F.lit(HASH_BUCKETS)) < F.lit(int(share * HASH_BUCKETS))
+
+
+def split_holdout(interactions: DataFrame, share: float) -> tuple[DataFrame, DataFrame]:
+    """(training view, held-out rows): held-out rows are the slice users' newest interactions."""
+    w = Window.partitionBy(C.USER_ID).orderBy(C.TIMESTAMP, C.ITEM_ID)
+    n = F.count(F.lit(1)).over(Window.partitionBy(C.USER_ID))
+    n_test = F.greatest(F.lit(1), F.floor(F.lit(TEST_SHARE) * n + F.lit(0.5)))
+    marked = interactions.withColumn("_pos", F.row_number().over(w) - 1).withColumn("_n", n).withColumn(
+        "_held", in_slice(share) & (F.col("_pos") >= F.col("_n") - n_test) & (n_test < F.col("_n"))
+    )
+    keep = [c for c in interactions.columns]
+    return marked.where(~F.col("_held")).select(*keep), marked.where(F.col("_held")).select(*keep)

@@ -1,0 +1,63 @@
+"""Blessing: a newly trained model serves only if it is not worse than the last blessed one.
+
+Both models rank the whole catalogue for the held-out users (features from their training part,
+their training items excluded) and are scored with the offline protocol's NDCG@10. The registry of
+the blessed model is one JSON file replaced atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recsys_core import columns as C
+from recsys_core.evaluation.protocol import RELEVANT_RATING, K, ranking_metrics, top_k_unseen
+from recsys_core.features.names import feature_columns
+from recsys_core.model.two_tower import TwoTowerModel
+
+METRIC = f"ndcg@{K}"
+
+
+@dataclass(frozen=True)
+class Slice:
+    """The held-out rows, the held-out users' features (from their training part) and what they had seen."""
+
+    held_out: pd.DataFrame  # user_id, item_id, rating
+    user_features: pd.DataFrame
+    item_features: pd.DataFrame
+    seen: pd.DataFrame  # user_id, item_id of the held-out users' training interactions
+
+    @property
+    def relevant(self) -> pd.DataFrame:
+        return self.held_out[self.held_out[C.RATING] >= RELEVANT_RATING]
+
+
+def slice_metrics(model: TwoTowerModel, s: Slice) -> dict | None:
+    """Ranking metrics of `model` on the slice; None when no held-out user has a relevant item.
+    Raises RecsysError when the model cannot read today's features (e.g. the genre list changed)."""
+    relevant = s.relevant
+    if relevant.empty:
+        return None
+    users = np.sort(relevant[C.USER_ID].unique())
+    feats = s.user_features.set_index(C.USER_ID).loc[users].reset_index()
+    u = model.embed_users(feats[feature_columns(list(feats.columns), C.USER_ID)])
+    v = model.embed_items(s.item_features[feature_columns(list(s.item_features.columns), C.ITEM_ID)])
+    pos = pd.Index(users)
+    recs = top_k_unseen(users, s.item_features[C.ITEM_ID].to_numpy(), lambda ids: u[pos.get_indexer(ids)] @ v.T,
+                        s.seen)
+    return ranking_metrics(recs, relevant, len(s.item_features))
+
+
+def decide(candidate: dict | None, blessed: dict | None, margin: float) -> tuple[bool, str]:
+    """(bless the candidate?, why). Not worse than the blessed model by more than `margin` in NDCG@10."""
+    if blessed is None:
+        return True, "no blessed model could be evaluated on today's slice: the new model is blessed"
+    if candidate is None:
+        return True, "no held-out user has a relevant item today: nothing to compare, the new model is blessed"
+    new, old = candidate[METRIC], blessed[METRIC]
+    if new >= old - margin:
+        return True, f"{METRIC} {new:.4f} vs blessed {old:.4f}: within the margin {margin}"
+    return False, (f"{METRIC} {new:.4f} is worse than the blessed model's {old:.4f} by more than the margin "
+                   f"{margin}: ranking with the blessed model")

@@ -1,0 +1,55 @@
+"""The Keras graph of SEED.md's two towers: user MLP and item MLP, L2-normalised outputs, their dot product,
+and the output of the chosen model function (regression, or classification through a sigmoid)."""
+
+from __future__ import annotations
+
+from recsys_core.config import ModelConfig
+from recsys_core.errors import ConfigError
+
+# the classification output sigmoid(w * v_u.v_m + b) starts at w = 5: unit vectors' dot products lie in
+# [-1, 1], and a smaller w would start every probability near 0.5
+INITIAL_TEMPERATURE = 5.0
+
+
+def build_model(n_user_features: int, n_item_features: int, cfg: ModelConfig, steps_per_execution: int = 1):
+    """The Keras model: v_u = norm(userMLP(x_u)), v_m = norm(itemMLP(x_m)), output v_u . v_m."""
+    import keras
+
+    if cfg.user_layers[-1] != cfg.item_layers[-1]:
+        raise ConfigError(
+            f"user tower outputs {cfg.user_layers[-1]} values but item tower outputs "
+            f"{cfg.item_layers[-1]}: both towers must end in the same size"
+        )
+    reg = keras.regularizers.l2(cfg.l2) if cfg.l2 > 0 else None
+
+    def tower(name: str, widths: tuple[int, ...]):
+        layers = [keras.layers.Dense(w, activation="relu", kernel_regularizer=reg) for w in widths[:-1]]
+        layers.append(keras.layers.Dense(widths[-1], activation="linear", kernel_regularizer=reg))
+        return keras.Sequential(layers, name=name)
+
+    input_user = keras.Input(shape=(n_user_features,), name="x_u")
+    input_item = keras.Input(shape=(n_item_features,), name="x_m")
+    vu = keras.layers.UnitNormalization(axis=1, name="v_u")(tower("user_tower", cfg.user_layers)(input_user))
+    vm = keras.layers.UnitNormalization(axis=1, name="v_m")(tower("item_tower", cfg.item_layers)(input_item))
+    output = keras.layers.Dot(axes=1, name="score")([vu, vm])
+    loss = "mse"
+    if cfg.mode == "classification":
+        # sigmoid(w * v_u.v_m + b): a learned temperature and bias, because the dot product of unit
+        # vectors lies in [-1, 1] and a bare sigmoid of it cannot say more than 0.27..0.73.
+        # w >= 0 (a constraint) keeps the ranking by v_u.v_m, which retrieval and ranking use, unchanged.
+        output = keras.layers.Dense(
+            1, activation="sigmoid", name="probability", kernel_initializer=keras.initializers.Constant(INITIAL_TEMPERATURE),
+            kernel_constraint=keras.constraints.NonNeg(),
+        )(output)
+        loss = "binary_crossentropy"
+    model = keras.Model([input_user, input_item], output, name="two_tower")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss=loss,
+                  steps_per_execution=steps_per_execution)
+    return model
+
+
+def score_network(keras_model):
+    """The network up to v_u . v_m for already scaled inputs (the "score" layer, before any sigmoid)."""
+    import keras
+
+    return keras.Model(keras_model.inputs, keras_model.get_layer("score").output)

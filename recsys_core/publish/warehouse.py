@@ -1,0 +1,229 @@
+"""Write-audit-publish, shared by every backend: stage per run, audit the load, switch ds in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recsys_core.errors import AuditError, ConfigError
+from recsys_core.faults import fault_point
+from recsys_core.publish.tables import (
+    LATEST_VIEW_SQL,
+    PUBLISH_LOG,
+    PUBLISHED,
+    RUN_REPORT,
+    comment_sql,
+    create_sql,
+)
+
+log = logging.getLogger(__name__)
+CHECKSUM_EXCLUDES = ("ds", "run_id")  # a rerun of the same inputs must checksum the same
+
+
+def checksum(rows: pa.Table) -> str:
+    """Order-insensitive digest of a table's content: the wrapping sum of a 64-bit hash per row."""
+    cols = [c for c in rows.column_names if c not in CHECKSUM_EXCLUDES]
+    df = rows.select(cols).to_pandas()
+    for c in df.columns:  # hash lists by their text so array columns hash like scalars
+        if df[c].dtype == object and len(df) and not isinstance(df[c].iloc[0], str | type(None)):
+            df[c] = df[c].map(lambda v: "\x1f".join(map(str, v)) if v is not None else None)
+    hashes = pd.util.hash_pandas_object(df, index=False).to_numpy(dtype=np.uint64)
+    total = int(hashes.sum(dtype=np.uint64)) if len(hashes) else 0
+    return f"{len(df)}-{total:016x}"
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    status: str  # "published" or "noop" (this run had already published these rows)
+    rows: dict[str, int]
+    checksum: str
+
+
+class Warehouse:
+    """Backend-neutral publish; subclasses provide connections, bulk load and a publisher lock."""
+
+    dialect = ""
+    url = ""
+
+    # --- backend hooks -------------------------------------------------------------------
+    def connect(self, read_only: bool = False):
+        raise NotImplementedError
+
+    def bulk_load(self, con, table: str, rows: pa.Table) -> None:
+        raise NotImplementedError
+
+    def lock_publishers(self, con) -> None:
+        """Serialise publishers of this warehouse (no-op where the engine already does)."""
+
+    def sql(self, con, statement: str, params: list | tuple = ()) -> list[tuple]:
+        raise NotImplementedError
+
+    # --- shared ---------------------------------------------------------------------------
+    def ensure_schema(self, con) -> None:
+        for table in (*PUBLISHED.values(), PUBLISH_LOG, RUN_REPORT):
+            self.sql(con, create_sql(table, self.dialect))
+            for statement in comment_sql(table):
+                self.sql(con, statement)
+        self.sql(con, LATEST_VIEW_SQL)
+
+    def query(self, statement: str, params: list | tuple = ()) -> pd.DataFrame:
+        con = self.connect(read_only=True)
+        try:
+            cur = con.execute(self._placeholders(statement), list(params) or None)
+            names = [d[0] for d in cur.description]
+            return pd.DataFrame(cur.fetchall(), columns=names)
+        finally:
+            con.close()
+
+    def _placeholders(self, statement: str) -> str:
+        return statement
+
+    def published_checksum(self, con, ds: dt.date, run_id: str) -> str | None:
+        rows = self.sql(
+            con,
+            "SELECT checksum FROM publish_log WHERE ds = ? AND run_id = ? AND table_name = 'recommendations'",
+            [ds, run_id],
+        )
+        return rows[0][0] if rows else None
+
+    def publish(self, ds: str, run_id: str, tables: dict[str, pa.Table], model_version: str | None) -> PublishResult:
+        """Stage each table under a run-scoped name, audit what landed, then replace ds in one transaction.
+
+        A publish this run already made (same ds, run_id and checksum) is a no-op, so a retry after a
+        crash between the switch and the clean-up publishes nothing twice.
+        """
+        day = dt.date.fromisoformat(ds)
+        sums = {name: checksum(rows) for name, rows in tables.items()}
+        token = hashlib.sha1(f"{ds}|{run_id}".encode()).hexdigest()[:12]
+        staged = {name: f"stg_{name}_{token}" for name in tables}
+        con = self.connect()
+        try:
+            self.lock_publishers(con)
+            self.ensure_schema(con)
+            done = self.published_checksum(con, day, run_id)
+            if done is not None and done == sums.get("recommendations"):
+                log.info("ds=%s run %s already published (checksum %s): nothing to do", ds, run_id, done)
+                self._drop(con, staged)
+                return PublishResult("noop", {n: t.num_rows for n, t in tables.items()}, done)
+            for name, rows in tables.items():
+                self.sql(con, f"DROP TABLE IF EXISTS {staged[name]}")
+                self.sql(con, create_sql(PUBLISHED[name], self.dialect, staged[name]))
+                self.bulk_load(con, staged[name], _with_ds(rows, day, PUBLISHED[name].names))
+                self._audit_staged(con, name, staged[name], rows)
+            log.info("staged and audited %s", {n: t.num_rows for n, t in tables.items()})
+            fault_point("publish_after_stage")
+            self._switch(con, day, run_id, tables, staged, sums, model_version)
+            fault_point("publish_after_switch")
+            self._drop(con, staged)
+        finally:
+            con.close()
+        return PublishResult("published", {n: t.num_rows for n, t in tables.items()}, sums["recommendations"])
+
+    def record_run(self, ds: str, run_id: str, steps: list[dict]) -> None:
+        """Replace the run report rows of (ds, run_id) in one transaction."""
+        day = dt.date.fromisoformat(ds)
+        con = self.connect()
+        try:
+            self.lock_publishers(con)
+            self.ensure_schema(con)
+            self.sql(con, "BEGIN")
+            self.sql(con, "DELETE FROM run_report WHERE ds = ? AND run_id = ?", [day, run_id])
+            for step in steps:
+                self.sql(con, f"INSERT INTO run_report ({', '.join(RUN_REPORT.names)}) VALUES "
+                              f"({', '.join('?' * len(RUN_REPORT.names))})", [day, run_id, *step_row(step)])
+            self.sql(con, "COMMIT")
+        finally:
+            con.close()
+
+    def _switch(self, con, day, run_id, tables, staged, sums, model_version) -> None:
+        self.sql(con, "BEGIN")
+        try:
+            for name in tables:
+                cols = ", ".join(PUBLISHED[name].names)
+                self.sql(con, f"DELETE FROM {name} WHERE ds = ?", [day])
+                self.sql(con, f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {staged[name]}")
+                self.sql(con, "DELETE FROM publish_log WHERE ds = ? AND run_id = ? AND table_name = ?",
+                         [day, run_id, name])
+                self.sql(
+                    con,
+                    "INSERT INTO publish_log (ds, run_id, table_name, rows, checksum, model_version, published_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [day, run_id, name, tables[name].num_rows, sums[name], model_version,
+                     dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+                )
+            self.sql(con, "COMMIT")
+        except Exception:
+            self.sql(con, "ROLLBACK")
+            raise
+
+    def _drop(self, con, staged: dict[str, str]) -> None:
+        for name in staged.values():
+            self.sql(con, f"DROP TABLE IF EXISTS {name}")
+
+    def _audit_staged(self, con, name: str, staged: str, rows: pa.Table) -> None:
+        """What landed in staging must be what was written, and recommendations must be well formed."""
+        ints = [c.name for c in PUBLISHED[name].columns if c.type in ("bigint", "int")]
+        got = self.sql(con, f"SELECT count(*), {', '.join(f'sum({c})' for c in ints)} FROM {staged}")[0]
+        want = (rows.num_rows, *[int(pc.sum(rows.column(c)).as_py() or 0) for c in ints])
+        got = tuple(int(v or 0) for v in got)
+        if got != want:
+            raise AuditError(f"staging table {staged} holds {got} (rows, sums of {ints}), expected {want}")
+        if name != "recommendations":
+            return
+        bad = self.sql(
+            con,
+            f"""SELECT
+                  (SELECT count(*) FROM {staged} WHERE NOT (score BETWEEN -1e308 AND 1e308)
+                       OR NOT (predicted_rating BETWEEN -1e308 AND 1e308)),
+                  (SELECT count(*) FROM (SELECT user_id FROM {staged} GROUP BY user_id
+                       HAVING min(rank) <> 1 OR max(rank) <> count(*) OR count(DISTINCT rank) <> count(*)) u),
+                  (SELECT count(DISTINCT model_version) FROM {staged})""",
+        )[0]
+        problems = []
+        if bad[0]:
+            problems.append(f"{bad[0]} row(s) with a non-finite score or predicted rating")
+        if bad[1]:
+            problems.append(f"{bad[1]} user(s) whose ranks are not 1..n")
+        if bad[2] > 1:
+            problems.append(f"{bad[2]} model versions in one publish")
+        if problems:
+            raise AuditError(f"staged recommendations failed the audit, nothing was published: {'; '.join(problems)}")
+
+
+def _with_ds(rows: pa.Table, day: dt.date, names: list[str]) -> pa.Table:
+    if "ds" in rows.column_names:
+        rows = rows.drop_columns(["ds"])
+    days = np.full(rows.num_rows, (day - dt.date(1970, 1, 1)).days, dtype=np.int32)
+    rows = rows.append_column("ds", pa.array(days).cast(pa.date32()))
+    return rows.select(names)
+
+
+def step_row(step: dict) -> list:
+    """A step record of jobs/common.py as the run_report columns after (ds, run_id)."""
+    import json
+
+    known = {"step", "status", "started_at", "ended_at", "seconds", "rows_in", "rows_out", "ds", "run_id"}
+    details = {k: v for k, v in step.items() if k not in known}
+    return [step["step"], step["status"], step.get("started_at"), step.get("ended_at"), step.get("seconds"),
+            json.dumps(step.get("rows_in") or {}), json.dumps(step.get("rows_out") or {}),
+            json.dumps(details, default=str)]
+
+
+def open_warehouse(url: str) -> Warehouse:
+    """duckdb:///path/file.duckdb or postgresql://user@host:port/db."""
+    if url.startswith("duckdb://"):
+        from recsys_core.publish.duckdb_store import DuckDBWarehouse
+
+        return DuckDBWarehouse(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from recsys_core.publish.postgres_store import PostgresWarehouse
+
+        return PostgresWarehouse(url)
+    raise ConfigError(f"warehouse URL {url!r}: unsupported scheme (use duckdb:///path or postgresql://...)")

@@ -1,0 +1,146 @@
+"""How every step runs: its arguments (flags or RECSYS_* variables), its context, timing, record and exit code."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from recsys_core.columns import INPUT_TABLES
+from recsys_core.config import Config, load_config
+from recsys_core.errors import EXIT_USER_ERROR, RecsysError
+from recsys_core.io import layout
+from recsys_core.io.lake import Lake, check_ds
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_WORK_DIR = PROJECT_ROOT / "data"
+
+log = logging.getLogger("recsys")
+
+
+def default_warehouse_url(work_dir: Path) -> str:
+    return f"duckdb://{Path(work_dir).resolve() / 'warehouse.duckdb'}"
+
+
+def resolve_warehouse_url(flag: str | None, config: Config, work_dir: Path) -> str:
+    """A flag or DAG param wins, then the config's warehouse.url, then <work>/warehouse.duckdb."""
+    return flag or config.warehouse.url or default_warehouse_url(work_dir)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    ds: str
+    data_dir: Path
+    work_dir: Path
+    config: Config
+    warehouse_url: str
+    run_id: str
+
+    @property
+    def work(self) -> layout.WorkDir:
+        return layout.WorkDir(self.work_dir)
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(self.work.lake)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.work.models
+
+    def input_path(self, table: str) -> Path:
+        """The validated snapshot of an input table for this ds (written by validate_inputs)."""
+        return self.lake.require(layout.input_dataset(table), self.ds)
+
+    def read_input(self, table: str, columns: list[str] | None = None):
+        return self.lake.read_table(layout.input_dataset(table), self.ds, columns)
+
+    def spark_inputs(self, spark) -> dict:
+        """The validated input snapshots of ds as Spark DataFrames (already cast to their contracts)."""
+        return {t: spark.read.parquet(str(self.input_path(t))) for t in INPUT_TABLES}
+
+
+def _arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
+    env = os.environ.get
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--ds", required=True, help="logical date of the run, YYYY-MM-DD")
+    p.add_argument("--data", default=env("RECSYS_DATA_DIR"), help="folder with users/, items/, interactions/")
+    p.add_argument("--work", default=env("RECSYS_WORK_DIR") or str(DEFAULT_WORK_DIR), help="lake and models root")
+    p.add_argument("--config", default=env("RECSYS_CONFIG") or None, help="TOML config file")
+    p.add_argument("--set", action="append", default=None, metavar="SECTION.KEY=VALUE", help="config override")
+    p.add_argument("--warehouse", default=env("RECSYS_WAREHOUSE_URL") or None, help="warehouse URL")
+    p.add_argument("--run-id", default=env("RECSYS_RUN_ID") or "manual")
+    a = p.parse_args(argv)
+    if a.set is None:
+        a.set = settings_lines(env("RECSYS_SETTINGS"))
+    return a
+
+
+def settings_lines(text: str | None) -> list[str]:
+    """The config overrides of RECSYS_SETTINGS: one section.key=value per line."""
+    return [s for s in (text or "").splitlines() if s.strip()]
+
+
+def _context(a: argparse.Namespace) -> JobContext:
+    work = Path(a.work).resolve()
+    config = load_config(a.config, a.set)
+    return JobContext(
+        ds=check_ds(a.ds),
+        data_dir=Path(a.data).resolve() if a.data else Path(),
+        work_dir=work,
+        config=config,
+        warehouse_url=resolve_warehouse_url(a.warehouse, config, work),
+        run_id=a.run_id,
+    )
+
+
+def parse_args(argv: list[str] | None, description: str) -> JobContext:
+    return _context(_arguments(argv, description))
+
+
+def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | None = None) -> int:
+    """Run one step: time it, record {seconds, rows...} under the lake's _steps, map errors to exit codes."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    started = time.time()
+    args = _arguments(argv, f"recsys step {name}")
+    record: dict = {"step": name, "ds": args.ds, "run_id": args.run_id}
+    code = 0
+    try:
+        ctx = _context(args)
+        log.info("%s: ds=%s data=%s work=%s", name, ctx.ds, ctx.data_dir, ctx.work_dir)
+        record.update(body(ctx) or {})
+        record["status"] = "success"
+    except RecsysError as exc:
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        log.error("%s failed: %s: %s", name, type(exc).__name__, exc)
+        code = EXIT_USER_ERROR
+    except Exception as exc:  # infrastructure trouble: let the scheduler retry
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        code = 1
+    record["seconds"] = round(time.time() - started, 2)
+    record["started_at"] = _utc(started)
+    record["ended_at"] = _utc(time.time())
+    try:  # even a bad config is recorded where `recsys run` looks, as long as ds is a date
+        work = layout.WorkDir(Path(args.work).resolve())
+        Lake(work.lake).write_json(record, layout.STEP_RECORDS, args.ds, f"{name}.json")
+    except RecsysError:
+        pass
+    log.info("%s %s in %.1fs: %s", name, record["status"], record["seconds"],
+             {k: v for k, v in record.items() if k.startswith("rows")})
+    return code
+
+
+def _utc(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
+
+
+def main_for(name: str, body: Callable[[JobContext], dict]) -> None:
+    sys.exit(run_job(name, body))

@@ -1,0 +1,54 @@
+"""The nightly gate with the real jobs: a worse model is trained and recorded but the blessed one serves."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from recsys_core.datasets.generate import generate_dataset
+
+DS = "2026-01-31"
+pytestmark = pytest.mark.spark
+
+
+def step(name, data, work, *settings):
+    cmd = [sys.executable, "-m", f"jobs.{name}", "--ds", DS, "--data", str(data), "--work", str(work),
+           "--set", "spark.shuffle_partitions=2", "--set", "evaluation.holdout_user_share=0.3",
+           "--set", "evaluation.bless_margin=0", *[x for s in settings for x in ("--set", s)]]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((work / "lake" / "_steps" / f"ds={DS}" / f"{name}.json").read_text())
+
+
+def test_a_worse_model_is_kept_out_of_serving_and_the_reason_recorded(tmp_path):
+    data, work = tmp_path / "data", tmp_path / "work"
+    generate_dataset(data, users=300, items=200, interactions=9000, seed=5)
+    for name in ("validate_inputs", "build_features", "validate_features"):
+        step(name, data, work)
+    good = ("model.epochs=3",)
+    first = step("train_towers", data, work, *good)
+    gate = step("gate_model", data, work, *good)
+    assert gate["blessed"] is True and gate["model_version"] == first["model_version"]
+    assert gate["candidate_ndcg@10"] > 0
+
+    # a barely trained model: same data, so the slice and the features are the same
+    bad = ("model.epochs=1", "model.learning_rate=1e-7")
+    second = step("train_towers", data, work, *bad)
+    assert second["model_version"] != first["model_version"]
+    gate = step("gate_model", data, work, *bad)
+    assert gate["blessed"] is False
+    assert gate["candidate_ndcg@10"] < gate["blessed_ndcg@10"]
+    assert "ranking with the blessed model" in gate["reason"]
+    assert gate["model_version"] == first["model_version"]  # what the rest of the run uses
+    ref = json.loads((work / "lake" / "model_ref" / f"ds={DS}" / "model.json").read_text())
+    assert ref["version"] == first["model_version"]
+    blessed = json.loads((work / "models" / "blessed.json").read_text())
+    assert blessed["version"] == first["model_version"]
+    # every run's metrics are stored with the model version it trained
+    for version in (first["model_version"], second["model_version"]):
+        stored = json.loads((work / "models" / version / "evaluations" / f"ds={DS}.json").read_text())
+        assert stored["candidate_version"] == version and stored["candidate_metrics"]["ndcg@10"] >= 0
+    # the next step ranks with the blessed model
+    embedded = step("embed_items", data, work, *bad)
+    assert embedded["model_version"] == first["model_version"]
