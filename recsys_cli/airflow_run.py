@@ -11,12 +11,10 @@ import time
 from pathlib import Path
 
 from jobs import TASKS
-from recsys_core.config import SparkConfig, load_config
+from recsys_core.config import DEFAULT_AIRFLOW_HOME, PROJECT_ROOT, SparkConfig, load_config
 from recsys_core.io import layout
-from recsys_core.step_runner import PROJECT_ROOT
 
 DAG_ID = "recsys_nightly"
-DEFAULT_AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
 SPARK_CONN_ENV = "AIRFLOW_CONN_SPARK_DEFAULT"
 
 

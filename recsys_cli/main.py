@@ -7,11 +7,11 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from recsys_cli.bench_commands import add_bench
+from recsys_cli.bench.commands import add_bench
+from recsys_core.config import DEFAULT_AIRFLOW_HOME, DEFAULT_CONFIG_PATH, DEFAULT_WORK_DIR
 from recsys_core.errors import RecsysError
-from recsys_core.step_runner import DEFAULT_WORK_DIR, PROJECT_ROOT, resolve_warehouse_url
+from recsys_core.step_runner import resolve_warehouse_url
 
-DEFAULT_CONFIG = PROJECT_ROOT / "config" / "recsys.toml"
 # defaults of `recsys generate` (those of recsys_core.datasets.generate.generate_dataset)
 GENERATE_USERS = 2_000
 GENERATE_ITEMS = 1_000
@@ -45,13 +45,13 @@ SHARED_OPTIONS: dict[str, dict] = {
     "--data": {"required": True, "help": "folder with users/, items/, interactions/"},
     "--warehouse": {"help": "duckdb:///path/file.duckdb or postgresql://user@host:port/db "
                             "(default: the config's warehouse.url, else <work>/warehouse.duckdb)"},
-    "--config": {"default": str(DEFAULT_CONFIG), "help": "TOML config file"},
+    "--config": {"default": str(DEFAULT_CONFIG_PATH), "help": "TOML config file"},
     "--set": {"action": "append", "metavar": "SECTION.KEY=VALUE",
               "help": "config override, repeatable (default: none)"},
     "--work": {"default": str(DEFAULT_WORK_DIR), "help": "lake, models and reports folder"},
     "--top-n": {"type": int,
                 "help": "recommendations per user, the DAG param top_n (default: the config's ranking.top_n)"},
-    "--airflow-home": {"help": "Airflow home with its SQLite metadata (default: .airflow/ in the project)"},
+    "--airflow-home": {"help": f"Airflow home with its SQLite metadata (default: {DEFAULT_AIRFLOW_HOME})"},
 }
 RUN_OPTIONS = ("--data", "--warehouse", "--config", "--set", "--work", "--top-n", "--airflow-home")
 READ_OPTIONS = ("--warehouse", "--work", "--config")  # where `recommend` and `similar` read
@@ -109,7 +109,6 @@ def add_ingest(sub) -> None:
 
 def _run_setup(a) -> tuple[dict, Path, Path]:
     """The DagRun conf, work folder and Airflow home of `run` and `backfill`; a bad config stops here."""
-    from recsys_cli.airflow_run import DEFAULT_AIRFLOW_HOME
     from recsys_core.config import load_config
 
     config = load_config(a.config, a.set or [])  # refuse a bad config before starting Airflow
@@ -177,7 +176,7 @@ def add_recommend(sub) -> None:
                                              ds_option("partition to read (default: recommendations_latest)")],
                        help="print users' recommendations from the warehouse")
     p.add_argument("--user", type=int, action="append", help="user id, repeatable (default: none; see --sample)")
-    p.add_argument("--sample", type=int, default=0, help="also show this many users (lowest ids)")
+    p.add_argument("--sample", type=int, default=0, help="also show this many users, those of the lowest ids")
     p.set_defaults(func=cmd_recommend)
 
 
@@ -258,7 +257,7 @@ def cmd_ui(a) -> int:
     """`airflow standalone` on this project's DAGs and metadata: the UI to try triggers and read logs."""
     import os
 
-    from recsys_cli.airflow_run import DEFAULT_AIRFLOW_HOME, airflow_env
+    from recsys_cli.airflow_run import airflow_env
 
     home = Path(a.airflow_home).resolve() if a.airflow_home else DEFAULT_AIRFLOW_HOME
     home.mkdir(parents=True, exist_ok=True)

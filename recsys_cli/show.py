@@ -69,7 +69,7 @@ def print_similar(url: str, item: int, ds: str | None) -> int:
         [str(day), item],
     )
     if rows.empty:
-        print(f"item {item}: no neighbours for ds {day}")
+        print(f"item {item}: no neighbors for ds {day}")
         return 1
     title = wh.query("SELECT title FROM items WHERE ds = ?::DATE AND item_id = ?", [str(day), item])
     print(f"items like {item} {title['title'].iloc[0] if len(title) else ''} (ds {day}):")

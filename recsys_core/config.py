@@ -212,7 +212,7 @@ class Config:
         if self.retrieval.similar_per_item > self.similarity.k:
             raise ConfigError(
                 f"config retrieval.similar_per_item ({self.retrieval.similar_per_item}) exceeds "
-                f"similarity.k ({self.similarity.k}): the neighbour table keeps only k items per item"
+                f"similarity.k ({self.similarity.k}): the neighbor table keeps only k items per item"
             )
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,13 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recsys_core.columns import INPUT_TABLES
-from recsys_core.config import Config, load_config
+from recsys_core.config import DEFAULT_WORK_DIR, Config, load_config
 from recsys_core.errors import EXIT_USER_ERROR, RecsysError
 from recsys_core.io import layout
 from recsys_core.io.lake import Lake, check_ds
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_WORK_DIR = PROJECT_ROOT / "data"
 
 log = logging.getLogger("recsys")
 

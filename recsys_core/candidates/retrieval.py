@@ -1,7 +1,7 @@
 """Per-user candidate retrieval in Spark (SEED.md "Retrieval"), each candidate keeping why it came.
 
 What all users share is small and computed first: item popularity, each genre's and country's top
-list (Spark aggregates of at most catalogue size), and the neighbour lists. It is broadcast once.
+list (Spark aggregates of at most catalogue size), and the neighbor lists. It is broadcast once.
 Then one shuffle brings each user's row of the users table and interactions together, sorted most
 recent first, and every partition runs the numpy kernel (candidate_kernel) over many users at a time.
 The output has one row per user: user_id, item_id (candidate ids, ascending) and reasons (each

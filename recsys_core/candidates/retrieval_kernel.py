@@ -2,7 +2,7 @@
 
 Items are addressed by their position in the sorted catalogue and reasons by their position in the
 sorted reason vocabulary, so every list is an integer array and sorting codes sorts the strings.
-`Sources` holds what every user shares (neighbour lists, genre and country top lists, popularity);
+`Sources` holds what every user shares (neighbor lists, genre and country top lists, popularity);
 `candidates` turns a batch of users' histories into their deduplicated, unseen candidates, each with
 all of its reasons, topped up to top_n with popular items. Spark runs it per partition (retrieval.py).
 """
@@ -21,7 +21,7 @@ from recsys_core.io.sorted_keys import distinct, member, positions
 @dataclass(frozen=True)
 class Sources:
     item_ids: np.ndarray  # (n,) ascending catalogue ids: an item's position is its index
-    neighbours: np.ndarray  # (n, similar_per_item) positions of each item's nearest items, -1 = none
+    neighbors: np.ndarray  # (n, similar_per_item) positions of each item's nearest items, -1 = none
     genre_offsets: np.ndarray  # (n + 1,) each item's genres are genre_codes[offsets[i]:offsets[i + 1]]
     genre_codes: np.ndarray  # codes into the sorted genre names
     genre_top: np.ndarray  # (genres, items_per_genre) most popular items of each genre, -1 padded
@@ -73,12 +73,12 @@ def build_sources(
     item_genres: list[list[str]],
     n: np.ndarray,
     mean: np.ndarray,
-    neighbour_lists: tuple[np.ndarray, np.ndarray, np.ndarray],
+    neighbor_lists: tuple[np.ndarray, np.ndarray, np.ndarray],
     country_lists: dict[str, np.ndarray],
     cfg: RetrievalConfig,
 ) -> Sources:
     """Sources from the catalogue (ids ascending, each item's genres, interaction count and mean rating),
-    the neighbour table as (item_id, rank, neighbor_id) arrays, and each country's item ids in list order."""
+    the neighbor table as (item_id, rank, neighbor_id) arrays, and each country's item ids in list order."""
     item_ids = np.asarray(item_ids, dtype=np.int64)
     if len(item_ids) > 1 and not np.all(item_ids[1:] > item_ids[:-1]):
         raise ValueError("build_sources needs the catalogue's ids unique and ascending")
@@ -98,12 +98,12 @@ def build_sources(
     genre_top = _pad(np.split(by_pop[order], np.searchsorted(pair_genres[order], np.arange(1, len(genre_names)))),
                      cfg.items_per_genre) if len(genre_names) else np.zeros((0, cfg.items_per_genre), np.int64)
 
-    near_item, near_rank, near_id = (np.asarray(a, dtype=np.int64) for a in neighbour_lists)
-    neighbours = np.full((n_items, cfg.similar_per_item), -1, dtype=np.int64)
+    near_item, near_rank, near_id = (np.asarray(a, dtype=np.int64) for a in neighbor_lists)
+    neighbors = np.full((n_items, cfg.similar_per_item), -1, dtype=np.int64)
     row, to = positions(item_ids, near_item), positions(item_ids, near_id)
     ok = (row >= 0) & (near_rank >= 1) & (near_rank <= cfg.similar_per_item)
-    neighbours[row[ok], near_rank[ok] - 1] = to[ok]
-    # a neighbour outside the catalogue leaves a hole in the list; the kernel skips holes (-1)
+    neighbors[row[ok], near_rank[ok] - 1] = to[ok]
+    # a neighbor outside the catalogue leaves a hole in the list; the kernel skips holes (-1)
 
     countries = np.array(sorted(country_lists), dtype=object)
     global_list = popular[: cfg.country_items]
@@ -121,7 +121,7 @@ def build_sources(
     code[order] = np.arange(len(reasons))
     g0, c0 = n_items, n_items + len(genre_names)
     return Sources(
-        item_ids=item_ids, neighbours=neighbours, genre_offsets=genre_offsets, genre_codes=genre_codes,
+        item_ids=item_ids, neighbors=neighbors, genre_offsets=genre_offsets, genre_codes=genre_codes,
         genre_top=genre_top, countries=countries, country_top=country_top, popular=popular,
         vocabulary=reasons[order], similar_reason=code[:g0], genre_reason=code[g0:c0],
         country_reason=code[c0:], fill_reason=int(code[-1]),
@@ -143,8 +143,8 @@ def candidates(src: Sources, cfg: RetrievalConfig, top_n: int, country: np.ndarr
     first = np.searchsorted(ev_user, np.arange(users))
     recent = (np.arange(len(ev_user)) - first[ev_user]) < cfg.recent_items
     ru, ri = ev_user[recent], ev_item[recent]
-    width = src.neighbours.shape[1]
-    parts.append((np.repeat(ru, width), src.neighbours[ri].ravel(), np.repeat(src.similar_reason[ri], width)))
+    width = src.neighbors.shape[1]
+    parts.append((np.repeat(ru, width), src.neighbors[ri].ravel(), np.repeat(src.similar_reason[ri], width)))
 
     # top in genres: the best items of each user's top_genres most watched genres (ties: genre name)
     genres = len(src.genre_reason)
@@ -174,7 +174,8 @@ def candidates(src: Sources, cfg: RetrievalConfig, top_n: int, country: np.ndarr
     keys = distinct(pair[keep] * size + reason[keep])
     keys = _popular_fill(src, top_n, users, seen, keys, size)
     pair, reason = keys // size, keys % size
-    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    # a new (user, item) pair starts at each change of pair; none when no user has a candidate
+    starts = np.flatnonzero(np.r_[len(pair) > 0, pair[1:] != pair[:-1]])
     return Candidates(pair[starts] // n, pair[starts] % n, np.r_[starts, len(pair)], reason)
 
 

@@ -15,7 +15,7 @@ def top_k_neighbors(
     """For each query row (default: every row), the k nearest other rows of `embeddings`.
 
     Returns (indices, squared_distances), each (n_queries, min(k, n - 1)), sorted by distance and
-    then by index so ties are broken deterministically. A row is never its own neighbour.
+    then by index so ties are broken deterministically. A row is never its own neighbor.
 
     Per block of `block` query rows: one BLAS product of augmented matrices gives
     |x|^2 - 2 q.x for every item x (the squared distance minus the query's own |q|^2) into a
@@ -51,7 +51,7 @@ def top_k_neighbors(
         q[:b, dim] = 1.0
         scores = buffer[:b]
         np.matmul(q[:b], items.T, out=scores)
-        scores[np.arange(b), rows] = np.inf  # never its own neighbour
+        scores[np.arange(b), rows] = np.inf  # never its own neighbor
         idx, key = _select(scores, kk, groups)
         idx_out[start : start + b] = idx
         d2_out[start : start + b] = np.maximum(key + norms[rows, None], 0.0)
@@ -88,7 +88,7 @@ def _select(scores: np.ndarray, k: int, groups: int) -> tuple[np.ndarray, np.nda
 
 def neighbors_dataframe(spark, item_ids: np.ndarray, embeddings: np.ndarray, k: int, block: int = 2048):
     """Spark DataFrame (item_id, rank, neighbor_id, distance): the embeddings are broadcast once and
-    each partition computes the neighbours of one block of query items with `top_k_neighbors`."""
+    each partition computes the neighbors of one block of query items with `top_k_neighbors`."""
     import pyarrow as pa
 
     from recsys_core import columns as C

@@ -60,7 +60,7 @@ def compare_systems(spark, tables: dict, split: Split, cfg: Config, baselines: b
     trained = offline.train_towers(spark, cat, cfg.model)
     regression = cfg.model.mode == "regression"
     towers_ratings = trained.predict_ratings(known_test) if regression else None
-    table = offline.neighbours(spark, trained, max(cfg.similarity.k, cfg.retrieval.similar_per_item))
+    table = offline.neighbors(spark, trained, max(cfg.similarity.k, cfg.retrieval.similar_per_item))
     run = offline.pipeline(spark, cat, trained, table, cfg.retrieval, users)
     systems = {
         "pipeline": {
@@ -109,7 +109,7 @@ def cold_start(spark, tables: dict, split: Split, cfg: Config, share: float = CO
     cat = offline.Catalogue(tables[C.USERS], tables[C.ITEMS], train)
     users = cold_split.evaluated_users
     trained = offline.train_towers(spark, cat, cfg.model)
-    table = offline.neighbours(spark, trained, max(cfg.similarity.k, cfg.retrieval.similar_per_item))
+    table = offline.neighbors(spark, trained, max(cfg.similarity.k, cfg.retrieval.similar_per_item))
     relevant_cold = cold_split.relevant[cold_split.relevant[C.ITEM_ID].isin(cold)]
     out = {"cold_items": int(len(cold)), "relevant_cold_pairs": int(len(relevant_cold))}
     for name, recs in (
@@ -149,7 +149,7 @@ def tradeoff(spark, split: Split, cfg: Config, context: dict) -> list[dict]:
     """Retrieval sizes small to large, all ranked by the same model on the same split."""
     cat, trained = context["catalogue"], context["trained"]
     sizes = offline.retrieval_sizes(cfg)
-    table = offline.neighbours(spark, trained, max(s.similar_per_item for s in sizes))
+    table = offline.neighbors(spark, trained, max(s.similar_per_item for s in sizes))
     rows = []
     for size in sizes:
         run = offline.pipeline(spark, cat, trained, table, size, split.evaluated_users)

@@ -1,6 +1,6 @@
 """The systems compared by the offline evaluation, each producing top-K lists on the same split.
 
-Every system learns from the training interactions only: features, the towers, the neighbour table,
+Every system learns from the training interactions only: features, the towers, the neighbor table,
 the candidate lists, the popularity order and the ALS factors. Evaluation data sets are small
 enough to score users against the whole catalogue in numpy blocks; the nightly pipeline does not
 take these shortcuts.
@@ -162,7 +162,7 @@ class PipelineResult:
     ranking_seconds: float
 
 
-def neighbours(spark, trained: Trained, k: int):
+def neighbors(spark, trained: Trained, k: int):
     """The item-similarity step on the trained item embeddings, cached for reuse across retrieval sizes."""
     from recsys_core.candidates.similarity import neighbors_dataframe
 

@@ -20,7 +20,7 @@ SEEN = {(1, 10)}
 
 
 def write_lake(work, score_shift: float, nan: bool = False, version: str = "v1"):
-    """A complete lake for DS: input snapshots, neighbours and valid recommendations (every unseen item)."""
+    """A complete lake for DS: input snapshots, neighbors and valid recommendations (every unseen item)."""
     lake = Lake(work / "lake")
     lake.write_table(conform("users", pa.table({"user_id": USERS, "country": ["US"] * 3})), layout.input_dataset("users"), DS)
     lake.write_table(conform("items", pa.table({"item_id": ITEMS, "title": [f"t{i}" for i in ITEMS],

@@ -1,11 +1,11 @@
 """`recsys bench similarity` on a small catalogue: every method runs, figures are printed, and the
-kernel finds FAISS's exact neighbours (speed is printed, never asserted)."""
+kernel finds FAISS's exact neighbors (speed is printed, never asserted)."""
 
 import json
 
 import numpy as np
 
-from recsys_cli.bench import unit_vectors
+from recsys_cli.bench.similarity import unit_vectors
 from recsys_cli.main import main
 
 
@@ -18,10 +18,10 @@ def test_bench_similarity_prints_figures_and_agrees_with_faiss(tmp_path, capsys)
         assert method in printed
     assert "vs FAISS" in printed and "peak RSS MB" in printed
     report = json.loads(out.read_text())
-    assert report["same_neighbours_as_faiss"] > 0.999
+    assert report["same_neighbors_as_faiss"] > 0.999
     for r in report["methods"].values():
         assert r["seconds"] > 0 and r["peak_rss_mb"] >= r["rss_before_mb"] > 0
-    # the Spark job ran on its own 2,500 items: k neighbour rows each, its process tree measured
+    # the Spark job ran on its own 2,500 items: k neighbor rows each, its process tree measured
     job = report["spark_job"]
     assert job["items"] == 2500 and job["rows_out"] == 2500 * 5 and job["returncode"] == 0
     assert job["peak_rss_mb"] > 100 and "Spark job item_similarity on 2,500 items" in printed
@@ -51,7 +51,8 @@ def test_scale_bench_measures_a_process_tree_and_generates_its_data_once(tmp_pat
     import subprocess
     import sys
 
-    from recsys_cli.bench_scale import STAGES, measured, prepare, tree_rss_mb
+    from recsys_cli.bench.measure import measured, tree_rss_mb
+    from recsys_cli.bench.scale import STAGES, prepare
 
     # a parent holding ~0 MB whose child holds 200 MB: the tree's peak must see the child
     grow = "import subprocess,sys; subprocess.run([sys.executable,'-c','b=bytearray(200*2**20); import time; time.sleep(1.5)'])"
@@ -69,7 +70,7 @@ def test_scale_bench_measures_a_process_tree_and_generates_its_data_once(tmp_pat
 
 
 def test_scale_bench_rerunning_only_some_stages_keeps_the_earlier_figures_marked(tmp_path, capsys):
-    from recsys_cli.bench_scale import bench_scale, print_scale
+    from recsys_cli.bench.scale import bench_scale, print_scale
 
     data, work = tmp_path / "in", tmp_path / "work"
     work.mkdir()

@@ -1,6 +1,8 @@
-"""The recsys command: readable reasons, and a bad config refused before Airflow starts."""
+"""The recsys command: readable reasons, a bad config refused before Airflow starts, every option's help."""
 
-from recsys_cli.main import main
+import argparse
+
+from recsys_cli.main import main, parser
 from recsys_cli.show import describe_reason
 
 
@@ -79,3 +81,29 @@ def test_run_points_spark_default_at_the_configured_master_unless_the_environmen
         assert SparkSubmitHook(conn_id="spark_default")._connection["master"] == master
     monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", "spark://spark-master:7077")
     assert airflow_env(tmp_path, "local[*]")["AIRFLOW_CONN_SPARK_DEFAULT"] == "spark://spark-master:7077"
+
+
+def _commands(p: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """(command words, parser) of every subcommand under p, nested ones too (`bench scale`)."""
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name), sub
+                yield from _commands(sub, (*path, name))
+
+
+def test_every_option_of_every_command_has_help_that_states_its_default():
+    commands = dict(_commands(parser()))
+    assert {("run",), ("ingest", "movielens"), ("bench", "scale"), ("ui",)} <= set(commands)
+    checked = 0
+    for words, sub in commands.items():
+        formatter = sub._get_formatter()
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                continue
+            name = f"recsys {' '.join(words)} {'/'.join(action.option_strings) or action.dest}"
+            assert action.help and action.help.strip(), f"{name} has no help"
+            if not action.required:  # a required option has no default to state
+                assert "default" in formatter._get_help_string(action), f"{name}: its help does not state its default"
+            checked += 1
+    assert checked > 50

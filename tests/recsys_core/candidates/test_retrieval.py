@@ -34,7 +34,7 @@ def make_interactions(spark, rows: list[tuple[int, int, float, int]]):
 
 
 def make_neighbors(spark, by_item: dict[int, list[int]]):
-    """Neighbour lists in rank order (rank 1 first); the distance is the rank."""
+    """Neighbor lists in rank order (rank 1 first); the distance is the rank."""
     rows = [(i, r, n, float(r)) for i, ns in by_item.items() for r, n in enumerate(ns, start=1)]
     return spark.createDataFrame(rows, NEIGHBORS_SCHEMA)
 
@@ -62,7 +62,7 @@ def triples(df) -> set[tuple[int, int, str]]:
 # --- similar to recent -------------------------------------------------------------------------
 
 
-def test_similar_to_recent_uses_last_items_by_timestamp_ties_by_item_id_desc_and_top_ranked_neighbours(
+def test_similar_to_recent_uses_last_items_by_timestamp_ties_by_item_id_desc_and_top_ranked_neighbors(
     spark,
 ):
     interactions = make_interactions(
@@ -302,7 +302,7 @@ def test_retrieve_never_returns_items_outside_the_catalogue(spark):
             (2, 99, 5.0, 1), (2, 88, 5.0, 2),  # heavy ratings of removed items: not popular
         ],
     )
-    # a stale neighbour table: item 1's nearest item 77 and item 99 are not in the catalogue
+    # a stale neighbor table: item 1's nearest item 77 and item 99 are not in the catalogue
     neighbors = make_neighbors(spark, {1: [77, 2], 2: [1, 3], 99: [3, 4]})
     out = retrieve(users, items, interactions, neighbors, CFG, top_n=3)
     # similar_to:1 -> 2 (77 dropped); Drama -> 1 (seen), 2; de -> 1 (seen);

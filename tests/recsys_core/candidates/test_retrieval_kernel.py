@@ -14,7 +14,7 @@ The catalogue (position: id, genres, interactions, mean rating):
 
 popularity: 40, 20, 10, 30, 50, 70, 60, 80 (positions 3, 1, 0, 2, 4, 6, 5, 7).
 
-Neighbour table (item: rank -> neighbour): 10: 1->20, 2->30; 20: 1->10, 2->60; 40: 1->70, 2->999
+Neighbor table (item: rank -> neighbor): 10: 1->20, 2->30; 20: 1->10, 2->60; 40: 1->70, 2->999
 (outside the catalogue: a hole), 3->50 (beyond similar_per_item=2: dropped); 70: 2->80 only (rank 1
 missing: a hole); 999 (not an item): 1->10 (ignored).
 
@@ -118,7 +118,7 @@ def test_popularity_order_ranks_by_count_then_mean_then_lower_id_and_a_missing_m
 # --- build_sources ---------------------------------------------------------------------------------
 
 
-def test_build_sources_lays_out_genres_neighbours_countries_and_reason_codes():
+def test_build_sources_lays_out_genres_neighbors_countries_and_reason_codes():
     src = sources(ALL)
     assert src.popular.tolist() == [3, 1, 0, 2, 4, 6, 5, 7]
     assert src.genre_offsets.tolist() == [0, 1, 3, 4, 5, 7, 8, 9, 9]
@@ -126,7 +126,7 @@ def test_build_sources_lays_out_genres_neighbours_countries_and_reason_codes():
     # each genre's 2 most popular items: Action 20, 10 (50 cut); Comedy 20, 30; Drama 40, 50
     assert src.genre_top.tolist() == [[1, 0], [1, 2], [3, 4]]
     # holes: 40's rank 2 is outside the catalogue, 70 has no rank 1; 40's rank 3 is beyond 2
-    assert src.neighbours.tolist() == [[1, 2], [0, 5], [-1, -1], [6, -1], [-1, -1], [-1, -1], [-1, 7], [-1, -1]]
+    assert src.neighbors.tolist() == [[1, 2], [0, 5], [-1, -1], [6, -1], [-1, -1], [-1, -1], [-1, 7], [-1, -1]]
     assert src.countries.tolist() == ["DE", "FR", "US"] and src.global_row == GLOBAL
     assert src.country_top.tolist() == [[-1, 7], [2, 5], [7, 0], [3, 1]]  # the global row: popular[:2]
     assert src.vocabulary.tolist() == [
@@ -156,7 +156,7 @@ def test_build_sources_refuses_ids_that_are_not_unique_and_ascending():
 # --- each source alone -----------------------------------------------------------------------------
 
 
-def test_similar_to_recent_alone_gives_the_neighbours_of_the_last_recent_items_minus_seen_and_holes():
+def test_similar_to_recent_alone_gives_the_neighbors_of_the_last_recent_items_minus_seen_and_holes():
     # user 0: recent 10, 40 -> 10's 20, 30; 40's 70 is seen and its rank 2 is a hole; 40's rank 3 (50)
     # is beyond similar_per_item. user 1: 20 -> 10, 60. Users 2 and 3 have no history.
     got = run(only(recent_items=2, similar_per_item=2))
@@ -167,7 +167,7 @@ def test_similar_to_recent_alone_gives_the_neighbours_of_the_last_recent_items_m
 
 
 def test_similar_to_recent_reaches_only_as_far_back_as_recent_items():
-    # recent_items=3 adds user 0's third most recent item, 70, whose only neighbour is 80 (rank 2)
+    # recent_items=3 adds user 0's third most recent item, 70, whose only neighbor is 80 (rank 2)
     assert run(only(recent_items=3, similar_per_item=2))[0] == {
         20: ("similar_to:10",), 30: ("similar_to:10",), 80: ("similar_to:70",)}
     # recent_items=1: only the newest item, 10, explains anything
@@ -290,10 +290,6 @@ def test_no_users_or_no_items_give_empty_candidates():
     assert (got.user.tolist(), got.item.tolist(), got.reason_offsets.tolist()) == ([], [], [0])
 
 
-@pytest.mark.xfail(raises=IndexError, strict=True, reason=(
-    "bug: when no user of the batch has any candidate (every user has seen the whole catalogue, or "
-    "top_n=0 and every source is empty) candidates() indexes pair[[0]] of an empty array: "
-    "np.r_[True, empty] still marks a start"))
 def test_a_batch_whose_users_have_seen_every_item_gives_empty_candidates():
     items = np.array([10, 20])
     src = build_sources(items, [["A"], ["B"]], np.array([1, 1]), np.array([4.0, 4.0]),

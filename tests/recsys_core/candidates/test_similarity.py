@@ -19,21 +19,21 @@ def brute_force(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, np.take_along_axis(d2, idx, axis=1)
 
 
-def test_points_on_a_line_give_hand_computed_neighbours_and_squared_distances():
+def test_points_on_a_line_give_hand_computed_neighbors_and_squared_distances():
     emb = np.array([[0.0], [1.0], [3.0], [7.0]])
     idx, d2 = top_k_neighbors(emb, k=2)
     assert idx.tolist() == [[1, 2], [0, 2], [1, 0], [2, 1]]
     assert d2.tolist() == [[1.0, 9.0], [1.0, 4.0], [4.0, 9.0], [16.0, 36.0]]
 
 
-def test_points_in_the_plane_give_hand_computed_neighbours_and_squared_distances():
+def test_points_in_the_plane_give_hand_computed_neighbors_and_squared_distances():
     emb = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
     idx, d2 = top_k_neighbors(emb, k=2)
     assert idx.tolist() == [[1, 2], [0, 2], [0, 1], [2, 1]]
     assert d2.tolist() == [[1.0, 4.0], [1.0, 5.0], [4.0, 5.0], [10.0, 13.0]]
 
 
-def test_a_row_is_never_its_own_neighbour_even_with_identical_copies():
+def test_a_row_is_never_its_own_neighbor_even_with_identical_copies():
     emb = np.zeros((5, 3))  # every pair at distance 0, self included
     idx, d2 = top_k_neighbors(emb, k=4)
     for row in range(5):
@@ -97,7 +97,7 @@ def test_the_two_stage_selection_equals_a_full_sort_on_catalogues_of_many_groups
     ref = np.array([np.lexsort((np.arange(n), exact[i]))[:k] for i in range(n)])
     if integer:
         np.testing.assert_array_equal(idx, ref)
-    else:  # float32 rounding may swap near-equal neighbours: compare the distances reached
+    else:  # float32 rounding may swap near-equal neighbors: compare the distances reached
         assert (idx == ref).mean() > 0.999
     np.testing.assert_allclose(d2, np.take_along_axis(exact, idx, axis=1), rtol=1e-4, atol=1e-4)
 

@@ -1,12 +1,11 @@
 """Bulk-load speed of the PostgreSQL warehouse: COPY (what publish uses) against row-by-row INSERTs.
 
-Run: .venv/bin/python benchmarks/bench_publish.py [--rows 1000000] [--url postgresql://...]
+Run: .venv/bin/python recsys bench publish [--rows 1000000] [--url postgresql://...]
 Prints rows per second of each path, measured in the same run, and their ratio.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 import uuid
 
@@ -29,23 +28,19 @@ def recommendations(n: int) -> pa.Table:
     })
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--rows", type=int, default=1_000_000)
-    p.add_argument("--reference-rows", type=int, default=20_000, help="rows for the row-by-row reference")
-    p.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    a = p.parse_args()
-    wh = open_warehouse(a.url)
+def bench_publish(rows: int, reference_rows: int, url: str) -> dict:
+    """Seconds to COPY `rows` recommendations and to INSERT `reference_rows` of them one by one."""
+    wh = open_warehouse(url)
     con = wh.connect()
     table = f"bench_{uuid.uuid4().hex[:8]}"
     try:
         con.execute(create_sql(RECOMMENDATIONS, "postgres", table))
-        rows = recommendations(a.rows)
+        data = recommendations(rows)
         t = time.perf_counter()
-        wh.bulk_load(con, table, rows)
+        wh.bulk_load(con, table, data)
         copy_s = time.perf_counter() - t
         con.execute(f"TRUNCATE {table}")
-        ref = rows.slice(0, a.reference_rows).to_pylist()
+        ref = data.slice(0, reference_rows).to_pylist()
         cols = RECOMMENDATIONS.names
         t = time.perf_counter()
         with con.cursor() as cur:
@@ -55,11 +50,13 @@ def main() -> None:
     finally:
         con.execute(f"DROP TABLE IF EXISTS {table}")
         con.close()
-    copy_rate, insert_rate = a.rows / copy_s, a.reference_rows / insert_s
-    print(f"COPY bulk load   : {a.rows:>10,} rows in {copy_s:7.2f} s = {copy_rate:>12,.0f} rows/s")
-    print(f"row-by-row INSERT: {a.reference_rows:>10,} rows in {insert_s:7.2f} s = {insert_rate:>12,.0f} rows/s")
+    return {"rows": rows, "copy_seconds": copy_s, "reference_rows": reference_rows, "insert_seconds": insert_s}
+
+
+def print_publish(report: dict) -> None:
+    copy_rate = report["rows"] / report["copy_seconds"]
+    insert_rate = report["reference_rows"] / report["insert_seconds"]
+    print(f"COPY bulk load   : {report['rows']:>10,} rows in {report['copy_seconds']:7.2f} s = {copy_rate:>12,.0f} rows/s")
+    print(f"row-by-row INSERT: {report['reference_rows']:>10,} rows in {report['insert_seconds']:7.2f} s = "
+          f"{insert_rate:>12,.0f} rows/s")
     print(f"COPY is {copy_rate / insert_rate:.1f}x faster per row")
-
-
-if __name__ == "__main__":
-    main()

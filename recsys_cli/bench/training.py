@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from recsys_cli.bench.measure import peak_rss_mb
 
 METHODS = ("in_memory", "stream")
 USER_FEATURES, ITEM_FEATURES = 46, 24  # the widths the pipeline's feature tables have with 18 genres
@@ -38,10 +39,6 @@ def write_data(folder: Path, users: int, items: int, examples: int, seed: int) -
     write_examples(chunks(), folder / "examples.parquet", validation_share=0.0, seed=seed)
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 def run_method(method: str, folder: Path, batch_size: int) -> dict:
     import dataclasses
 
@@ -54,7 +51,7 @@ def run_method(method: str, folder: Path, batch_size: int) -> dict:
 
     cfg = dataclasses.replace(ModelConfig(), epochs=1, batch_size=batch_size, validation_share=0.0)
     xu, xi = np.load(folder / "users.npy"), np.load(folder / "items.npy")
-    before = _peak_mb()
+    before = peak_rss_mb()
     if method == "in_memory":
         import pyarrow.parquet as pq
 
@@ -75,7 +72,7 @@ def run_method(method: str, folder: Path, batch_size: int) -> dict:
         raise ValueError(f"unknown method {method!r}; one of {METHODS}")
     seconds = time.perf_counter() - start
     return {"method": method, "examples": int(rows), "seconds": seconds, "examples_per_second": rows / seconds,
-            "loss": float(loss), "peak_rss_mb": _peak_mb(), "rss_before_mb": before}
+            "loss": float(loss), "peak_rss_mb": peak_rss_mb(), "rss_before_mb": before}
 
 
 def bench_training(sizes: list[int], users: int = 100_000, items: int = 10_000, batch_size: int = 256,
@@ -89,7 +86,7 @@ def bench_training(sizes: list[int], users: int = 100_000, items: int = 10_000, 
             tries: dict[str, list[dict]] = {m: [] for m in METHODS}
             for method in [m for _ in range(repeat) for m in METHODS]:
                 proc = subprocess.run(
-                    [sys.executable, "-m", "recsys_cli.bench_training", method, "--folder", tmp,
+                    [sys.executable, "-m", "recsys_cli.bench.training", method, "--folder", tmp,
                      "--batch-size", str(batch_size)],
                     capture_output=True, text=True,
                 )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from recsys_cli.bench.measure import peak_rss_mb
 
 METHODS = ("kernel", "faiss", "matmul")
 
@@ -25,15 +26,11 @@ def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 def run_method(method: str, n: int, dim: int, k: int, seed: int, out: Path | None) -> dict:
     x = unit_vectors(n, dim, seed)
     if method == "faiss":
         import faiss  # imported before the clock, as numpy is
-    base = _peak_mb()
+    base = peak_rss_mb()
     start = time.perf_counter()
     idx = None
     if method == "kernel":
@@ -55,17 +52,17 @@ def run_method(method: str, n: int, dim: int, k: int, seed: int, out: Path | Non
     seconds = time.perf_counter() - start
     if out is not None and idx is not None:
         np.save(out, idx)
-    return {"method": method, "seconds": seconds, "peak_rss_mb": _peak_mb(), "rss_before_mb": base}
+    return {"method": method, "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": base}
 
 
 def bench_similarity(n: int = 62_000, dim: int = 32, k: int = 10, seed: int = 0) -> dict:
-    """Time every method in a child process; compare the kernel's neighbours with FAISS's."""
+    """Time every method in a child process; compare the kernel's neighbors with FAISS's."""
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for method in METHODS:
             out = Path(tmp) / f"{method}.npy"
             proc = subprocess.run(
-                [sys.executable, "-m", "recsys_cli.bench", method, "--items", str(n), "--dim", str(dim),
+                [sys.executable, "-m", "recsys_cli.bench.similarity", method, "--items", str(n), "--dim", str(dim),
                  "--k", str(k), "--seed", str(seed), "--out", str(out)],
                 capture_output=True, text=True,
             )
@@ -74,7 +71,7 @@ def bench_similarity(n: int = 62_000, dim: int = 32, k: int = 10, seed: int = 0)
             results[method] = json.loads(proc.stdout.strip().splitlines()[-1])
         kernel, faiss_idx = np.load(Path(tmp) / "kernel.npy"), np.load(Path(tmp) / "faiss.npy")
     same = float((kernel == faiss_idx).mean())
-    return {"items": n, "dim": dim, "k": k, "methods": results, "same_neighbours_as_faiss": same}
+    return {"items": n, "dim": dim, "k": k, "methods": results, "same_neighbors_as_faiss": same}
 
 
 def bench_similarity_job(n: int, dim: int, k: int, seed: int, work: Path, driver_memory: str) -> dict:
@@ -83,7 +80,8 @@ def bench_similarity_job(n: int, dim: int, k: int, seed: int, work: Path, driver
     import pyarrow.parquet as pq
 
     from jobs.embed_items import embedding_table
-    from recsys_cli.bench_scale import DS, measured
+    from recsys_cli.bench.measure import measured
+    from recsys_cli.bench.scale import DS
     from recsys_core import columns as C
     from recsys_core.io import layout as L
     from recsys_core.io.lake import Lake
@@ -106,18 +104,18 @@ def bench_similarity_job(n: int, dim: int, k: int, seed: int, work: Path, driver
 
 def print_similarity(report: dict) -> None:
     m = report["methods"]
-    print(f"top-{report['k']} neighbours of {report['items']:,} random unit vectors, dimension {report['dim']}")
+    print(f"top-{report['k']} neighbors of {report['items']:,} random unit vectors, dimension {report['dim']}")
     print(f"{'method':<10}{'seconds':>9}{'peak RSS MB':>13}{'vs FAISS':>10}{'vs matmul':>11}")
     for name in METHODS:
         r = m[name]
         print(f"{name:<10}{r['seconds']:>9.2f}{r['peak_rss_mb']:>13.0f}"
               f"{r['seconds'] / m['faiss']['seconds']:>9.2f}x{r['seconds'] / m['matmul']['seconds']:>10.2f}x")
-    print(f"kernel neighbours identical to FAISS's: {report['same_neighbours_as_faiss']:.5%} "
+    print(f"kernel neighbors identical to FAISS's: {report['same_neighbors_as_faiss']:.5%} "
           "(the rest: float32 near-ties ordered differently)")
     job = report.get("spark_job")
     if job:
         print(f"Spark job item_similarity on {job['items']:,} items: {job['seconds']:.1f}s, peak RSS of its "
-              f"process tree {job['peak_rss_mb']:,.0f} MB, {job['rows_out']:,} neighbour rows")
+              f"process tree {job['peak_rss_mb']:,.0f} MB, {job['rows_out']:,} neighbor rows")
 
 
 def main(argv: list[str] | None = None) -> int:

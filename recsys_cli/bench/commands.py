@@ -1,6 +1,6 @@
-"""`recsys bench similarity | training | scale`: each benchmark's options and its handler.
+"""`recsys bench similarity | training | scale | publish`: each benchmark's options and its handler.
 
-The benchmarks themselves are recsys_cli.bench, recsys_cli.bench_training and recsys_cli.bench_scale;
+The benchmarks themselves are the modules beside this one;
 this module only turns their options into calls and writes the figures.
 """
 
@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from recsys_cli.bench_scale import STAGES
+from recsys_cli.bench.scale import STAGES
 
 # defaults of `recsys bench similarity`
 SIMILARITY_ITEMS = 62_000
@@ -32,6 +32,10 @@ SCALE_DATA = "data/bench-scale/inputs"
 SCALE_WORK = "data/bench-scale/work"
 SCALE_DRIVER_MEMORY = "12g"
 SCALE_TRAIN_SAMPLE = 1_000_000
+# defaults of `recsys bench publish`
+PUBLISH_ROWS = 1_000_000
+PUBLISH_REFERENCE_ROWS = 20_000  # row-by-row INSERT is ~100x slower: fewer rows give the same rate
+PUBLISH_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def _json_out() -> argparse.ArgumentParser:
@@ -47,13 +51,13 @@ def _write_json(report: dict, out: str | None) -> None:
 
 
 def cmd_bench_similarity(a) -> int:
-    from recsys_cli.bench import bench_similarity, print_similarity
+    from recsys_cli.bench.similarity import bench_similarity, print_similarity
 
     report = bench_similarity(a.items, a.dim, a.k, a.seed)
     if a.spark_items:
         import tempfile
 
-        from recsys_cli.bench import bench_similarity_job
+        from recsys_cli.bench.similarity import bench_similarity_job
 
         with tempfile.TemporaryDirectory(prefix="recsys-bench-similarity-") as work:
             report["spark_job"] = bench_similarity_job(a.spark_items, a.dim, a.k, a.seed, Path(work), a.driver_memory)
@@ -65,20 +69,20 @@ def cmd_bench_similarity(a) -> int:
 def add_similarity(bsub, out: argparse.ArgumentParser) -> None:
     p = bsub.add_parser("similarity", parents=[out],
                         help="top-k kernel vs exact FAISS vs a bare matmul, time and peak memory")
-    p.add_argument("--items", type=int, default=SIMILARITY_ITEMS, help="random unit vectors (items)")
+    p.add_argument("--items", type=int, default=SIMILARITY_ITEMS, help="items: random unit vectors")
     p.add_argument("--dim", type=int, default=SIMILARITY_DIM, help="their dimension")
-    p.add_argument("--k", type=int, default=SIMILARITY_K, help="neighbours per item")
+    p.add_argument("--k", type=int, default=SIMILARITY_K, help="neighbors per item")
     p.add_argument("--seed", type=int, default=SIMILARITY_SEED, help="seed of the random vectors")
     p.add_argument("--spark-items", type=int, default=0,
                    help="also run the item_similarity Spark job on this many items (its time and peak memory); "
                         "0: no Spark job")
     p.add_argument("--driver-memory", default=SIMILARITY_JOB_DRIVER_MEMORY,
-                   help="Spark driver memory of that job (local mode)")
+                   help="Spark driver memory of that job, in local mode")
     p.set_defaults(func=cmd_bench_similarity)
 
 
 def cmd_bench_training(a) -> int:
-    from recsys_cli.bench_training import bench_training, print_training
+    from recsys_cli.bench.training import bench_training, print_training
 
     report = bench_training(a.examples, a.users, a.items, a.batch_size, repeat=a.repeat)
     print_training(report)
@@ -100,7 +104,7 @@ def add_training(bsub, out: argparse.ArgumentParser) -> None:
 
 
 def cmd_bench_scale(a) -> int:
-    from recsys_cli.bench_scale import bench_scale, print_scale
+    from recsys_cli.bench.scale import bench_scale, print_scale
 
     report = bench_scale(Path(a.data), Path(a.work), a.users, a.items, a.interactions, driver_memory=a.driver_memory,
                          sample=a.train_sample, als=not a.no_als, only=a.only)
@@ -119,13 +123,33 @@ def add_scale(bsub, out: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=SCALE_DATA, help="its folder: generated once, reused for the same sizes")
     p.add_argument("--work", default=SCALE_WORK, help="lake, models and logs of the stages")
     p.add_argument("--driver-memory", default=SCALE_DRIVER_MEMORY,
-                   help="Spark driver memory of every stage (local mode)")
+                   help="Spark driver memory of every stage, in local mode")
     p.add_argument("--train-sample", type=int, default=SCALE_TRAIN_SAMPLE,
                    help="interactions the towers are fitted on")
     p.add_argument("--no-als", action="store_true", help="skip the ALS reference")
-    p.add_argument("--only", nargs="+", choices=[*STAGES, "als_reference"],
-                   help="rerun only these stages on the lake of an earlier run in --work (default: every stage)")
+    rerunnable = [*STAGES, "als_reference"]
+    p.add_argument("--only", nargs="+", choices=rerunnable, metavar="STAGE",
+                   help=f"rerun only these stages ({', '.join(rerunnable)}) on the lake of an earlier run in --work "
+                        "(default: every stage)")
     p.set_defaults(func=cmd_bench_scale)
+
+
+def cmd_bench_publish(a) -> int:
+    from recsys_cli.bench.publish import bench_publish, print_publish
+
+    report = bench_publish(a.rows, a.reference_rows, a.url)
+    print_publish(report)
+    _write_json(report, a.out)
+    return 0
+
+
+def add_publish(bsub, out: argparse.ArgumentParser) -> None:
+    p = bsub.add_parser("publish", parents=[out], help="PostgreSQL bulk load (COPY) vs row-by-row INSERT")
+    p.add_argument("--rows", type=int, default=PUBLISH_ROWS, help="recommendation rows loaded with COPY")
+    p.add_argument("--reference-rows", type=int, default=PUBLISH_REFERENCE_ROWS,
+                   help="rows for the row-by-row reference")
+    p.add_argument("--url", default=PUBLISH_URL, help="PostgreSQL warehouse to load into (a scratch table)")
+    p.set_defaults(func=cmd_bench_publish)
 
 
 def add_bench(sub) -> None:
@@ -133,5 +157,5 @@ def add_bench(sub) -> None:
     bench = sub.add_parser("bench", help="benchmarks that print figures and ratios against a reference")
     bsub = bench.add_subparsers(dest="bench", required=True)
     out = _json_out()
-    for add in (add_similarity, add_training, add_scale):
+    for add in (add_similarity, add_training, add_scale, add_publish):
         add(bsub, out)

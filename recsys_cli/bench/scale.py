@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from recsys_cli.bench.measure import measured
 from recsys_core import columns as C
 from recsys_core.io import layout
 from recsys_core.io import layout as L
@@ -25,40 +24,6 @@ from recsys_core.io import layout as L
 DS = "2026-01-31"
 STAGES = ("validate_inputs", "build_features", "embed_items", "item_similarity", "retrieve_candidates", "rank_candidates")
 SERVING = ("retrieve_candidates", "rank_candidates")  # the stages the goal is about: candidates to top N
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def tree_rss_mb(root: int) -> float:
-    """Resident memory of a process and all its descendants, in MB (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_KB
-        except OSError:
-            pass
-        todo.extend(children.get(pid, []))
-    return total / 1024
-
-
-def measured(cmd: list[str], log: Path, every: float = 0.5) -> dict:
-    """Run cmd, sampling its process tree's memory; return seconds, peak RSS and the exit code."""
-    start, peak = time.perf_counter(), 0.0
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        while proc.poll() is None:
-            peak = max(peak, tree_rss_mb(proc.pid))
-            time.sleep(every)
-    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak, "returncode": proc.returncode}
 
 
 def prepare(data: Path, users: int, items: int, interactions: int, seed: int) -> dict:
@@ -105,11 +70,11 @@ def bench_scale(data: Path, work: Path, users: int, items: int, interactions: in
         if only is not None and name not in only:
             continue
         if name == "embed_items":  # the towers first, on a sample: see the module docstring
-            stage("train_on_sample", [sys.executable, "-m", "recsys_cli.bench_scale", "train-sample",
+            stage("train_on_sample", [sys.executable, "-m", "recsys_cli.bench.scale", "train-sample",
                                       "--work", str(work), "--rows", str(sample)])
         stage(name, [sys.executable, "-m", f"jobs.{name}", *common])
     if als and (only is None or "als_reference" in only):
-        stage("als_reference", [sys.executable, "-m", "recsys_cli.bench_scale", "als", "--data", str(data),
+        stage("als_reference", [sys.executable, "-m", "recsys_cli.bench.scale", "als", "--data", str(data),
                                 "--work", str(work), "--driver-memory", driver_memory])
     return report
 
