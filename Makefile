@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DATA := data/sample
 DEMO_DS ?= 2026-01-31
 
-.PHONY: setup demo test test-fast lint lock clean
+.PHONY: setup demo test test-unit test-spark test-integration lint format lock clean
 
 setup: $(STAMP)
 
@@ -23,14 +23,29 @@ demo: $(STAMP)
 	$(BIN)/recsys run --data $(DEMO_DATA) --ds $(DEMO_DS)
 	$(BIN)/recsys recommend --ds $(DEMO_DS) --sample 3
 
+# the whole suite, every tier: what CI runs (about 20 minutes on 2 cores)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not integration"
+# the edit-run loop: in-process tests, no Spark or Airflow (under 2 minutes)
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -m "unit and not slow"
 
+test-spark: $(STAMP)
+	$(BIN)/python -m pytest -m spark
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -m integration
+
+# what CI checks before the tests: lint, formatting and types
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 # Re-resolve the lockfile after changing dependencies in pyproject.toml.
 lock: $(STAMP)

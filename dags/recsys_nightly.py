@@ -100,4 +100,9 @@ with DAG(
     doc_md=__doc__,
     tags=["recsys", "nightly"],
 ) as dag:
-    chain(*[(RecsysSparkJobOperator if task in SPARK_STEPS else RecsysJobOperator)(step=task) for task in TASKS])
+    chain(
+        *[
+            (RecsysSparkJobOperator if task in SPARK_STEPS else RecsysJobOperator)(step=task)
+            for task in TASKS
+        ]
+    )

@@ -17,16 +17,26 @@ def body(ctx: JobContext) -> dict:
     users = features.user_features(t[C.USERS], t[C.INTERACTIONS], t[C.ITEMS], genres)
     items = features.item_features(t[C.ITEMS], t[C.INTERACTIONS], genres)
     # the model gate's slice: held-out rows, and their users' features from what remains for training
-    train_view, held_out = split_holdout(t[C.INTERACTIONS], ctx.config.evaluation.holdout_user_share)
+    train_view, held_out = split_holdout(
+        t[C.INTERACTIONS], ctx.config.evaluation.holdout_user_share
+    )
     held_users = t[C.USERS].join(held_out.select(C.USER_ID).distinct(), C.USER_ID, "left_semi")
     held_features = features.user_features(held_users, train_view, t[C.ITEMS], genres)
     return {
         "rows_in": {name: df.count() for name, df in t.items()},
         "rows_out": {
-            L.USER_FEATURES: ctx.lake.write_spark(users.orderBy(C.USER_ID), L.USER_FEATURES, ctx.ds),
-            L.ITEM_FEATURES: ctx.lake.write_spark(items.orderBy(C.ITEM_ID), L.ITEM_FEATURES, ctx.ds),
-            L.HOLDOUT: ctx.lake.write_spark(held_out.select(*HOLDOUT_COLUMNS).orderBy(C.USER_ID, C.ITEM_ID), L.HOLDOUT, ctx.ds),
-            L.HOLDOUT_USER_FEATURES: ctx.lake.write_spark(held_features.orderBy(C.USER_ID), L.HOLDOUT_USER_FEATURES, ctx.ds),
+            L.USER_FEATURES: ctx.lake.write_spark(
+                users.orderBy(C.USER_ID), L.USER_FEATURES, ctx.ds
+            ),
+            L.ITEM_FEATURES: ctx.lake.write_spark(
+                items.orderBy(C.ITEM_ID), L.ITEM_FEATURES, ctx.ds
+            ),
+            L.HOLDOUT: ctx.lake.write_spark(
+                held_out.select(*HOLDOUT_COLUMNS).orderBy(C.USER_ID, C.ITEM_ID), L.HOLDOUT, ctx.ds
+            ),
+            L.HOLDOUT_USER_FEATURES: ctx.lake.write_spark(
+                held_features.orderBy(C.USER_ID), L.HOLDOUT_USER_FEATURES, ctx.ds
+            ),
         },
         "genres": len(genres),
     }

@@ -14,8 +14,11 @@ def body(ctx: JobContext) -> dict:
     vectors = model.embed_items(items[feature_columns(list(items.columns), C.ITEM_ID)])
     table = embedding_table(items[C.ITEM_ID].to_numpy(), C.ITEM_ID, vectors)
     ctx.lake.write_table(table, L.ITEM_EMBEDDINGS, ctx.ds)
-    return {"rows_in": {L.ITEM_FEATURES: len(items)}, "rows_out": {L.ITEM_EMBEDDINGS: table.num_rows},
-            "model_version": version}
+    return {
+        "rows_in": {L.ITEM_FEATURES: len(items)},
+        "rows_out": {L.ITEM_EMBEDDINGS: table.num_rows},
+        "model_version": version,
+    }
 
 
 if __name__ == "__main__":

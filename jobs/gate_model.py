@@ -28,9 +28,13 @@ def seen_in_training(ctx: JobContext, held: pd.DataFrame) -> pd.DataFrame:
     """(user_id, item_id) the slice users interacted with outside the held-out rows: never recommended.
     Only those users' interactions are read (a filter pushed down to the Parquet scan)."""
     users = pc.field(C.USER_ID).isin(held[C.USER_ID].unique())
-    inter = pads.dataset(ctx.input_path(C.INTERACTIONS)).to_table(columns=[C.USER_ID, C.ITEM_ID], filter=users)
+    inter = pads.dataset(ctx.input_path(C.INTERACTIONS)).to_table(
+        columns=[C.USER_ID, C.ITEM_ID], filter=users
+    )
     marked = inter.to_pandas().merge(held[[C.USER_ID, C.ITEM_ID]], how="left", indicator=True)
-    return marked.loc[marked["_merge"] == "left_only", [C.USER_ID, C.ITEM_ID]].reset_index(drop=True)
+    return marked.loc[marked["_merge"] == "left_only", [C.USER_ID, C.ITEM_ID]].reset_index(
+        drop=True
+    )
 
 
 def body(ctx: JobContext) -> dict:
@@ -50,11 +54,19 @@ def body(ctx: JobContext) -> dict:
     reason = note + reason
     chosen = candidate if bless else {"version": blessed["version"], "path": blessed["path"]}
     record = {
-        "ds": ctx.ds, "run_id": ctx.run_id, "candidate_version": candidate["version"],
-        "blessed_version": blessed["version"] if blessed else None, "serving_version": chosen["version"],
-        "blessed": bless, "reason": reason, "metric": METRIC, "margin": ctx.config.evaluation.bless_margin,
-        "candidate_metrics": new_metrics, "blessed_metrics": old_metrics,
-        "held_out_rows": len(data.held_out), "evaluated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "ds": ctx.ds,
+        "run_id": ctx.run_id,
+        "candidate_version": candidate["version"],
+        "blessed_version": blessed["version"] if blessed else None,
+        "serving_version": chosen["version"],
+        "blessed": bless,
+        "reason": reason,
+        "metric": METRIC,
+        "margin": ctx.config.evaluation.bless_margin,
+        "candidate_metrics": new_metrics,
+        "blessed_metrics": old_metrics,
+        "held_out_rows": len(data.held_out),
+        "evaluated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     # stored with the model version (every run that judged it) and with the run's partition
     ctx.lake.write_json(record, L.MODEL_EVALUATION, ctx.ds, L.EVALUATION_FILE)

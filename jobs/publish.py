@@ -8,7 +8,16 @@ from recsys_core.publish.audit import audit_recommendations
 from recsys_core.publish.warehouse import open_warehouse
 from recsys_core.step_runner import JobContext, main_for
 
-RECOMMENDATION_COLUMNS = [C.USER_ID, C.RANK, C.ITEM_ID, C.SCORE, C.PREDICTED_RATING, C.REASON, C.MODEL_VERSION, C.RUN_ID]
+RECOMMENDATION_COLUMNS = [
+    C.USER_ID,
+    C.RANK,
+    C.ITEM_ID,
+    C.SCORE,
+    C.PREDICTED_RATING,
+    C.REASON,
+    C.MODEL_VERSION,
+    C.RUN_ID,
+]
 
 
 def body(ctx: JobContext) -> dict:
@@ -16,7 +25,9 @@ def body(ctx: JobContext) -> dict:
     users = ctx.read_input(C.USERS, [C.USER_ID]).column(C.USER_ID).to_numpy()
     items = ctx.read_input(C.ITEMS, [C.ITEM_ID, C.TITLE, C.YEAR, C.GENRES])
     interactions = ctx.read_input(C.INTERACTIONS, [C.USER_ID, C.ITEM_ID]).to_pandas()
-    audit_recommendations(recs, users, interactions, items.column(C.ITEM_ID).to_numpy(), ctx.config.ranking.top_n)
+    audit_recommendations(
+        recs, users, interactions, items.column(C.ITEM_ID).to_numpy(), ctx.config.ranking.top_n
+    )
     neighbors = ctx.lake.read_table(L.ITEM_NEIGHBORS, ctx.ds)
     version = recs[C.MODEL_VERSION].iloc[0] if len(recs) else None
     recs = recs[RECOMMENDATION_COLUMNS].sort_values([C.USER_ID, C.RANK])
@@ -30,8 +41,13 @@ def body(ctx: JobContext) -> dict:
         },
         version,
     )
-    return {"rows_in": {L.RECOMMENDATIONS: len(recs)}, "rows_out": result.rows, "publish": result.status,
-            "checksum": result.checksum, "warehouse": ctx.warehouse_url}
+    return {
+        "rows_in": {L.RECOMMENDATIONS: len(recs)},
+        "rows_out": result.rows,
+        "publish": result.status,
+        "checksum": result.checksum,
+        "warehouse": ctx.warehouse_url,
+    }
 
 
 if __name__ == "__main__":

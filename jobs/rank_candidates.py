@@ -22,7 +22,11 @@ def embed_users(ctx: JobContext, model) -> int:
     with ctx.lake.parquet_writer(L.USER_EMBEDDINGS, ctx.ds) as out:
         for batch in source.to_batches(batch_size=BATCH_ROWS):
             frame = batch.to_pandas()
-            out.write(embedding_table(frame[C.USER_ID].to_numpy(), C.USER_ID, model.embed_users(frame[features])))
+            out.write(
+                embedding_table(
+                    frame[C.USER_ID].to_numpy(), C.USER_ID, model.embed_users(frame[features])
+                )
+            )
     return out.rows
 
 
@@ -34,10 +38,17 @@ def body(ctx: JobContext) -> dict:
     spark = spark_session(ctx.config.spark, "recsys-rank-candidates")
     candidates = spark.read.parquet(str(ctx.lake.require(L.CANDIDATES, ctx.ds)))
     top_n = ctx.config.ranking.top_n
-    ranked = rank_candidates(candidates, user_ids, user_vectors, item_ids, item_vectors, top_n).select(
-        C.USER_ID, F.col(C.RANK).cast("int").alias(C.RANK), C.ITEM_ID, C.SCORE, C.REASON,
+    ranked = rank_candidates(
+        candidates, user_ids, user_vectors, item_ids, item_vectors, top_n
+    ).select(
+        C.USER_ID,
+        F.col(C.RANK).cast("int").alias(C.RANK),
+        C.ITEM_ID,
+        C.SCORE,
+        C.REASON,
         prediction(F.col(C.SCORE), model.output_transform()).alias(C.PREDICTED_RATING),
-        F.lit(version).alias(C.MODEL_VERSION), F.lit(ctx.run_id).alias(C.RUN_ID),
+        F.lit(version).alias(C.MODEL_VERSION),
+        F.lit(ctx.run_id).alias(C.RUN_ID),
     )
     rows = ctx.lake.write_spark(ranked, L.RECOMMENDATIONS, ctx.ds)
     return {

@@ -19,24 +19,45 @@ def body(ctx: JobContext) -> dict:
     meta = json.loads((ctx.models_dir / ref["version"] / L.MODEL_META_FILE).read_text())
     metrics = meta.get("metrics", {})
     scores = ctx.lake.read_table(L.RECOMMENDATIONS, ctx.ds, [C.SCORE]).column(C.SCORE).to_numpy()
-    model = {"version": ref["version"], "mode": meta.get("mode"),
-             "training rows": metrics.get("train_rows"), "epochs": len(metrics.get("loss", [])),
-             **{k: v for k, v in metrics.items() if k.startswith("val_") and not isinstance(v, list)}}
+    model = {
+        "version": ref["version"],
+        "mode": meta.get("mode"),
+        "training rows": metrics.get("train_rows"),
+        "epochs": len(metrics.get("loss", [])),
+        **{k: v for k, v in metrics.items() if k.startswith("val_") and not isinstance(v, list)},
+    }
     gate = ctx.lake.partition(L.MODEL_EVALUATION, ctx.ds) / L.EVALUATION_FILE
     if gate.is_file():
         g = json.loads(gate.read_text())
-        model["gate"] = ("new model blessed" if g["blessed"] else "new model rejected") + f": {g['reason']}"
+        model["gate"] = (
+            "new model blessed" if g["blessed"] else "new model rejected"
+        ) + f": {g['reason']}"
         model["trained this run"] = g["candidate_version"]
-    images = {"training loss per epoch": loss_plot(metrics), "score distribution": score_plot(scores)}
+    images = {
+        "training loss per epoch": loss_plot(metrics),
+        "score distribution": score_plot(scores),
+    }
     tradeoff = ctx.work.tradeoff_plot
     if tradeoff.is_file():
         images["retrieval size tradeoff"] = base64.b64encode(tradeoff.read_bytes()).decode()
-    page = render(ctx.ds, ctx.run_id, steps, model, images,
-                  {"Great Expectations Data Docs": str(ctx.work.data_docs(ctx.ds)),
-                   "model directory": ref["path"]})
+    page = render(
+        ctx.ds,
+        ctx.run_id,
+        steps,
+        model,
+        images,
+        {
+            "Great Expectations Data Docs": str(ctx.work.data_docs(ctx.ds)),
+            "model directory": ref["path"],
+        },
+    )
     path = write_report(ctx.work.report(ctx.ds), page)
     open_warehouse(ctx.warehouse_url).record_run(ctx.ds, ctx.run_id, steps)
-    return {"rows_in": {"steps": len(steps)}, "rows_out": {"run_report": len(steps)}, "report": str(path)}
+    return {
+        "rows_in": {"steps": len(steps)},
+        "rows_out": {"run_report": len(steps)},
+        "report": str(path),
+    }
 
 
 if __name__ == "__main__":

@@ -13,9 +13,16 @@ def body(ctx: JobContext) -> dict:
     t = ctx.spark_inputs(spark)
     neighbors = spark.read.parquet(str(ctx.lake.require(L.ITEM_NEIGHBORS, ctx.ds)))
     candidates = retrieve(
-        t[C.USERS], t[C.ITEMS], t[C.INTERACTIONS], neighbors, ctx.config.retrieval, ctx.config.ranking.top_n
+        t[C.USERS],
+        t[C.ITEMS],
+        t[C.INTERACTIONS],
+        neighbors,
+        ctx.config.retrieval,
+        ctx.config.ranking.top_n,
     )
-    rows = ctx.lake.write_spark(candidates, L.CANDIDATES, ctx.ds)  # one row per user, already partitioned by user
+    rows = ctx.lake.write_spark(
+        candidates, L.CANDIDATES, ctx.ds
+    )  # one row per user, already partitioned by user
     return {"rows_in": {C.USERS: t[C.USERS].count()}, "rows_out": {L.CANDIDATES: rows}}
 
 

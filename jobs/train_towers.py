@@ -27,20 +27,31 @@ def training_features(ctx: JobContext) -> tuple[pd.DataFrame, pd.DataFrame]:
     users = ctx.lake.read_table(L.USER_FEATURES, ctx.ds).to_pandas()
     held_users = ctx.lake.read_table(L.HOLDOUT_USER_FEATURES, ctx.ds).to_pandas()
     items = ctx.lake.read_table(L.ITEM_FEATURES, ctx.ds).to_pandas()
-    users = pd.concat([users[~users[C.USER_ID].isin(held_users[C.USER_ID])], held_users], ignore_index=True)
-    return (users.sort_values(C.USER_ID, kind="stable").reset_index(drop=True),
-            items.sort_values(C.ITEM_ID, kind="stable").reset_index(drop=True))
+    users = pd.concat(
+        [users[~users[C.USER_ID].isin(held_users[C.USER_ID])], held_users], ignore_index=True
+    )
+    return (
+        users.sort_values(C.USER_ID, kind="stable").reset_index(drop=True),
+        items.sort_values(C.ITEM_ID, kind="stable").reset_index(drop=True),
+    )
 
 
-def write_training_examples(ctx: JobContext, users: pd.DataFrame, items: pd.DataFrame) -> tuple[Path, int, int]:
+def write_training_examples(
+    ctx: JobContext, users: pd.DataFrame, items: pd.DataFrame
+) -> tuple[Path, int, int]:
     """Every interaction of ds outside the held-out slice as examples (negatives included), in the lake.
     Returns the file, its rows and the interactions read."""
     interactions = pads.dataset(ctx.input_path(C.INTERACTIONS))
     held = ctx.lake.read_table(L.HOLDOUT, ctx.ds, [C.USER_ID, C.ITEM_ID]).to_pandas()
     cfg = ctx.config.model
     chunks = example_chunks(
-        lambda: interactions.to_batches(columns=[C.USER_ID, C.ITEM_ID, C.RATING], batch_size=READ_ROWS),
-        users[C.USER_ID].to_numpy(), items[C.ITEM_ID].to_numpy(), cfg, exclude=held,
+        lambda: interactions.to_batches(
+            columns=[C.USER_ID, C.ITEM_ID, C.RATING], batch_size=READ_ROWS
+        ),
+        users[C.USER_ID].to_numpy(),
+        items[C.ITEM_ID].to_numpy(),
+        cfg,
+        exclude=held,
     )
     with ctx.lake.writing(L.TRAINING_EXAMPLES, ctx.ds) as stage:
         rows = write_examples(chunks, stage / L.PART_FILE, cfg.validation_share, cfg.seed)

@@ -15,13 +15,19 @@ def body(ctx: JobContext) -> dict:
     docs.mkdir(parents=True, exist_ok=True)
     rows = {}
     # (table, suite, key): the held-out users' features are user features, checked by the same suite
-    for dataset, suite, key in ((L.USER_FEATURES, L.USER_FEATURES, C.USER_ID),
-                                (L.ITEM_FEATURES, L.ITEM_FEATURES, C.ITEM_ID),
-                                (L.HOLDOUT_USER_FEATURES, L.USER_FEATURES, C.USER_ID)):
-        data = pads.dataset(ctx.lake.require(dataset, ctx.ds), format="parquet", partitioning="hive")
+    for dataset, suite, key in (
+        (L.USER_FEATURES, L.USER_FEATURES, C.USER_ID),
+        (L.ITEM_FEATURES, L.ITEM_FEATURES, C.ITEM_ID),
+        (L.HOLDOUT_USER_FEATURES, L.USER_FEATURES, C.USER_ID),
+    ):
+        data = pads.dataset(
+            ctx.lake.require(dataset, ctx.ds), format="parquet", partitioning="hive"
+        )
         chunks = key_chunks(data, key, ctx.config.validation.chunk_rows, spill_root=docs)
         features = feature_columns(data.schema.names, key)
-        rows[dataset] = validate_chunks(dataset, chunks, docs, suite_name=suite, feature_columns=features, key=key)["rows"]
+        rows[dataset] = validate_chunks(
+            dataset, chunks, docs, suite_name=suite, feature_columns=features, key=key
+        )["rows"]
     return {"rows_in": rows, "rows_out": rows}
 
 

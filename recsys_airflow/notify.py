@@ -18,7 +18,11 @@ def failure_summary(context) -> dict:
     )
     # `recsys run` captures the whole run in one file; a scheduler writes Airflow's per-attempt file
     log_path = os.environ.get("RECSYS_RUN_LOG") or os.path.join(
-        base, f"dag_id={ti.dag_id}", f"run_id={ti.run_id}", f"task_id={ti.task_id}", f"attempt={ti.try_number}.log"
+        base,
+        f"dag_id={ti.dag_id}",
+        f"run_id={ti.run_id}",
+        f"task_id={ti.task_id}",
+        f"attempt={ti.try_number}.log",
     )
     return {
         "dag_id": ti.dag_id,
@@ -39,7 +43,10 @@ def notify_failure(context) -> None:
         log.error("recsys task failed (set %s to post this): %s", WEBHOOK_ENV, json.dumps(summary))
         return
     request = urllib.request.Request(
-        url, data=json.dumps(summary).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        url,
+        data=json.dumps(summary).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:

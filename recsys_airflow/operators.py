@@ -47,7 +47,9 @@ class RecsysJobOperator(BashOperator):
             return super().execute(context)
         except AirflowException:
             process = self.subprocess_hook.sub_process
-            raise job_failure(context, self.task_id, process.returncode if process else None) from None
+            raise job_failure(
+                context, self.task_id, process.returncode if process else None
+            ) from None
 
 
 class RecsysSparkJobOperator(SparkSubmitOperator):
@@ -77,15 +79,22 @@ class RecsysSparkJobOperator(SparkSubmitOperator):
         from recsys_core.step_runner import settings_lines
 
         try:
-            spark = load_config(self.env_vars["RECSYS_CONFIG"] or None,
-                                settings_lines(self.env_vars["RECSYS_SETTINGS"])).spark
+            spark = load_config(
+                self.env_vars["RECSYS_CONFIG"] or None,
+                settings_lines(self.env_vars["RECSYS_SETTINGS"]),
+            ).spark
         except ConfigError as exc:
-            raise AirflowFailException(f"{self.task_id} rejected its config, not retrying: {exc}") from None
+            raise AirflowFailException(
+                f"{self.task_id} rejected its config, not retrying: {exc}"
+            ) from None
         self._driver_memory = spark.driver_memory
         self._executor_memory = spark.executor_memory or None
         self._executor_cores = spark.executor_cores or None
         self._total_executor_cores = spark.total_executor_cores or None
-        self.conf = {**(self.conf or {}), "spark.sql.shuffle.partitions": str(spark.shuffle_partitions)}
+        self.conf = {
+            **(self.conf or {}),
+            "spark.sql.shuffle.partitions": str(spark.shuffle_partitions),
+        }
 
     def execute(self, context):
         self.apply_config()
@@ -95,7 +104,9 @@ class RecsysSparkJobOperator(SparkSubmitOperator):
             # in client mode spark-submit exits with the Python driver's code, the job's own exit code;
             # chained: the hook's message ends with the tail of spark-submit's output
             process = self._hook._submit_sp if self._hook is not None else None
-            raise job_failure(context, self.task_id, process.returncode if process else None) from exc
+            raise job_failure(
+                context, self.task_id, process.returncode if process else None
+            ) from exc
 
 
 def job_failure(context, step: str, returncode: int | None) -> AirflowException:

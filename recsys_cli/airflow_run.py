@@ -46,7 +46,9 @@ def airflow_env(home: Path, spark_master: str = SparkConfig.master) -> dict[str,
 
 def _airflow(args: list[str], env: dict, log_file) -> int:
     airflow = str(Path(sys.executable).with_name("airflow"))
-    return subprocess.run([airflow, *args], env=env, stdout=log_file, stderr=subprocess.STDOUT).returncode
+    return subprocess.run(
+        [airflow, *args], env=env, stdout=log_file, stderr=subprocess.STDOUT
+    ).returncode
 
 
 def ensure_metadata_db(home: Path, env: dict, log_file) -> None:
@@ -75,19 +77,34 @@ def run_dag(ds: str, conf: dict, work_dir: Path, home: Path = DEFAULT_AIRFLOW_HO
         ensure_metadata_db(home, env, log_file)
         code = _airflow(["dags", "test", DAG_ID, ds, "--conf", json.dumps(conf)], env, log_file)
     print_summary(steps_dir)
-    print(f"{'succeeded' if code == 0 else 'FAILED'} in {time.time() - started:.0f}s; Airflow log: {log_path}")
+    print(
+        f"{'succeeded' if code == 0 else 'FAILED'} in {time.time() - started:.0f}s; Airflow log: {log_path}"
+    )
     return 0 if code == 0 else 1
 
 
 def _rows(record: dict) -> str:
     shown = dict(record.get("rows_out") or {})
-    if record.get("step") == "train_towers" and "model_version" in record:  # a model, not rows: which, how good
+    if (
+        record.get("step") == "train_towers" and "model_version" in record
+    ):  # a model, not rows: which, how good
         shown.update(model=record["model_version"], mode=record.get("model_mode"))
-        shown.update({k: round(v, 3) for k, v in record.items() if k in ("val_rmse", "val_log_loss", "val_accuracy")})
-    if record.get("step") == "gate_model" and "blessed" in record:  # the gate: which model serves, and why
+        shown.update(
+            {
+                k: round(v, 3)
+                for k, v in record.items()
+                if k in ("val_rmse", "val_log_loss", "val_accuracy")
+            }
+        )
+    if (
+        record.get("step") == "gate_model" and "blessed" in record
+    ):  # the gate: which model serves, and why
         ndcg = record.get("candidate_ndcg@10")
-        shown.update(serving=record["model_version"], new_model="blessed" if record["blessed"] else "REJECTED",
-                     **({"ndcg@10": round(ndcg, 4)} if ndcg is not None else {}))
+        shown.update(
+            serving=record["model_version"],
+            new_model="blessed" if record["blessed"] else "REJECTED",
+            **({"ndcg@10": round(ndcg, 4)} if ndcg is not None else {}),
+        )
     return ", ".join(f"{k}={v}" for k, v in shown.items())
 
 

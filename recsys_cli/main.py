@@ -43,15 +43,24 @@ class CommandParser(argparse.ArgumentParser):
 # The options several commands take, each declared once; a command takes them with parents=[shared(...)].
 SHARED_OPTIONS: dict[str, dict] = {
     "--data": {"required": True, "help": "folder with users/, items/, interactions/"},
-    "--warehouse": {"help": "duckdb:///path/file.duckdb or postgresql://user@host:port/db "
-                            "(default: the config's warehouse.url, else <work>/warehouse.duckdb)"},
+    "--warehouse": {
+        "help": "duckdb:///path/file.duckdb or postgresql://user@host:port/db "
+        "(default: the config's warehouse.url, else <work>/warehouse.duckdb)"
+    },
     "--config": {"default": str(DEFAULT_CONFIG_PATH), "help": "TOML config file"},
-    "--set": {"action": "append", "metavar": "SECTION.KEY=VALUE",
-              "help": "config override, repeatable (default: none)"},
+    "--set": {
+        "action": "append",
+        "metavar": "SECTION.KEY=VALUE",
+        "help": "config override, repeatable (default: none)",
+    },
     "--work": {"default": str(DEFAULT_WORK_DIR), "help": "lake, models and reports folder"},
-    "--top-n": {"type": int,
-                "help": "recommendations per user, the DAG param top_n (default: the config's ranking.top_n)"},
-    "--airflow-home": {"help": f"Airflow home with its SQLite metadata (default: {DEFAULT_AIRFLOW_HOME})"},
+    "--top-n": {
+        "type": int,
+        "help": "recommendations per user, the DAG param top_n (default: the config's ranking.top_n)",
+    },
+    "--airflow-home": {
+        "help": f"Airflow home with its SQLite metadata (default: {DEFAULT_AIRFLOW_HOME})"
+    },
 }
 RUN_OPTIONS = ("--data", "--warehouse", "--config", "--set", "--work", "--top-n", "--airflow-home")
 READ_OPTIONS = ("--warehouse", "--work", "--config")  # where `recommend` and `similar` read
@@ -75,17 +84,23 @@ def ds_option(meaning: str) -> argparse.ArgumentParser:
 def cmd_generate(a) -> int:
     from recsys_core.datasets.generate import generate_dataset
 
-    counts = generate_dataset(a.out, users=a.users, items=a.items, interactions=a.interactions, seed=a.seed)
+    counts = generate_dataset(
+        a.out, users=a.users, items=a.items, interactions=a.interactions, seed=a.seed
+    )
     print(f"wrote {counts} to {a.out}")
     return 0
 
 
 def add_generate(sub) -> None:
-    p = sub.add_parser("generate", help="write a synthetic, learnable users/items/interactions dataset")
+    p = sub.add_parser(
+        "generate", help="write a synthetic, learnable users/items/interactions dataset"
+    )
     p.add_argument("--out", required=True, help="folder to write users/, items/, interactions/ to")
     p.add_argument("--users", type=int, default=GENERATE_USERS, help="users to generate")
     p.add_argument("--items", type=int, default=GENERATE_ITEMS, help="items to generate")
-    p.add_argument("--interactions", type=int, default=GENERATE_INTERACTIONS, help="interactions to generate")
+    p.add_argument(
+        "--interactions", type=int, default=GENERATE_INTERACTIONS, help="interactions to generate"
+    )
     p.add_argument("--seed", type=int, default=GENERATE_SEED, help="random seed")
     p.set_defaults(func=cmd_generate)
 
@@ -134,8 +149,11 @@ def cmd_run(a) -> int:
 
 
 def add_run(sub) -> None:
-    p = sub.add_parser("run", parents=[shared(*RUN_OPTIONS), ds_option("logical date (default: today, UTC)")],
-                       help="run the nightly DAG once through Airflow")
+    p = sub.add_parser(
+        "run",
+        parents=[shared(*RUN_OPTIONS), ds_option("logical date (default: today, UTC)")],
+        help="run the nightly DAG once through Airflow",
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -149,14 +167,22 @@ def cmd_backfill(a) -> int:
         raise RecsysError(f"backfill: --end {end} is before --start {start}")
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     conf, work, home = _run_setup(a)
-    failed = [d for d in (reversed(days) if a.reverse else days) if run_dag(d.isoformat(), conf, work, home)]
-    print(f"backfill: {len(days) - len(failed)} of {len(days)} ds published" +
-          (f"; failed: {', '.join(map(str, failed))}" if failed else ""))
+    failed = [
+        d
+        for d in (reversed(days) if a.reverse else days)
+        if run_dag(d.isoformat(), conf, work, home)
+    ]
+    print(
+        f"backfill: {len(days) - len(failed)} of {len(days)} ds published"
+        + (f"; failed: {', '.join(map(str, failed))}" if failed else "")
+    )
     return 1 if failed else 0
 
 
 def add_backfill(sub) -> None:
-    p = sub.add_parser("backfill", parents=[shared(*RUN_OPTIONS)], help="run the DAG for every ds of a date range")
+    p = sub.add_parser(
+        "backfill", parents=[shared(*RUN_OPTIONS)], help="run the DAG for every ds of a date range"
+    )
     p.add_argument("--start", required=True, help="first ds, YYYY-MM-DD")
     p.add_argument("--end", required=True, help="last ds, YYYY-MM-DD (inclusive)")
     p.add_argument("--reverse", action="store_true", help="newest ds first")
@@ -172,11 +198,23 @@ def cmd_recommend(a) -> int:
 
 
 def add_recommend(sub) -> None:
-    p = sub.add_parser("recommend", parents=[shared(*READ_OPTIONS),
-                                             ds_option("partition to read (default: recommendations_latest)")],
-                       help="print users' recommendations from the warehouse")
-    p.add_argument("--user", type=int, action="append", help="user id, repeatable (default: none; see --sample)")
-    p.add_argument("--sample", type=int, default=0, help="also show this many users, those of the lowest ids")
+    p = sub.add_parser(
+        "recommend",
+        parents=[
+            shared(*READ_OPTIONS),
+            ds_option("partition to read (default: recommendations_latest)"),
+        ],
+        help="print users' recommendations from the warehouse",
+    )
+    p.add_argument(
+        "--user",
+        type=int,
+        action="append",
+        help="user id, repeatable (default: none; see --sample)",
+    )
+    p.add_argument(
+        "--sample", type=int, default=0, help="also show this many users, those of the lowest ids"
+    )
     p.set_defaults(func=cmd_recommend)
 
 
@@ -189,8 +227,11 @@ def cmd_similar(a) -> int:
 
 
 def add_similar(sub) -> None:
-    p = sub.add_parser("similar", parents=[shared(*READ_OPTIONS), ds_option("partition to read (default: the newest)")],
-                       help="print an item's nearest items from the warehouse")
+    p = sub.add_parser(
+        "similar",
+        parents=[shared(*READ_OPTIONS), ds_option("partition to read (default: the newest)")],
+        help="print an item's nearest items from the warehouse",
+    )
     p.add_argument("--item", type=int, required=True, help="item id")
     p.set_defaults(func=cmd_similar)
 
@@ -200,15 +241,20 @@ def cmd_report(a) -> int:
     reports = Path(a.work).resolve() / "reports"
     found = sorted(reports.glob(f"ds={a.ds}/report.html" if a.ds else "ds=*/report.html"))
     if not found:
-        print(f"no run report under {reports}" + (f" for ds {a.ds}" if a.ds else ""), file=sys.stderr)
+        print(
+            f"no run report under {reports}" + (f" for ds {a.ds}" if a.ds else ""), file=sys.stderr
+        )
         return 1
     print(found[-1])
     return 0
 
 
 def add_report(sub) -> None:
-    sub.add_parser("report", parents=[shared("--work"), ds_option("run date (default: the newest report)")],
-                   help="print where a run's HTML report is").set_defaults(func=cmd_report)
+    sub.add_parser(
+        "report",
+        parents=[shared("--work"), ds_option("run date (default: the newest report)")],
+        help="print where a run's HTML report is",
+    ).set_defaults(func=cmd_report)
 
 
 def cmd_evaluate(a) -> int:
@@ -220,33 +266,53 @@ def cmd_evaluate(a) -> int:
     from recsys_core.evaluation.experiment import evaluate, plot_tradeoff
     from recsys_core.spark import spark_session
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     cfg = load_config(a.config, a.set or [])
     spark = spark_session(cfg.spark, "recsys-evaluate")
-    report = evaluate(spark, a.data, cfg, a.holdout, baselines=not a.no_baselines, sweep=not a.no_sweep,
-                      cold=not a.no_cold_start)
+    report = evaluate(
+        spark,
+        a.data,
+        cfg,
+        a.holdout,
+        baselines=not a.no_baselines,
+        sweep=not a.no_sweep,
+        cold=not a.no_cold_start,
+    )
     if a.plot and report.get("tradeoff"):
         report["plot"] = str(plot_tradeoff(report["tradeoff"], a.plot))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
-    print(f"{'system':<18}{'ndcg@10':>9}{'recall@10':>11}{'prec@10':>9}{'coverage':>10}{'rmse':>7}{'seconds':>9}")
+    print(
+        f"{'system':<18}{'ndcg@10':>9}{'recall@10':>11}{'prec@10':>9}{'coverage':>10}{'rmse':>7}{'seconds':>9}"
+    )
     for name, m in report["systems"].items():
         rmse = f"{m['rmse']:.3f}" if "rmse" in m else "-"
-        print(f"{name:<18}{m['ndcg@10']:>9.4f}{m['recall@10']:>11.4f}{m['precision@10']:>9.4f}"
-              f"{m['coverage']:>10.4f}{rmse:>7}{m['seconds']:>9.1f}")
+        print(
+            f"{name:<18}{m['ndcg@10']:>9.4f}{m['recall@10']:>11.4f}{m['precision@10']:>9.4f}"
+            f"{m['coverage']:>10.4f}{rmse:>7}{m['seconds']:>9.1f}"
+        )
     print(f"report: {out}")
     return 0
 
 
 def add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", parents=[shared("--data", "--config", "--set")],
-                       help="offline evaluation against popularity and ALS, with the tradeoff curve")
+    p = sub.add_parser(
+        "evaluate",
+        parents=[shared("--data", "--config", "--set")],
+        help="offline evaluation against popularity and ALS, with the tradeoff curve",
+    )
     p.add_argument("--out", required=True, help="JSON report to write")
     p.add_argument("--plot", help="PNG of the retrieval-size tradeoff curve (default: no plot)")
-    p.add_argument("--holdout", choices=["test", "validation"], default="test",
-                   help="test: the protocol's test split; validation: split the training part again, "
-                        "for tuning without the test set")
+    p.add_argument(
+        "--holdout",
+        choices=["test", "validation"],
+        default="test",
+        help="test: the protocol's test split; validation: split the training part again, "
+        "for tuning without the test set",
+    )
     p.add_argument("--no-baselines", action="store_true", help="skip popularity and ALS")
     p.add_argument("--no-sweep", action="store_true", help="skip the retrieval-size tradeoff")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start figure")
@@ -262,23 +328,42 @@ def cmd_ui(a) -> int:
     home = Path(a.airflow_home).resolve() if a.airflow_home else DEFAULT_AIRFLOW_HOME
     home.mkdir(parents=True, exist_ok=True)
     env = airflow_env(home)
-    env.update(AIRFLOW__API__PORT=str(a.port), AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
-               AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://localhost:{a.port}/execution/")
+    env.update(
+        AIRFLOW__API__PORT=str(a.port),
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://localhost:{a.port}/execution/",
+    )
     airflow = str(Path(sys.executable).with_name("airflow"))
-    print(f"Airflow UI on http://localhost:{a.port} (no login: local use only); Ctrl-C stops it", flush=True)
+    print(
+        f"Airflow UI on http://localhost:{a.port} (no login: local use only); Ctrl-C stops it",
+        flush=True,
+    )
     os.execve(airflow, [airflow, "standalone"], env)
     return 0
 
 
 def add_ui(sub) -> None:
-    p = sub.add_parser("ui", parents=[shared("--airflow-home")],
-                       help="start a local Airflow (airflow standalone) to use the UI")
+    p = sub.add_parser(
+        "ui",
+        parents=[shared("--airflow-home")],
+        help="start a local Airflow (airflow standalone) to use the UI",
+    )
     p.add_argument("--port", type=int, default=UI_PORT, help="port of the Airflow UI and API")
     p.set_defaults(func=cmd_ui)
 
 
-COMMANDS = (add_generate, add_ingest, add_run, add_backfill, add_recommend, add_similar, add_evaluate, add_bench,
-            add_ui, add_report)  # in the order `recsys --help` lists them
+COMMANDS = (
+    add_generate,
+    add_ingest,
+    add_run,
+    add_backfill,
+    add_recommend,
+    add_similar,
+    add_evaluate,
+    add_bench,
+    add_ui,
+    add_report,
+)  # in the order `recsys --help` lists them
 
 
 def parser() -> argparse.ArgumentParser:

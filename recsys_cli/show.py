@@ -34,7 +34,9 @@ def print_recommendations(url: str, users: list[int], sample: int, ds: str | Non
     source = "recommendations WHERE ds = ?::DATE" if ds else "recommendations_latest WHERE TRUE"
     params = [ds] if ds else []
     if sample:
-        chosen = wh.query(f"SELECT DISTINCT user_id FROM {source} ORDER BY user_id LIMIT {int(sample)}", params)
+        chosen = wh.query(
+            f"SELECT DISTINCT user_id FROM {source} ORDER BY user_id LIMIT {int(sample)}", params
+        )
         users = list(users) + [int(u) for u in chosen["user_id"] if int(u) not in users]
     if not users:
         print("no user given (use --user ID or --sample N)")
@@ -51,9 +53,13 @@ def print_recommendations(url: str, users: list[int], sample: int, ds: str | Non
             continue
         catalogue = wh.query("SELECT item_id, title FROM items WHERE ds = ?", [rows["ds"].iloc[0]])
         titles = dict(zip(catalogue["item_id"], catalogue["title"], strict=True))
-        print(f"\nuser {user} (ds {rows['ds'].iloc[0]:%Y-%m-%d}, model {rows['model_version'].iloc[0]}):")
+        print(
+            f"\nuser {user} (ds {rows['ds'].iloc[0]:%Y-%m-%d}, model {rows['model_version'].iloc[0]}):"
+        )
         for r in rows.itertuples():
-            print(f"  {r.rank:>2}. {r.title[:48]:<48} {r.predicted_rating:4.2f}  {describe_reason(r.reason, titles)}")
+            print(
+                f"  {r.rank:>2}. {r.title[:48]:<48} {r.predicted_rating:4.2f}  {describe_reason(r.reason, titles)}"
+            )
     print(f"\nTry it in SQL ({wh.url}):\n{EXAMPLE_SQL.format(user=users[0])}")
     return 0
 

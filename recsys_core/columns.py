@@ -20,7 +20,9 @@ INPUT_TABLES = (USERS, ITEMS, INTERACTIONS)
 # feature columns
 RATING_COUNT = "rating_count"
 AVG_RATING = "avg_rating"
-RATED_AT = "rated_at"  # mean time (years since 1970) an item was interacted with: its era of popularity
+RATED_AT = (
+    "rated_at"  # mean time (years since 1970) an item was interacted with: its era of popularity
+)
 ACTIVE_AT = "active_at"  # mean time of a user's interactions
 LAST_ACTIVE_AT = "last_active_at"  # time of a user's newest interaction
 TASTE_POPULARITY = "taste_popularity"  # mean log interaction count of the items a user chose

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,9 @@ DEFAULT_AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
 PARAM_SETTINGS = {"top_n": "ranking.top_n", "model_mode": "model.mode"}
 
 MODEL_MODES = ("regression", "classification")
-SPARK_MEMORY = re.compile(r"^[1-9][0-9]*([kmgtp]b?|b)?$", re.IGNORECASE)  # Spark's sizes: 512m, 4g, 1024
+SPARK_MEMORY = re.compile(
+    r"^[1-9][0-9]*([kmgtp]b?|b)?$", re.IGNORECASE
+)  # Spark's sizes: 512m, 4g, 1024
 LABELS = ("liked", "interacted")
 # model.validation_share must stay below this: at half or more the towers would be checked on as
 # many rows as they train on (the share only reports a validation loss, it does not tune anything)
@@ -65,7 +67,9 @@ class ModelConfig:
         for name in ("user_layers", "item_layers"):
             layers = getattr(self, name)
             if not layers or any(u <= 0 for u in layers):
-                raise ConfigError(f"config model.{name}: needs at least one positive width, got {layers}")
+                raise ConfigError(
+                    f"config model.{name}: needs at least one positive width, got {layers}"
+                )
         if self.mode not in MODEL_MODES:
             raise ConfigError(f"config model.mode: must be one of {MODEL_MODES}, got {self.mode!r}")
         if self.label not in LABELS:
@@ -106,8 +110,15 @@ class RetrievalConfig:
     def require_every_source(self) -> None:
         """Every size positive. Checked by Config, not on construction: built by hand, a size of 0
         switches its source off (retrieval's tests try each source alone that way)."""
-        _require_positive("retrieval", self, "recent_items", "similar_per_item", "top_genres",
-                          "items_per_genre", "country_items")
+        _require_positive(
+            "retrieval",
+            self,
+            "recent_items",
+            "similar_per_item",
+            "top_genres",
+            "items_per_genre",
+            "country_items",
+        )
 
 
 @dataclass(frozen=True)
@@ -132,8 +143,12 @@ class ValidationConfig:
 class EvaluationConfig:
     """The nightly model gate: a held-out slice and how much worse than the blessed model is tolerated."""
 
-    holdout_user_share: float = 0.1  # users whose newest 20% of interactions the towers never train on
-    bless_margin: float = 0.01  # a new model serves unless its NDCG@10 is below the blessed one's by more
+    holdout_user_share: float = (
+        0.1  # users whose newest 20% of interactions the towers never train on
+    )
+    bless_margin: float = (
+        0.01  # a new model serves unless its NDCG@10 is below the blessed one's by more
+    )
 
     def __post_init__(self) -> None:
         if not 0 <= self.holdout_user_share < 1 or self.bless_margin < 0:
@@ -164,7 +179,9 @@ class SparkConfig:
     # the master of jobs started by hand (`python -m jobs.<step>`, `recsys evaluate`) and the default
     # spark_default connection of `recsys run`; the DAG's Spark tasks take theirs from spark_default
     master: str = "local[*]"
-    driver_memory: str = "4g"  # a starting value, not measured (the benches pass their own --driver-memory)
+    driver_memory: str = (
+        "4g"  # a starting value, not measured (the benches pass their own --driver-memory)
+    )
     # Spark's own default, 200, makes tiny tasks for the sample data on a few local cores; raise it on a cluster
     shuffle_partitions: int = 8
     # executors on a cluster; empty or 0 leaves the choice to Spark (and changes nothing under local[*])
@@ -179,11 +196,15 @@ class SparkConfig:
             memory["spark.executor_memory"] = self.executor_memory
         for where, value in memory.items():
             if not SPARK_MEMORY.match(value):
-                raise ConfigError(f"config {where}: expected a size such as 512m or 4g, got {value!r}")
-        for where, value in (("spark.executor_cores", self.executor_cores),
-                             ("spark.total_executor_cores", self.total_executor_cores)):
-            if value < 0:
-                raise ConfigError(f"config {where}: must be >= 0 (0: not set), got {value}")
+                raise ConfigError(
+                    f"config {where}: expected a size such as 512m or 4g, got {value!r}"
+                )
+        for where, cores in (
+            ("spark.executor_cores", self.executor_cores),
+            ("spark.total_executor_cores", self.total_executor_cores),
+        ):
+            if cores < 0:
+                raise ConfigError(f"config {where}: must be >= 0 (0: not set), got {cores}")
 
 
 @dataclass(frozen=True)
@@ -248,12 +269,17 @@ def from_dict(raw: dict[str, Any], source: str = "<dict>") -> Config:
     built: dict[str, Any] = {}
     for section, values in raw.items():
         if section not in sections:
-            raise ConfigError(f"{source}: unknown config section [{section}] (known: {sorted(sections)})")
+            raise ConfigError(
+                f"{source}: unknown config section [{section}] (known: {sorted(sections)})"
+            )
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: [{section}] must be a table of keys")
-        cls = sections[section].default_factory  # type: ignore[misc]
+        factory = sections[section].default_factory
+        if factory is dataclasses.MISSING:  # every Config field defaults to a fresh section
+            raise TypeError(f"Config.{section} has no default_factory")
+        cls: Callable[..., Any] = factory  # the section's dataclass
         defaults = cls()
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(defaults)}
         kwargs = {}
         for key, value in values.items():
             if key not in known:
@@ -290,7 +316,9 @@ def param_overrides(params: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> Config:
     """Load the config file (TOML or JSON; none means defaults) and apply "section.key=value" overrides."""
     raw: dict[str, Any] = {}
     source = "<defaults>"

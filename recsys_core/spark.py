@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 
 from recsys_core.config import SparkConfig
@@ -20,8 +21,14 @@ def _log_progress(sc, stop: threading.Event, every: float) -> None:
         for stage_id in tracker.getActiveStageIds():
             info = tracker.getStageInfo(stage_id)
             if info is not None:
-                log.info("spark stage %d (%s): %d/%d tasks done, %d running", stage_id, info.name.split(" at ")[0],
-                         info.numCompletedTasks, info.numTasks, info.numActiveTasks)
+                log.info(
+                    "spark stage %d (%s): %d/%d tasks done, %d running",
+                    stage_id,
+                    info.name.split(" at ")[0],
+                    info.numCompletedTasks,
+                    info.numTasks,
+                    info.numActiveTasks,
+                )
 
 
 def launched_by_spark_submit() -> bool:
@@ -36,23 +43,31 @@ def spark_session(cfg: SparkConfig, app: str, progress_seconds: float = PROGRESS
     from pyspark.sql import SparkSession
 
     # the executors' Python must be the driver's (the project's .venv), wherever the job was launched
-    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     if not launched_by_spark_submit():
-        builder = builder.appName(app).master(cfg.master).config("spark.driver.memory", cfg.driver_memory)
-        for key, value in (("spark.executor.memory", cfg.executor_memory), ("spark.executor.cores", cfg.executor_cores),
-                           ("spark.cores.max", cfg.total_executor_cores)):
+        builder = (
+            builder.appName(app).master(cfg.master).config("spark.driver.memory", cfg.driver_memory)
+        )
+        for key, value in (
+            ("spark.executor.memory", cfg.executor_memory),
+            ("spark.executor.cores", cfg.executor_cores),
+            ("spark.cores.max", cfg.total_executor_cores),
+        ):
             if value:  # empty or 0: not set
                 builder = builder.config(key, str(value))
     spark = (
-        builder
-        .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
+        builder.config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
-    threading.Thread(target=_log_progress, args=(spark.sparkContext, threading.Event(), progress_seconds),
-                     daemon=True, name="spark-progress").start()
+    threading.Thread(
+        target=_log_progress,
+        args=(spark.sparkContext, threading.Event(), progress_seconds),
+        daemon=True,
+        name="spark-progress",
+    ).start()
     return spark

@@ -68,10 +68,18 @@ def _arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
     env = os.environ.get
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--ds", required=True, help="logical date of the run, YYYY-MM-DD")
-    p.add_argument("--data", default=env("RECSYS_DATA_DIR"), help="folder with users/, items/, interactions/")
-    p.add_argument("--work", default=env("RECSYS_WORK_DIR") or str(DEFAULT_WORK_DIR), help="lake and models root")
+    p.add_argument(
+        "--data", default=env("RECSYS_DATA_DIR"), help="folder with users/, items/, interactions/"
+    )
+    p.add_argument(
+        "--work",
+        default=env("RECSYS_WORK_DIR") or str(DEFAULT_WORK_DIR),
+        help="lake and models root",
+    )
     p.add_argument("--config", default=env("RECSYS_CONFIG") or None, help="TOML config file")
-    p.add_argument("--set", action="append", default=None, metavar="SECTION.KEY=VALUE", help="config override")
+    p.add_argument(
+        "--set", action="append", default=None, metavar="SECTION.KEY=VALUE", help="config override"
+    )
     p.add_argument("--warehouse", default=env("RECSYS_WAREHOUSE_URL") or None, help="warehouse URL")
     p.add_argument("--run-id", default=env("RECSYS_RUN_ID") or "manual")
     a = p.parse_args(argv)
@@ -104,7 +112,9 @@ def parse_args(argv: list[str] | None, description: str) -> JobContext:
 
 def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | None = None) -> int:
     """Run one step: time it, record {seconds, rows...} under the lake's _steps, map errors to exit codes."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     started = time.time()
     args = _arguments(argv, f"recsys step {name}")
     record: dict = {"step": name, "ds": args.ds, "run_id": args.run_id}
@@ -130,8 +140,13 @@ def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | Non
         Lake(work.lake).write_json(record, layout.STEP_RECORDS, args.ds, f"{name}.json")
     except RecsysError:
         pass
-    log.info("%s %s in %.1fs: %s", name, record["status"], record["seconds"],
-             {k: v for k, v in record.items() if k.startswith("rows")})
+    log.info(
+        "%s %s in %.1fs: %s",
+        name,
+        record["status"],
+        record["seconds"],
+        {k: v for k, v in record.items() if k.startswith("rows")},
+    )
     return code
 
 

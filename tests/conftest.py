@@ -1,11 +1,27 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, and the tiers every test falls in (see the README's Tests section)."""
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
+
+INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
+TIERS = ("unit", "spark", "integration")
+
+
+def pytest_collection_modifyitems(items):
+    """Tests under tests/integration/ are integration tests; a test that takes the `spark` fixture is a
+    Spark test; every other test without a tier is a unit test. `slow` is set by hand, on top of a tier."""
+    for item in items:
+        if INTEGRATION_DIR in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
+        elif "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture(scope="session")

@@ -60,24 +60,36 @@ def cmd_bench_similarity(a) -> int:
         from recsys_cli.bench.similarity import bench_similarity_job
 
         with tempfile.TemporaryDirectory(prefix="recsys-bench-similarity-") as work:
-            report["spark_job"] = bench_similarity_job(a.spark_items, a.dim, a.k, a.seed, Path(work), a.driver_memory)
+            report["spark_job"] = bench_similarity_job(
+                a.spark_items, a.dim, a.k, a.seed, Path(work), a.driver_memory
+            )
     print_similarity(report)
     _write_json(report, a.out)
     return 0
 
 
 def add_similarity(bsub, out: argparse.ArgumentParser) -> None:
-    p = bsub.add_parser("similarity", parents=[out],
-                        help="top-k kernel vs exact FAISS vs a bare matmul, time and peak memory")
+    p = bsub.add_parser(
+        "similarity",
+        parents=[out],
+        help="top-k kernel vs exact FAISS vs a bare matmul, time and peak memory",
+    )
     p.add_argument("--items", type=int, default=SIMILARITY_ITEMS, help="items: random unit vectors")
     p.add_argument("--dim", type=int, default=SIMILARITY_DIM, help="their dimension")
     p.add_argument("--k", type=int, default=SIMILARITY_K, help="neighbors per item")
     p.add_argument("--seed", type=int, default=SIMILARITY_SEED, help="seed of the random vectors")
-    p.add_argument("--spark-items", type=int, default=0,
-                   help="also run the item_similarity Spark job on this many items (its time and peak memory); "
-                        "0: no Spark job")
-    p.add_argument("--driver-memory", default=SIMILARITY_JOB_DRIVER_MEMORY,
-                   help="Spark driver memory of that job, in local mode")
+    p.add_argument(
+        "--spark-items",
+        type=int,
+        default=0,
+        help="also run the item_similarity Spark job on this many items (its time and peak memory); "
+        "0: no Spark job",
+    )
+    p.add_argument(
+        "--driver-memory",
+        default=SIMILARITY_JOB_DRIVER_MEMORY,
+        help="Spark driver memory of that job, in local mode",
+    )
     p.set_defaults(func=cmd_bench_similarity)
 
 
@@ -91,46 +103,97 @@ def cmd_bench_training(a) -> int:
 
 
 def add_training(bsub, out: argparse.ArgumentParser) -> None:
-    p = bsub.add_parser("training", parents=[out],
-                        help="towers trained from the Parquet example stream vs model.fit on arrays")
-    p.add_argument("--examples", type=int, nargs="+", default=list(TRAINING_EXAMPLES),
-                   help="training examples, one run of each method per size")
-    p.add_argument("--users", type=int, default=TRAINING_USERS, help="users (rows of random user features)")
-    p.add_argument("--items", type=int, default=TRAINING_ITEMS, help="items (rows of random item features)")
-    p.add_argument("--batch-size", type=int, default=TRAINING_BATCH_SIZE, help="training batch size of both methods")
-    p.add_argument("--repeat", type=int, default=TRAINING_REPEAT,
-                   help="alternated runs of each method; the median is shown")
+    p = bsub.add_parser(
+        "training",
+        parents=[out],
+        help="towers trained from the Parquet example stream vs model.fit on arrays",
+    )
+    p.add_argument(
+        "--examples",
+        type=int,
+        nargs="+",
+        default=list(TRAINING_EXAMPLES),
+        help="training examples, one run of each method per size",
+    )
+    p.add_argument(
+        "--users", type=int, default=TRAINING_USERS, help="users (rows of random user features)"
+    )
+    p.add_argument(
+        "--items", type=int, default=TRAINING_ITEMS, help="items (rows of random item features)"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=TRAINING_BATCH_SIZE,
+        help="training batch size of both methods",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=TRAINING_REPEAT,
+        help="alternated runs of each method; the median is shown",
+    )
     p.set_defaults(func=cmd_bench_training)
 
 
 def cmd_bench_scale(a) -> int:
     from recsys_cli.bench.scale import bench_scale, print_scale
 
-    report = bench_scale(Path(a.data), Path(a.work), a.users, a.items, a.interactions, driver_memory=a.driver_memory,
-                         sample=a.train_sample, als=not a.no_als, only=a.only)
+    report = bench_scale(
+        Path(a.data),
+        Path(a.work),
+        a.users,
+        a.items,
+        a.interactions,
+        driver_memory=a.driver_memory,
+        sample=a.train_sample,
+        als=not a.no_als,
+        only=a.only,
+    )
     print_scale(report)
     _write_json(report, a.out)
     return 0
 
 
 def add_scale(bsub, out: argparse.ArgumentParser) -> None:
-    p = bsub.add_parser("scale", parents=[out],
-                        help="features, similarity, retrieval, ranking at scale vs Spark ALS")
+    p = bsub.add_parser(
+        "scale",
+        parents=[out],
+        help="features, similarity, retrieval, ranking at scale vs Spark ALS",
+    )
     p.add_argument("--users", type=int, default=SCALE_USERS, help="users of the generated data set")
     p.add_argument("--items", type=int, default=SCALE_ITEMS, help="items of the generated data set")
-    p.add_argument("--interactions", type=int, default=SCALE_INTERACTIONS,
-                   help="interactions of the generated data set")
-    p.add_argument("--data", default=SCALE_DATA, help="its folder: generated once, reused for the same sizes")
+    p.add_argument(
+        "--interactions",
+        type=int,
+        default=SCALE_INTERACTIONS,
+        help="interactions of the generated data set",
+    )
+    p.add_argument(
+        "--data", default=SCALE_DATA, help="its folder: generated once, reused for the same sizes"
+    )
     p.add_argument("--work", default=SCALE_WORK, help="lake, models and logs of the stages")
-    p.add_argument("--driver-memory", default=SCALE_DRIVER_MEMORY,
-                   help="Spark driver memory of every stage, in local mode")
-    p.add_argument("--train-sample", type=int, default=SCALE_TRAIN_SAMPLE,
-                   help="interactions the towers are fitted on")
+    p.add_argument(
+        "--driver-memory",
+        default=SCALE_DRIVER_MEMORY,
+        help="Spark driver memory of every stage, in local mode",
+    )
+    p.add_argument(
+        "--train-sample",
+        type=int,
+        default=SCALE_TRAIN_SAMPLE,
+        help="interactions the towers are fitted on",
+    )
     p.add_argument("--no-als", action="store_true", help="skip the ALS reference")
     rerunnable = [*STAGES, "als_reference"]
-    p.add_argument("--only", nargs="+", choices=rerunnable, metavar="STAGE",
-                   help=f"rerun only these stages ({', '.join(rerunnable)}) on the lake of an earlier run in --work "
-                        "(default: every stage)")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=rerunnable,
+        metavar="STAGE",
+        help=f"rerun only these stages ({', '.join(rerunnable)}) on the lake of an earlier run in --work "
+        "(default: every stage)",
+    )
     p.set_defaults(func=cmd_bench_scale)
 
 
@@ -144,17 +207,29 @@ def cmd_bench_publish(a) -> int:
 
 
 def add_publish(bsub, out: argparse.ArgumentParser) -> None:
-    p = bsub.add_parser("publish", parents=[out], help="PostgreSQL bulk load (COPY) vs row-by-row INSERT")
-    p.add_argument("--rows", type=int, default=PUBLISH_ROWS, help="recommendation rows loaded with COPY")
-    p.add_argument("--reference-rows", type=int, default=PUBLISH_REFERENCE_ROWS,
-                   help="rows for the row-by-row reference")
-    p.add_argument("--url", default=PUBLISH_URL, help="PostgreSQL warehouse to load into (a scratch table)")
+    p = bsub.add_parser(
+        "publish", parents=[out], help="PostgreSQL bulk load (COPY) vs row-by-row INSERT"
+    )
+    p.add_argument(
+        "--rows", type=int, default=PUBLISH_ROWS, help="recommendation rows loaded with COPY"
+    )
+    p.add_argument(
+        "--reference-rows",
+        type=int,
+        default=PUBLISH_REFERENCE_ROWS,
+        help="rows for the row-by-row reference",
+    )
+    p.add_argument(
+        "--url", default=PUBLISH_URL, help="PostgreSQL warehouse to load into (a scratch table)"
+    )
     p.set_defaults(func=cmd_bench_publish)
 
 
 def add_bench(sub) -> None:
     """`recsys bench` and its benchmarks; sub is the subparsers action of the `recsys` parser."""
-    bench = sub.add_parser("bench", help="benchmarks that print figures and ratios against a reference")
+    bench = sub.add_parser(
+        "bench", help="benchmarks that print figures and ratios against a reference"
+    )
     bsub = bench.add_subparsers(dest="bench", required=True)
     out = _json_out()
     for add in (add_similarity, add_training, add_scale, add_publish):

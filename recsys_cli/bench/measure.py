@@ -47,4 +47,8 @@ def measured(cmd: list[str], log: Path, every: float = SAMPLE_SECONDS) -> dict:
         while proc.poll() is None:
             peak = max(peak, tree_rss_mb(proc.pid))
             time.sleep(every)
-    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak, "returncode": proc.returncode}
+    return {
+        "seconds": time.perf_counter() - start,
+        "peak_rss_mb": peak,
+        "returncode": proc.returncode,
+    }

@@ -19,13 +19,19 @@ from recsys_core.publish.warehouse import open_warehouse
 def recommendations(n: int) -> pa.Table:
     rng = np.random.default_rng(0)
     users = np.arange(n, dtype=np.int64) // 20
-    return pa.table({
-        "ds": pa.array(np.full(n, 20_000, dtype=np.int32)).cast(pa.date32()),
-        "user_id": users, "rank": (np.arange(n) % 20 + 1).astype(np.int32),
-        "item_id": rng.integers(0, 100_000, n), "score": rng.random(n), "predicted_rating": rng.random(n) * 5,
-        "reason": pa.array(["similar_to:318; top_genre:Drama"] * n),
-        "model_version": pa.array(["m1"] * n), "run_id": pa.array(["bench"] * n),
-    })
+    return pa.table(
+        {
+            "ds": pa.array(np.full(n, 20_000, dtype=np.int32)).cast(pa.date32()),
+            "user_id": users,
+            "rank": (np.arange(n) % 20 + 1).astype(np.int32),
+            "item_id": rng.integers(0, 100_000, n),
+            "score": rng.random(n),
+            "predicted_rating": rng.random(n) * 5,
+            "reason": pa.array(["similar_to:318; top_genre:Drama"] * n),
+            "model_version": pa.array(["m1"] * n),
+            "run_id": pa.array(["bench"] * n),
+        }
+    )
 
 
 def bench_publish(rows: int, reference_rows: int, url: str) -> dict:
@@ -44,19 +50,30 @@ def bench_publish(rows: int, reference_rows: int, url: str) -> dict:
         cols = RECOMMENDATIONS.names
         t = time.perf_counter()
         with con.cursor() as cur:
-            cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
-                            [tuple(r[c] for c in cols) for r in ref])
+            cur.executemany(
+                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
+                [tuple(r[c] for c in cols) for r in ref],
+            )
         insert_s = time.perf_counter() - t
     finally:
         con.execute(f"DROP TABLE IF EXISTS {table}")
         con.close()
-    return {"rows": rows, "copy_seconds": copy_s, "reference_rows": reference_rows, "insert_seconds": insert_s}
+    return {
+        "rows": rows,
+        "copy_seconds": copy_s,
+        "reference_rows": reference_rows,
+        "insert_seconds": insert_s,
+    }
 
 
 def print_publish(report: dict) -> None:
     copy_rate = report["rows"] / report["copy_seconds"]
     insert_rate = report["reference_rows"] / report["insert_seconds"]
-    print(f"COPY bulk load   : {report['rows']:>10,} rows in {report['copy_seconds']:7.2f} s = {copy_rate:>12,.0f} rows/s")
-    print(f"row-by-row INSERT: {report['reference_rows']:>10,} rows in {report['insert_seconds']:7.2f} s = "
-          f"{insert_rate:>12,.0f} rows/s")
+    print(
+        f"COPY bulk load   : {report['rows']:>10,} rows in {report['copy_seconds']:7.2f} s = {copy_rate:>12,.0f} rows/s"
+    )
+    print(
+        f"row-by-row INSERT: {report['reference_rows']:>10,} rows in {report['insert_seconds']:7.2f} s = "
+        f"{insert_rate:>12,.0f} rows/s"
+    )
     print(f"COPY is {copy_rate / insert_rate:.1f}x faster per row")

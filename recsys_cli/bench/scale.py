@@ -22,8 +22,18 @@ from recsys_core.io import layout
 from recsys_core.io import layout as L
 
 DS = "2026-01-31"
-STAGES = ("validate_inputs", "build_features", "embed_items", "item_similarity", "retrieve_candidates", "rank_candidates")
-SERVING = ("retrieve_candidates", "rank_candidates")  # the stages the goal is about: candidates to top N
+STAGES = (
+    "validate_inputs",
+    "build_features",
+    "embed_items",
+    "item_similarity",
+    "retrieve_candidates",
+    "rank_candidates",
+)
+SERVING = (
+    "retrieve_candidates",
+    "rank_candidates",
+)  # the stages the goal is about: candidates to top N
 
 
 def prepare(data: Path, users: int, items: int, interactions: int, seed: int) -> dict:
@@ -35,23 +45,48 @@ def prepare(data: Path, users: int, items: int, interactions: int, seed: int) ->
         from recsys_core.datasets.generate import generate_dataset
 
         start = time.perf_counter()
-        counts = generate_dataset(data, users=users, items=items, interactions=interactions, seed=seed)
+        counts = generate_dataset(
+            data, users=users, items=items, interactions=interactions, seed=seed
+        )
         generated = time.perf_counter() - start
         marker.write_text(json.dumps({"asked": wanted, "counts": counts}))
     return {"counts": json.loads(marker.read_text())["counts"], "generate_seconds": generated}
 
 
-def bench_scale(data: Path, work: Path, users: int, items: int, interactions: int, seed: int = 7,
-                driver_memory: str = "12g", sample: int = 1_000_000, als: bool = True,
-                only: list[str] | None = None) -> dict:
+def bench_scale(
+    data: Path,
+    work: Path,
+    users: int,
+    items: int,
+    interactions: int,
+    seed: int = 7,
+    driver_memory: str = "12g",
+    sample: int = 1_000_000,
+    als: bool = True,
+    only: list[str] | None = None,
+) -> dict:
     """Every stage then the ALS reference; `only` reruns just the named stages (and the ALS reference
     when "als_reference" is named) on the lake an earlier full run left in `work`."""
     work.mkdir(parents=True, exist_ok=True)
     saved = work / "scale-report.json"
     report = {"sizes": prepare(data, users, items, interactions, seed), "stages": {}}
-    if only is not None and saved.exists():  # the other stages' figures stay those of the earlier run
-        report["stages"] = {name: {**r, "earlier_run": True} for name, r in json.loads(saved.read_text())["stages"].items()}
-    common = ["--ds", DS, "--data", str(data), "--work", str(work), "--set", f"spark.driver_memory={driver_memory}"]
+    if (
+        only is not None and saved.exists()
+    ):  # the other stages' figures stay those of the earlier run
+        report["stages"] = {
+            name: {**r, "earlier_run": True}
+            for name, r in json.loads(saved.read_text())["stages"].items()
+        }
+    common = [
+        "--ds",
+        DS,
+        "--data",
+        str(data),
+        "--work",
+        str(work),
+        "--set",
+        f"spark.driver_memory={driver_memory}",
+    ]
     logs = work / "bench-logs"
     logs.mkdir(exist_ok=True)
 
@@ -70,12 +105,36 @@ def bench_scale(data: Path, work: Path, users: int, items: int, interactions: in
         if only is not None and name not in only:
             continue
         if name == "embed_items":  # the towers first, on a sample: see the module docstring
-            stage("train_on_sample", [sys.executable, "-m", "recsys_cli.bench.scale", "train-sample",
-                                      "--work", str(work), "--rows", str(sample)])
+            stage(
+                "train_on_sample",
+                [
+                    sys.executable,
+                    "-m",
+                    "recsys_cli.bench.scale",
+                    "train-sample",
+                    "--work",
+                    str(work),
+                    "--rows",
+                    str(sample),
+                ],
+            )
         stage(name, [sys.executable, "-m", f"jobs.{name}", *common])
     if als and (only is None or "als_reference" in only):
-        stage("als_reference", [sys.executable, "-m", "recsys_cli.bench.scale", "als", "--data", str(data),
-                                "--work", str(work), "--driver-memory", driver_memory])
+        stage(
+            "als_reference",
+            [
+                sys.executable,
+                "-m",
+                "recsys_cli.bench.scale",
+                "als",
+                "--data",
+                str(data),
+                "--work",
+                str(work),
+                "--driver-memory",
+                driver_memory,
+            ],
+        )
     return report
 
 
@@ -92,11 +151,21 @@ def train_on_sample(work: Path, rows: int) -> None:
     from recsys_core.model.training_examples import example_chunks
 
     lake = Lake(work / "lake")
-    users = lake.read_table(L.USER_FEATURES, DS).to_pandas().sort_values(C.USER_ID, ignore_index=True)
-    items = lake.read_table(L.ITEM_FEATURES, DS).to_pandas().sort_values(C.ITEM_ID, ignore_index=True)
-    head = pads.dataset(lake.require(layout.input_dataset(C.INTERACTIONS), DS)).head(rows, [C.USER_ID, C.ITEM_ID, C.RATING])
+    users = (
+        lake.read_table(L.USER_FEATURES, DS).to_pandas().sort_values(C.USER_ID, ignore_index=True)
+    )
+    items = (
+        lake.read_table(L.ITEM_FEATURES, DS).to_pandas().sort_values(C.ITEM_ID, ignore_index=True)
+    )
+    head = pads.dataset(lake.require(layout.input_dataset(C.INTERACTIONS), DS)).head(
+        rows, [C.USER_ID, C.ITEM_ID, C.RATING]
+    )
     cfg = ModelConfig(epochs=1, validation_share=0.0)
-    parts = list(example_chunks(head.to_batches, users[C.USER_ID].to_numpy(), items[C.ITEM_ID].to_numpy(), cfg))
+    parts = list(
+        example_chunks(
+            head.to_batches, users[C.USER_ID].to_numpy(), items[C.ITEM_ID].to_numpy(), cfg
+        )
+    )
     u, i, y = (np.concatenate([p[k] for p in parts]) for k in range(3))
     xu, xi, ucols, icols = feature_matrices(users, items)
     model = fit_towers_on(xu, xi, ArrayExamples(u, i, y, np.zeros(len(y), bool)), cfg, ucols, icols)
@@ -113,34 +182,59 @@ def als_reference(data: Path, work: Path, driver_memory: str) -> None:
 
     spark = spark_session(SparkConfig(driver_memory=driver_memory), "recsys-bench-als")
     inter = spark.read.parquet(str(data / C.INTERACTIONS))
-    als = ALS(rank=32, maxIter=10, regParam=0.1, implicitPrefs=True, alpha=1.0, userCol=C.USER_ID,
-              itemCol=C.ITEM_ID, ratingCol=C.RATING, coldStartStrategy="drop", seed=7)
+    als = ALS(
+        rank=32,
+        maxIter=10,
+        regParam=0.1,
+        implicitPrefs=True,
+        alpha=1.0,
+        userCol=C.USER_ID,
+        itemCol=C.ITEM_ID,
+        ratingCol=C.RATING,
+        coldStartStrategy="drop",
+        seed=7,
+    )
     model = als.fit(inter)
-    model.recommendForAllUsers(20).write.mode("overwrite").parquet(str(work / "als_recommendations"))
+    model.recommendForAllUsers(20).write.mode("overwrite").parquet(
+        str(work / "als_recommendations")
+    )
 
 
 def print_scale(report: dict) -> None:
     counts, stages = report["sizes"]["counts"], report["stages"]
-    print(f"{counts[C.USERS]:,} users, {counts[C.ITEMS]:,} items, {counts[C.INTERACTIONS]:,} interactions"
-          + (f" (generated in {report['sizes']['generate_seconds']:.0f}s)" if report["sizes"]["generate_seconds"]
-             else ""))
+    print(
+        f"{counts[C.USERS]:,} users, {counts[C.ITEMS]:,} items, {counts[C.INTERACTIONS]:,} interactions"
+        + (
+            f" (generated in {report['sizes']['generate_seconds']:.0f}s)"
+            if report["sizes"]["generate_seconds"]
+            else ""
+        )
+    )
     print(f"{'stage':<22}{'seconds':>9}{'peak RSS MB':>13}  rows out")
     for name, r in stages.items():
-        print(f"{name:<22}{r['seconds']:>9.1f}{r['peak_rss_mb']:>13,.0f}  {r.get('rows_out') or ''}"
-              + ("  (earlier run)" if r.get("earlier_run") else ""))
+        print(
+            f"{name:<22}{r['seconds']:>9.1f}{r['peak_rss_mb']:>13,.0f}  {r.get('rows_out') or ''}"
+            + ("  (earlier run)" if r.get("earlier_run") else "")
+        )
     if not all(s in stages for s in SERVING):
         return
     serving = sum(stages[s]["seconds"] for s in SERVING)
-    print(f"retrieval + ranking: {serving:.1f}s, {counts[C.USERS] / serving:,.0f} users/s, peak RSS "
-          f"{max(stages[s]['peak_rss_mb'] for s in SERVING):,.0f} MB")
+    print(
+        f"retrieval + ranking: {serving:.1f}s, {counts[C.USERS] / serving:,.0f} users/s, peak RSS "
+        f"{max(stages[s]['peak_rss_mb'] for s in SERVING):,.0f} MB"
+    )
     if "als_reference" in stages:
         als = stages["als_reference"]["seconds"]
-        print(f"ALS reference (fit + recommendForAllUsers): {als:.1f}s; retrieval + ranking take "
-              f"{serving / als:.2f}x its time ({als / serving:.2f}x faster)")
+        print(
+            f"ALS reference (fit + recommendForAllUsers): {als:.1f}s; retrieval + ranking take "
+            f"{serving / als:.2f}x its time ({als / serving:.2f}x faster)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="helpers of `recsys bench scale`, each run in its own process")
+    p = argparse.ArgumentParser(
+        description="helpers of `recsys bench scale`, each run in its own process"
+    )
     sub = p.add_subparsers(dest="what", required=True)
     t = sub.add_parser("train-sample")
     t.add_argument("--work", type=Path, required=True)

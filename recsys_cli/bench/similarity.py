@@ -52,7 +52,12 @@ def run_method(method: str, n: int, dim: int, k: int, seed: int, out: Path | Non
     seconds = time.perf_counter() - start
     if out is not None and idx is not None:
         np.save(out, idx)
-    return {"method": method, "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": base}
+    return {
+        "method": method,
+        "seconds": seconds,
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_mb": base,
+    }
 
 
 def bench_similarity(n: int = 62_000, dim: int = 32, k: int = 10, seed: int = 0) -> dict:
@@ -62,9 +67,24 @@ def bench_similarity(n: int = 62_000, dim: int = 32, k: int = 10, seed: int = 0)
         for method in METHODS:
             out = Path(tmp) / f"{method}.npy"
             proc = subprocess.run(
-                [sys.executable, "-m", "recsys_cli.bench.similarity", method, "--items", str(n), "--dim", str(dim),
-                 "--k", str(k), "--seed", str(seed), "--out", str(out)],
-                capture_output=True, text=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "recsys_cli.bench.similarity",
+                    method,
+                    "--items",
+                    str(n),
+                    "--dim",
+                    str(dim),
+                    "--k",
+                    str(k),
+                    "--seed",
+                    str(seed),
+                    "--out",
+                    str(out),
+                ],
+                capture_output=True,
+                text=True,
             )
             if proc.returncode != 0:
                 raise RuntimeError(f"bench {method} failed: {proc.stderr[-2000:]}")
@@ -74,7 +94,9 @@ def bench_similarity(n: int = 62_000, dim: int = 32, k: int = 10, seed: int = 0)
     return {"items": n, "dim": dim, "k": k, "methods": results, "same_neighbors_as_faiss": same}
 
 
-def bench_similarity_job(n: int, dim: int, k: int, seed: int, work: Path, driver_memory: str) -> dict:
+def bench_similarity_job(
+    n: int, dim: int, k: int, seed: int, work: Path, driver_memory: str
+) -> dict:
     """The item_similarity Spark job (python -m jobs.item_similarity) on n random unit vectors written as
     one ds's item embeddings: its seconds and the peak memory of its whole process tree."""
     import pyarrow.parquet as pq
@@ -89,13 +111,29 @@ def bench_similarity_job(n: int, dim: int, k: int, seed: int, work: Path, driver
     lake = Lake(work / "lake")
     stage = lake.staging(L.ITEM_EMBEDDINGS, DS)
     stage.mkdir(parents=True, exist_ok=True)
-    pq.write_table(embedding_table(np.arange(n, dtype=np.int64), C.ITEM_ID, unit_vectors(n, dim, seed)),
-                   stage / "part-00000.parquet")
+    pq.write_table(
+        embedding_table(np.arange(n, dtype=np.int64), C.ITEM_ID, unit_vectors(n, dim, seed)),
+        stage / "part-00000.parquet",
+    )
     lake.commit(stage, L.ITEM_EMBEDDINGS, DS)
-    result = measured([sys.executable, "-m", "jobs.item_similarity", "--ds", DS, "--work", str(work),
-                       "--set", f"similarity.k={k}", "--set", f"retrieval.similar_per_item={k}",
-                       "--set", f"spark.driver_memory={driver_memory}"],
-                      work / "item_similarity.log")
+    result = measured(
+        [
+            sys.executable,
+            "-m",
+            "jobs.item_similarity",
+            "--ds",
+            DS,
+            "--work",
+            str(work),
+            "--set",
+            f"similarity.k={k}",
+            "--set",
+            f"retrieval.similar_per_item={k}",
+            "--set",
+            f"spark.driver_memory={driver_memory}",
+        ],
+        work / "item_similarity.log",
+    )
     if result["returncode"] != 0:
         raise RuntimeError(f"item_similarity failed; see {work / 'item_similarity.log'}")
     rows = pq.ParquetDataset(lake.partition(L.ITEM_NEIGHBORS, DS)).read([C.ITEM_ID]).num_rows
@@ -104,18 +142,26 @@ def bench_similarity_job(n: int, dim: int, k: int, seed: int, work: Path, driver
 
 def print_similarity(report: dict) -> None:
     m = report["methods"]
-    print(f"top-{report['k']} neighbors of {report['items']:,} random unit vectors, dimension {report['dim']}")
+    print(
+        f"top-{report['k']} neighbors of {report['items']:,} random unit vectors, dimension {report['dim']}"
+    )
     print(f"{'method':<10}{'seconds':>9}{'peak RSS MB':>13}{'vs FAISS':>10}{'vs matmul':>11}")
     for name in METHODS:
         r = m[name]
-        print(f"{name:<10}{r['seconds']:>9.2f}{r['peak_rss_mb']:>13.0f}"
-              f"{r['seconds'] / m['faiss']['seconds']:>9.2f}x{r['seconds'] / m['matmul']['seconds']:>10.2f}x")
-    print(f"kernel neighbors identical to FAISS's: {report['same_neighbors_as_faiss']:.5%} "
-          "(the rest: float32 near-ties ordered differently)")
+        print(
+            f"{name:<10}{r['seconds']:>9.2f}{r['peak_rss_mb']:>13.0f}"
+            f"{r['seconds'] / m['faiss']['seconds']:>9.2f}x{r['seconds'] / m['matmul']['seconds']:>10.2f}x"
+        )
+    print(
+        f"kernel neighbors identical to FAISS's: {report['same_neighbors_as_faiss']:.5%} "
+        "(the rest: float32 near-ties ordered differently)"
+    )
     job = report.get("spark_job")
     if job:
-        print(f"Spark job item_similarity on {job['items']:,} items: {job['seconds']:.1f}s, peak RSS of its "
-              f"process tree {job['peak_rss_mb']:,.0f} MB, {job['rows_out']:,} neighbor rows")
+        print(
+            f"Spark job item_similarity on {job['items']:,} items: {job['seconds']:.1f}s, peak RSS of its "
+            f"process tree {job['peak_rss_mb']:,.0f} MB, {job['rows_out']:,} neighbor rows"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

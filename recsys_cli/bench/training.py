@@ -20,7 +20,10 @@ import numpy as np
 from recsys_cli.bench.measure import peak_rss_mb
 
 METHODS = ("in_memory", "stream")
-USER_FEATURES, ITEM_FEATURES = 46, 24  # the widths the pipeline's feature tables have with 18 genres
+USER_FEATURES, ITEM_FEATURES = (
+    46,
+    24,
+)  # the widths the pipeline's feature tables have with 18 genres
 
 
 def write_data(folder: Path, users: int, items: int, examples: int, seed: int) -> None:
@@ -34,7 +37,11 @@ def write_data(folder: Path, users: int, items: int, examples: int, seed: int) -
     def chunks():
         for s in range(0, examples, step):
             n = min(step, examples - s)
-            yield rng.integers(0, users, n), rng.integers(0, items, n), (rng.random(n) < 0.2).astype(np.float32)
+            yield (
+                rng.integers(0, users, n),
+                rng.integers(0, items, n),
+                (rng.random(n) < 0.2).astype(np.float32),
+            )
 
     write_examples(chunks(), folder / "examples.parquet", validation_share=0.0, seed=seed)
 
@@ -62,21 +69,38 @@ def run_method(method: str, folder: Path, batch_size: int) -> dict:
         # SEED.md: model.fit on whole arrays of feature rows, one per example; only the fit is timed
         xu_rows, xi_rows = xu[u].astype(np.float32), xi[i].astype(np.float32)
         start = time.perf_counter()
-        history = model.fit([xu_rows, xi_rows], y, epochs=1, batch_size=batch_size, shuffle=True, verbose=0)
+        history = model.fit(
+            [xu_rows, xi_rows], y, epochs=1, batch_size=batch_size, shuffle=True, verbose=0
+        )
         rows, loss = len(y), history.history["loss"][-1]
-    elif method == "stream":  # timed whole: the pass over the examples, the scalers, the model, the fit
+    elif (
+        method == "stream"
+    ):  # timed whole: the pass over the examples, the scalers, the model, the fit
         start = time.perf_counter()
         model = fit_towers_on(xu, xi, ParquetExamples(folder / "examples.parquet"), cfg)
         rows, loss = model.meta["metrics"]["train_rows"], model.meta["metrics"]["loss"][-1]
     else:
         raise ValueError(f"unknown method {method!r}; one of {METHODS}")
     seconds = time.perf_counter() - start
-    return {"method": method, "examples": int(rows), "seconds": seconds, "examples_per_second": rows / seconds,
-            "loss": float(loss), "peak_rss_mb": peak_rss_mb(), "rss_before_mb": before}
+    return {
+        "method": method,
+        "examples": int(rows),
+        "seconds": seconds,
+        "examples_per_second": rows / seconds,
+        "loss": float(loss),
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_mb": before,
+    }
 
 
-def bench_training(sizes: list[int], users: int = 100_000, items: int = 10_000, batch_size: int = 256,
-                   seed: int = 0, repeat: int = 1) -> dict:
+def bench_training(
+    sizes: list[int],
+    users: int = 100_000,
+    items: int = 10_000,
+    batch_size: int = 256,
+    seed: int = 0,
+    repeat: int = 1,
+) -> dict:
     """Both methods at each number of examples, each in a child process, alternated `repeat` times
     (the median run of each is reported: a shared machine's speed drifts between runs)."""
     runs = []
@@ -86,9 +110,18 @@ def bench_training(sizes: list[int], users: int = 100_000, items: int = 10_000, 
             tries: dict[str, list[dict]] = {m: [] for m in METHODS}
             for method in [m for _ in range(repeat) for m in METHODS]:
                 proc = subprocess.run(
-                    [sys.executable, "-m", "recsys_cli.bench.training", method, "--folder", tmp,
-                     "--batch-size", str(batch_size)],
-                    capture_output=True, text=True,
+                    [
+                        sys.executable,
+                        "-m",
+                        "recsys_cli.bench.training",
+                        method,
+                        "--folder",
+                        tmp,
+                        "--batch-size",
+                        str(batch_size),
+                    ],
+                    capture_output=True,
+                    text=True,
                 )
                 if proc.returncode != 0:
                     raise RuntimeError(f"bench training {method} failed: {proc.stderr[-2000:]}")
@@ -96,14 +129,24 @@ def bench_training(sizes: list[int], users: int = 100_000, items: int = 10_000, 
             for done in tries.values():
                 median = sorted(done, key=lambda r: r["seconds"])[len(done) // 2]
                 runs.append({**median, "all_seconds": [round(r["seconds"], 2) for r in done]})
-    return {"users": users, "items": items, "batch_size": batch_size, "repeat": repeat, "runs": runs}
+    return {
+        "users": users,
+        "items": items,
+        "batch_size": batch_size,
+        "repeat": repeat,
+        "runs": runs,
+    }
 
 
 def print_training(report: dict) -> None:
-    print(f"one epoch of the two towers (256-128-32 each), batch {report['batch_size']}, "
-          f"{report['users']:,} users x {report['items']:,} items of random features; "
-          f"median of {report['repeat']} alternated runs")
-    print(f"{'examples':>11}  {'method':<10}{'seconds':>9}{'examples/s':>12}{'peak RSS MB':>13}{'vs in-memory':>14}")
+    print(
+        f"one epoch of the two towers (256-128-32 each), batch {report['batch_size']}, "
+        f"{report['users']:,} users x {report['items']:,} items of random features; "
+        f"median of {report['repeat']} alternated runs"
+    )
+    print(
+        f"{'examples':>11}  {'method':<10}{'seconds':>9}{'examples/s':>12}{'peak RSS MB':>13}{'vs in-memory':>14}"
+    )
     by_size: dict[int, dict] = {}
     for r in report["runs"]:
         by_size.setdefault(r["examples"], {})[r["method"]] = r
@@ -111,8 +154,10 @@ def print_training(report: dict) -> None:
         for name in METHODS:
             r = runs[name]
             speed = r["examples_per_second"] / runs["in_memory"]["examples_per_second"]
-            print(f"{examples:>11,}  {name:<10}{r['seconds']:>9.1f}{r['examples_per_second']:>12,.0f}"
-                  f"{r['peak_rss_mb']:>13,.0f}{speed:>13.2f}x")
+            print(
+                f"{examples:>11,}  {name:<10}{r['seconds']:>9.1f}{r['examples_per_second']:>12,.0f}"
+                f"{r['peak_rss_mb']:>13,.0f}{speed:>13.2f}x"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,17 +15,27 @@ from recsys_core import columns as C
 from recsys_core.errors import RecsysError
 from recsys_core.io.sorted_keys import positions
 
-SCHEMA = f"{C.USER_ID} long, {C.RANK} int, {C.ITEM_ID} long, {C.SCORE} double, {C.REASON} string"
+RANKED_SCHEMA = (
+    f"{C.USER_ID} long, {C.RANK} int, {C.ITEM_ID} long, {C.SCORE} double, {C.REASON} string"
+)
 SCORE_CHUNK = 65_536  # candidates scored per einsum: bounds the gathered vectors to a few MB
 
 
 def _sorted(ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(ids, kind="stable")
-    return np.asarray(ids, dtype=np.int64)[order], np.ascontiguousarray(vectors, dtype=np.float32)[order]
+    return np.asarray(ids, dtype=np.int64)[order], np.ascontiguousarray(vectors, dtype=np.float32)[
+        order
+    ]
 
 
-def top_by_score(users: np.ndarray, offsets: np.ndarray, items: np.ndarray, item_ids: np.ndarray,
-                 item_vectors: np.ndarray, top_n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def top_by_score(
+    users: np.ndarray,
+    offsets: np.ndarray,
+    items: np.ndarray,
+    item_ids: np.ndarray,
+    item_vectors: np.ndarray,
+    top_n: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The top_n candidates of each row by v_u . v_m, highest first, ties by lower item id.
 
     users: (B, d) v_u per row; row b's candidates are items[offsets[b]:offsets[b + 1]] (catalogue
@@ -46,7 +56,9 @@ def top_by_score(users: np.ndarray, offsets: np.ndarray, items: np.ndarray, item
     ids = np.full((rows, width), np.iinfo(np.int64).max, dtype=np.int64)
     dense[row, col], ids[row, col] = -scores, item_ids[items]
     by_id = np.argsort(ids, axis=1, kind="stable")
-    by_score = np.argsort(np.take_along_axis(dense, by_id, axis=1), axis=1, kind="stable")[:, :top_n]
+    by_score = np.argsort(np.take_along_axis(dense, by_id, axis=1), axis=1, kind="stable")[
+        :, :top_n
+    ]
     pick = np.take_along_axis(by_id, by_score, axis=1)
     keep = pick < lengths[:, None]
     out_row = np.nonzero(keep)[0]
@@ -65,18 +77,33 @@ def _check_known(candidates: DataFrame, shared) -> None:
             items = batch.column(C.ITEM_ID).flatten().to_numpy()
             u = np.unique(users[positions(user_ids, users) < 0])[:5]
             i = np.unique(items[positions(item_ids, items) < 0])[:5]
-            yield pa.RecordBatch.from_arrays([pa.array(["user"] * len(u) + ["item"] * len(i)),
-                                              pa.array(np.r_[u, i].astype(np.int64))], names=["kind", "id"])
+            yield pa.RecordBatch.from_arrays(
+                [
+                    pa.array(["user"] * len(u) + ["item"] * len(i)),
+                    pa.array(np.r_[u, i].astype(np.int64)),
+                ],
+                names=["kind", "id"],
+            )
 
-    found = candidates.select(C.USER_ID, C.ITEM_ID).mapInArrow(missing, "kind string, id long").collect()
+    found = (
+        candidates.select(C.USER_ID, C.ITEM_ID)
+        .mapInArrow(missing, "kind string, id long")
+        .collect()
+    )
     users = sorted({r["id"] for r in found if r["kind"] == "user"})[:5]
     items = sorted({r["id"] for r in found if r["kind"] == "item"})[:5]
     if users or items:
         raise RecsysError(f"candidates without embeddings: users {users}, items {items}")
 
 
-def rank_candidates(candidates: DataFrame, user_ids: np.ndarray, user_embeddings: np.ndarray,
-                    item_ids: np.ndarray, item_embeddings: np.ndarray, top_n: int) -> DataFrame:
+def rank_candidates(
+    candidates: DataFrame,
+    user_ids: np.ndarray,
+    user_embeddings: np.ndarray,
+    item_ids: np.ndarray,
+    item_embeddings: np.ndarray,
+    top_n: int,
+) -> DataFrame:
     """Top `top_n` candidates per user by score, highest first (ties: lower item_id first).
 
     `candidates` has retrieval's per-user rows (user_id, item_id array, reasons array of arrays);
@@ -87,7 +114,9 @@ def rank_candidates(candidates: DataFrame, user_ids: np.ndarray, user_embeddings
     import pyarrow.compute as pc
 
     spark = candidates.sparkSession
-    shared = spark.sparkContext.broadcast((*_sorted(user_ids, user_embeddings), *_sorted(item_ids, item_embeddings)))
+    shared = spark.sparkContext.broadcast(
+        (*_sorted(user_ids, user_embeddings), *_sorted(item_ids, item_embeddings))
+    )
     _check_known(candidates, shared)
 
     def score(batches):
@@ -98,17 +127,28 @@ def rank_candidates(candidates: DataFrame, user_ids: np.ndarray, user_embeddings
             flat_ids = item_lists.flatten().to_numpy()
             offsets = item_lists.offsets.to_numpy().astype(np.int64)
             offsets = offsets - offsets[0]
-            row, index, scores = top_by_score(user_vectors[positions(all_users, uid)], offsets,
-                                              positions(all_items, flat_ids), all_items, item_vectors, top_n)
+            row, index, scores = top_by_score(
+                user_vectors[positions(all_users, uid)],
+                offsets,
+                positions(all_items, flat_ids),
+                all_items,
+                item_vectors,
+                top_n,
+            )
             ranks = np.arange(len(row)) - np.searchsorted(row, row) + 1
             reasons = batch.column(C.REASONS).flatten().take(pa.array(index))
             yield pa.RecordBatch.from_arrays(
-                [pa.array(uid[row]), pa.array(ranks.astype(np.int32)), pa.array(flat_ids[index]),
-                 pa.array(scores.astype(np.float64)), pc.binary_join(reasons, "; ")],
+                [
+                    pa.array(uid[row]),
+                    pa.array(ranks.astype(np.int32)),
+                    pa.array(flat_ids[index]),
+                    pa.array(scores.astype(np.float64)),
+                    pc.binary_join(reasons, "; "),
+                ],
                 names=[C.USER_ID, C.RANK, C.ITEM_ID, C.SCORE, C.REASON],
             )
 
-    return candidates.select(C.USER_ID, C.ITEM_ID, C.REASONS).mapInArrow(score, SCHEMA)
+    return candidates.select(C.USER_ID, C.ITEM_ID, C.REASONS).mapInArrow(score, RANKED_SCHEMA)
 
 
 def prediction(score: Column, transform: tuple[float, float, bool]) -> Column:

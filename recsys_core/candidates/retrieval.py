@@ -10,6 +10,8 @@ candidate's reasons, sorted), so ranking needs no further shuffle.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -19,7 +21,10 @@ from recsys_core.candidates.retrieval_kernel import Sources, build_sources, cand
 from recsys_core.config import RetrievalConfig
 from recsys_core.io.sorted_keys import positions
 
-SCHEMA = f"{C.USER_ID} long, {C.ITEM_ID} array<long>, {C.REASONS} array<array<string>>"
+if TYPE_CHECKING:
+    import pandas as pd
+
+CANDIDATES_SCHEMA = f"{C.USER_ID} long, {C.ITEM_ID} array<long>, {C.REASONS} array<array<string>>"
 # users' rows are gathered to at least this many before the kernel runs (fewer numpy calls)
 KERNEL_ROWS = 262_144
 
@@ -34,8 +39,13 @@ def _stats(df: DataFrame, by: list[str]) -> DataFrame:
     return df.groupBy(*by).agg(F.count(F.lit(1)).alias("n"), F.avg(C.RATING).alias("mean"))
 
 
-def sources(users: DataFrame, items: DataFrame, interactions: DataFrame, neighbors: DataFrame,
-            cfg: RetrievalConfig) -> Sources:
+def sources(
+    users: DataFrame,
+    items: DataFrame,
+    interactions: DataFrame,
+    neighbors: DataFrame,
+    cfg: RetrievalConfig,
+) -> Sources:
     """What every user's retrieval shares, from aggregates no larger than the catalogue."""
     catalogue = items.select(C.ITEM_ID, C.GENRES).toArrow().sort_by(C.ITEM_ID)
     item_ids = catalogue.column(C.ITEM_ID).to_numpy()
@@ -44,16 +54,37 @@ def sources(users: DataFrame, items: DataFrame, interactions: DataFrame, neighbo
     stats = _stats(rated, [C.ITEM_ID]).toArrow()
     n, mean = np.zeros(len(item_ids), dtype=np.int64), np.full(len(item_ids), np.nan)
     at = positions(item_ids, stats.column(C.ITEM_ID).to_numpy())
-    n[at], mean[at] = stats.column("n").to_numpy(), stats.column("mean").to_numpy(zero_copy_only=False)
-    near = neighbors.where(F.col(C.RANK) <= cfg.similar_per_item).select(C.ITEM_ID, C.RANK, C.NEIGHBOR_ID).toArrow()
+    n[at], mean[at] = (
+        stats.column("n").to_numpy(),
+        stats.column("mean").to_numpy(zero_copy_only=False),
+    )
+    near = (
+        neighbors.where(F.col(C.RANK) <= cfg.similar_per_item)
+        .select(C.ITEM_ID, C.RANK, C.NEIGHBOR_ID)
+        .toArrow()
+    )
     known = users.where(F.col(C.COUNTRY) != C.UNKNOWN_COUNTRY).select(C.USER_ID, C.COUNTRY)
     per_country = _stats(rated.join(F.broadcast(known), C.USER_ID), [C.COUNTRY, C.ITEM_ID])
-    tops = _top(per_country, [C.COUNTRY], cfg.country_items).select(C.COUNTRY, "pos", C.ITEM_ID).toArrow()
+    tops = (
+        _top(per_country, [C.COUNTRY], cfg.country_items)
+        .select(C.COUNTRY, "pos", C.ITEM_ID)
+        .toArrow()
+    )
     tops = tops.sort_by([(C.COUNTRY, "ascending"), ("pos", "ascending")])
-    country, top_ids = tops.column(C.COUNTRY).to_numpy(zero_copy_only=False), tops.column(C.ITEM_ID).to_numpy()
+    country, top_ids = (
+        tops.column(C.COUNTRY).to_numpy(zero_copy_only=False),
+        tops.column(C.ITEM_ID).to_numpy(),
+    )
     lists = {c: top_ids[country == c] for c in np.unique(country)} if len(country) else {}
-    return build_sources(item_ids, [g or [] for g in catalogue.column(C.GENRES).to_pylist()], n, mean,
-                         tuple(near.column(c).to_numpy() for c in (C.ITEM_ID, C.RANK, C.NEIGHBOR_ID)), lists, cfg)
+    return build_sources(
+        item_ids,
+        [g or [] for g in catalogue.column(C.GENRES).to_pylist()],
+        n,
+        mean,
+        tuple(near.column(c).to_numpy() for c in (C.ITEM_ID, C.RANK, C.NEIGHBOR_ID)),
+        lists,
+        cfg,
+    )
 
 
 def _batch(src: Sources, vocabulary, cfg: RetrievalConfig, top_n: int, table):
@@ -66,7 +97,9 @@ def _batch(src: Sources, vocabulary, cfg: RetrievalConfig, top_n: int, table):
     head = table.column(C.ITEM_ID).is_null().to_numpy(zero_copy_only=False)
     uid = table.column(C.USER_ID).to_numpy()
     user_ids = uid[head]
-    names = pc.fill_null(table.column(C.COUNTRY).filter(pa.array(head)), "").to_numpy(zero_copy_only=False)
+    names = pc.fill_null(table.column(C.COUNTRY).filter(pa.array(head)), "").to_numpy(
+        zero_copy_only=False
+    )
     at = positions(src.countries, names)
     country = np.where(at >= 0, at, src.global_row)
     ev = ~head
@@ -77,11 +110,15 @@ def _batch(src: Sources, vocabulary, cfg: RetrievalConfig, top_n: int, table):
     got = candidates(src, cfg, top_n, country, ev_user[ok], ev_item[ok])
     per_user = np.bincount(got.user, minlength=len(user_ids))
     offsets = pa.array(np.r_[0, np.cumsum(per_user[per_user > 0])].astype(np.int32))
-    reasons = pa.ListArray.from_arrays(pa.array(got.reason_offsets.astype(np.int32)),
-                                       vocabulary.take(pa.array(got.reasons)))
+    reasons = pa.ListArray.from_arrays(
+        pa.array(got.reason_offsets.astype(np.int32)), vocabulary.take(pa.array(got.reasons))
+    )
     return pa.RecordBatch.from_arrays(
-        [pa.array(user_ids[per_user > 0]), pa.ListArray.from_arrays(offsets, pa.array(src.item_ids[got.item])),
-         pa.ListArray.from_arrays(offsets, reasons)],
+        [
+            pa.array(user_ids[per_user > 0]),
+            pa.ListArray.from_arrays(offsets, pa.array(src.item_ids[got.item])),
+            pa.ListArray.from_arrays(offsets, reasons),
+        ],
         names=[C.USER_ID, C.ITEM_ID, C.REASONS],
     )
 
@@ -108,20 +145,40 @@ def whole_users(batches, min_rows: int):
         yield pa.Table.from_batches(pending)
 
 
-def retrieve(users: DataFrame, items: DataFrame, interactions: DataFrame, neighbors: DataFrame,
-             cfg: RetrievalConfig, top_n: int, partitions: int | None = None,
-             kernel_rows: int = KERNEL_ROWS) -> DataFrame:
+def retrieve(
+    users: DataFrame,
+    items: DataFrame,
+    interactions: DataFrame,
+    neighbors: DataFrame,
+    cfg: RetrievalConfig,
+    top_n: int,
+    partitions: int | None = None,
+    kernel_rows: int = KERNEL_ROWS,
+) -> DataFrame:
     """Candidates, one row per user of `users` who has any: all sources merged, deduplicated, watched
     items removed, topped up so every user has at least min(top_n, unseen items) candidates."""
     spark = users.sparkSession
     shared = spark.sparkContext.broadcast(sources(users, items, interactions, neighbors, cfg))
     none = F.lit(None)
-    heads = users.select(C.USER_ID, C.COUNTRY, none.cast("long").alias(C.ITEM_ID), none.cast("long").alias(C.TIMESTAMP))
-    events = interactions.select(C.USER_ID, none.cast("string").alias(C.COUNTRY), C.ITEM_ID, C.TIMESTAMP)
+    heads = users.select(
+        C.USER_ID,
+        C.COUNTRY,
+        none.cast("long").alias(C.ITEM_ID),
+        none.cast("long").alias(C.TIMESTAMP),
+    )
+    events = interactions.select(
+        C.USER_ID, none.cast("string").alias(C.COUNTRY), C.ITEM_ID, C.TIMESTAMP
+    )
     # most recent first, ties by higher item id; the users-table row (null timestamp) sorts last
-    rows = (heads.unionByName(events)
-            .repartition(partitions or int(spark.conf.get("spark.sql.shuffle.partitions")), C.USER_ID)
-            .sortWithinPartitions(C.USER_ID, F.desc(C.TIMESTAMP), F.desc(C.ITEM_ID)))
+    rows = (
+        heads.unionByName(events)
+        # conf.get without a default returns the value or raises; pyspark annotates it str | None anyway
+        .repartition(
+            partitions or int(spark.conf.get("spark.sql.shuffle.partitions")),  # type: ignore[arg-type]
+            C.USER_ID,
+        )
+        .sortWithinPartitions(C.USER_ID, F.desc(C.TIMESTAMP), F.desc(C.ITEM_ID))
+    )
 
     def kernel(batches):
         import pyarrow as pa
@@ -131,13 +188,20 @@ def retrieve(users: DataFrame, items: DataFrame, interactions: DataFrame, neighb
         for table in whole_users(batches, kernel_rows):
             yield _batch(src, vocabulary, cfg, top_n, table)
 
-    return rows.mapInArrow(kernel, SCHEMA)
+    return rows.mapInArrow(kernel, CANDIDATES_SCHEMA)
 
 
-def long_form(candidates) -> pd.DataFrame:  # noqa: F821
+def long_form(candidates) -> pd.DataFrame:
     """(user_id, item_id, reasons) rows of a pandas frame of retrieve's per-user rows."""
     import pandas as pd
 
-    exploded = candidates.explode([C.ITEM_ID, C.REASONS], ignore_index=True).dropna(subset=[C.ITEM_ID])
-    return pd.DataFrame({C.USER_ID: exploded[C.USER_ID].astype("int64"), C.ITEM_ID: exploded[C.ITEM_ID].astype("int64"),
-                         C.REASONS: exploded[C.REASONS].map(list)})
+    exploded = candidates.explode([C.ITEM_ID, C.REASONS], ignore_index=True).dropna(
+        subset=[C.ITEM_ID]
+    )
+    return pd.DataFrame(
+        {
+            C.USER_ID: exploded[C.USER_ID].astype("int64"),
+            C.ITEM_ID: exploded[C.ITEM_ID].astype("int64"),
+            C.REASONS: exploded[C.REASONS].map(list),
+        }
+    )

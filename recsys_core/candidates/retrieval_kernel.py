@@ -22,11 +22,15 @@ from recsys_core.io.sorted_keys import distinct, member, positions
 class Sources:
     item_ids: np.ndarray  # (n,) ascending catalogue ids: an item's position is its index
     neighbors: np.ndarray  # (n, similar_per_item) positions of each item's nearest items, -1 = none
-    genre_offsets: np.ndarray  # (n + 1,) each item's genres are genre_codes[offsets[i]:offsets[i + 1]]
+    genre_offsets: (
+        np.ndarray
+    )  # (n + 1,) each item's genres are genre_codes[offsets[i]:offsets[i + 1]]
     genre_codes: np.ndarray  # codes into the sorted genre names
     genre_top: np.ndarray  # (genres, items_per_genre) most popular items of each genre, -1 padded
     countries: np.ndarray  # sorted names of the countries that have a list
-    country_top: np.ndarray  # (countries + 1, country_items): each country's list, the last row the global one
+    country_top: (
+        np.ndarray
+    )  # (countries + 1, country_items): each country's list, the last row the global one
     popular: np.ndarray  # every position, most popular first
     vocabulary: np.ndarray  # sorted reason strings; a reason's code is its index
     similar_reason: np.ndarray  # (n,) code of "similar_to:<item_id>"
@@ -45,7 +49,9 @@ class Candidates:
 
     user: np.ndarray
     item: np.ndarray
-    reason_offsets: np.ndarray  # candidate k's reasons are reasons[reason_offsets[k]:reason_offsets[k + 1]]
+    reason_offsets: (
+        np.ndarray
+    )  # candidate k's reasons are reasons[reason_offsets[k]:reason_offsets[k + 1]]
     reasons: np.ndarray  # ascending codes per candidate
 
 
@@ -83,20 +89,33 @@ def build_sources(
     if len(item_ids) > 1 and not np.all(item_ids[1:] > item_ids[:-1]):
         raise ValueError("build_sources needs the catalogue's ids unique and ascending")
     n_items = len(item_ids)
-    popular = popularity_order(np.asarray(n, dtype=np.int64), np.asarray(mean, dtype=np.float64), item_ids)
+    popular = popularity_order(
+        np.asarray(n, dtype=np.int64), np.asarray(mean, dtype=np.float64), item_ids
+    )
 
     genre_names = np.array(sorted({g for gs in item_genres for g in gs}), dtype=object)
     counts = np.array([len(gs) for gs in item_genres], dtype=np.int64)
     genre_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     flat = [g for gs in item_genres for g in gs]
-    genre_codes = np.searchsorted(genre_names, np.array(flat, dtype=object)).astype(np.int64) if flat else \
-        np.zeros(0, dtype=np.int64)
+    genre_codes = (
+        np.searchsorted(genre_names, np.array(flat, dtype=object)).astype(np.int64)
+        if flat
+        else np.zeros(0, dtype=np.int64)
+    )
     # every (genre, item) in popularity order, then the first items_per_genre of each genre
     by_pop = np.repeat(popular, counts[popular])
     pair_genres = genre_codes[_expand(genre_offsets[popular], counts[popular])]
     order = np.argsort(pair_genres, kind="stable")
-    genre_top = _pad(np.split(by_pop[order], np.searchsorted(pair_genres[order], np.arange(1, len(genre_names)))),
-                     cfg.items_per_genre) if len(genre_names) else np.zeros((0, cfg.items_per_genre), np.int64)
+    genre_top = (
+        _pad(
+            np.split(
+                by_pop[order], np.searchsorted(pair_genres[order], np.arange(1, len(genre_names)))
+            ),
+            cfg.items_per_genre,
+        )
+        if len(genre_names)
+        else np.zeros((0, cfg.items_per_genre), np.int64)
+    )
 
     near_item, near_rank, near_id = (np.asarray(a, dtype=np.int64) for a in neighbor_lists)
     neighbors = np.full((n_items, cfg.similar_per_item), -1, dtype=np.int64)
@@ -107,29 +126,49 @@ def build_sources(
 
     countries = np.array(sorted(country_lists), dtype=object)
     global_list = popular[: cfg.country_items]
-    country_top = _pad([positions(item_ids, np.asarray(country_lists[c], dtype=np.int64)) for c in countries]
-                       + [global_list], cfg.country_items)
+    country_top = _pad(
+        [positions(item_ids, np.asarray(country_lists[c], dtype=np.int64)) for c in countries]
+        + [global_list],
+        cfg.country_items,
+    )
 
-    reasons = np.concatenate([
-        np.array([f"{C.REASON_SIMILAR}:{i}" for i in item_ids.tolist()], dtype=object),
-        np.array([f"{C.REASON_GENRE}:{g}" for g in genre_names], dtype=object),
-        np.array([f"{C.REASON_COUNTRY}:{c}" for c in countries], dtype=object),
-        np.array([f"{C.REASON_GLOBAL}:all", f"{C.REASON_POPULAR}:all"], dtype=object),
-    ])
+    reasons = np.concatenate(
+        [
+            np.array([f"{C.REASON_SIMILAR}:{i}" for i in item_ids.tolist()], dtype=object),
+            np.array([f"{C.REASON_GENRE}:{g}" for g in genre_names], dtype=object),
+            np.array([f"{C.REASON_COUNTRY}:{c}" for c in countries], dtype=object),
+            np.array([f"{C.REASON_GLOBAL}:all", f"{C.REASON_POPULAR}:all"], dtype=object),
+        ]
+    )
     order = np.argsort(reasons.astype(str), kind="stable")
     code = np.empty(len(reasons), dtype=np.int64)
     code[order] = np.arange(len(reasons))
     g0, c0 = n_items, n_items + len(genre_names)
     return Sources(
-        item_ids=item_ids, neighbors=neighbors, genre_offsets=genre_offsets, genre_codes=genre_codes,
-        genre_top=genre_top, countries=countries, country_top=country_top, popular=popular,
-        vocabulary=reasons[order], similar_reason=code[:g0], genre_reason=code[g0:c0],
-        country_reason=code[c0:], fill_reason=int(code[-1]),
+        item_ids=item_ids,
+        neighbors=neighbors,
+        genre_offsets=genre_offsets,
+        genre_codes=genre_codes,
+        genre_top=genre_top,
+        countries=countries,
+        country_top=country_top,
+        popular=popular,
+        vocabulary=reasons[order],
+        similar_reason=code[:g0],
+        genre_reason=code[g0:c0],
+        country_reason=code[c0:],
+        fill_reason=int(code[-1]),
     )
 
 
-def candidates(src: Sources, cfg: RetrievalConfig, top_n: int, country: np.ndarray,
-               ev_user: np.ndarray, ev_item: np.ndarray) -> Candidates:
+def candidates(
+    src: Sources,
+    cfg: RetrievalConfig,
+    top_n: int,
+    country: np.ndarray,
+    ev_user: np.ndarray,
+    ev_item: np.ndarray,
+) -> Candidates:
     """Candidates of users 0..len(country)-1 (country: row of country_top) from their interactions
     (ev_user ascending; per user most recent first; ev_item catalogue positions)."""
     users, n = len(country), len(src.item_ids)
@@ -144,25 +183,40 @@ def candidates(src: Sources, cfg: RetrievalConfig, top_n: int, country: np.ndarr
     recent = (np.arange(len(ev_user)) - first[ev_user]) < cfg.recent_items
     ru, ri = ev_user[recent], ev_item[recent]
     width = src.neighbors.shape[1]
-    parts.append((np.repeat(ru, width), src.neighbors[ri].ravel(), np.repeat(src.similar_reason[ri], width)))
+    parts.append(
+        (np.repeat(ru, width), src.neighbors[ri].ravel(), np.repeat(src.similar_reason[ri], width))
+    )
 
     # top in genres: the best items of each user's top_genres most watched genres (ties: genre name)
     genres = len(src.genre_reason)
     if genres and cfg.top_genres:
         counts = src.genre_offsets[ev_item + 1] - src.genre_offsets[ev_item]
-        watched = np.bincount(np.repeat(ev_user, counts) * genres
-                              + src.genre_codes[_expand(src.genre_offsets[ev_item], counts)],
-                              minlength=users * genres).reshape(users, genres)
+        watched = np.bincount(
+            np.repeat(ev_user, counts) * genres
+            + src.genre_codes[_expand(src.genre_offsets[ev_item], counts)],
+            minlength=users * genres,
+        ).reshape(users, genres)
         best = np.argsort(-watched, axis=1, kind="stable")[:, : cfg.top_genres]
         picked = np.take_along_axis(watched, best, axis=1) > 0
         gu, gg = np.nonzero(picked)[0], best[picked]
         width = src.genre_top.shape[1]
-        parts.append((np.repeat(gu, width), src.genre_top[gg].ravel(), np.repeat(src.genre_reason[gg], width)))
+        parts.append(
+            (
+                np.repeat(gu, width),
+                src.genre_top[gg].ravel(),
+                np.repeat(src.genre_reason[gg], width),
+            )
+        )
 
     # top in country (the global list for an unknown region or a country without ratings)
     width = src.country_top.shape[1]
-    parts.append((np.repeat(np.arange(users), width), src.country_top[country].ravel(),
-                  np.repeat(src.country_reason[country], width)))
+    parts.append(
+        (
+            np.repeat(np.arange(users), width),
+            src.country_top[country].ravel(),
+            np.repeat(src.country_reason[country], width),
+        )
+    )
 
     user, item, reason = (np.concatenate(p) for p in zip(*parts, strict=True))
     seen = distinct(ev_user * n + ev_item)
@@ -179,8 +233,9 @@ def candidates(src: Sources, cfg: RetrievalConfig, top_n: int, country: np.ndarr
     return Candidates(pair[starts] // n, pair[starts] % n, np.r_[starts, len(pair)], reason)
 
 
-def _popular_fill(src: Sources, top_n: int, users: int, seen: np.ndarray, keys: np.ndarray,
-                  size: int) -> np.ndarray:
+def _popular_fill(
+    src: Sources, top_n: int, users: int, seen: np.ndarray, keys: np.ndarray, size: int
+) -> np.ndarray:
     """Adds "popular_fill" keys so every user has min(top_n, unseen items) candidates: the most popular
     items the user has neither seen nor got from another source."""
     n = len(src.item_ids)
@@ -192,8 +247,15 @@ def _popular_fill(src: Sources, top_n: int, users: int, seen: np.ndarray, keys: 
     fill = []
     for u in short:
         lo, hi = u * n, (u + 1) * n
-        blocked = np.concatenate([seen[np.searchsorted(seen, lo):np.searchsorted(seen, hi)],
-                                  pair[np.searchsorted(pair, lo):np.searchsorted(pair, hi)]]) - lo
+        blocked = (
+            np.concatenate(
+                [
+                    seen[np.searchsorted(seen, lo) : np.searchsorted(seen, hi)],
+                    pair[np.searchsorted(pair, lo) : np.searchsorted(pair, hi)],
+                ]
+            )
+            - lo
+        )
         need = top_n - have[u]
         # the first need + |blocked| popular items hold at least need unblocked ones (if the catalogue does)
         head = src.popular[: need + len(blocked)]

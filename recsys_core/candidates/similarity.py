@@ -9,7 +9,10 @@ PAD = np.float32(1e30)  # |x|^2 of padding columns: never among the nearest
 
 
 def top_k_neighbors(
-    embeddings: np.ndarray, k: int, queries: np.ndarray | None = None, block: int = 1024,
+    embeddings: np.ndarray,
+    k: int,
+    queries: np.ndarray | None = None,
+    block: int = 1024,
     memory_mb: int = 256,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each query row (default: every row), the k nearest other rows of `embeddings`.
@@ -86,7 +89,9 @@ def _select(scores: np.ndarray, k: int, groups: int) -> tuple[np.ndarray, np.nda
     return idx, key
 
 
-def neighbors_dataframe(spark, item_ids: np.ndarray, embeddings: np.ndarray, k: int, block: int = 2048):
+def neighbors_dataframe(
+    spark, item_ids: np.ndarray, embeddings: np.ndarray, k: int, block: int = 2048
+):
     """Spark DataFrame (item_id, rank, neighbor_id, distance): the embeddings are broadcast once and
     each partition computes the neighbors of one block of query items with `top_k_neighbors`."""
     import pyarrow as pa
@@ -113,7 +118,9 @@ def neighbors_dataframe(spark, item_ids: np.ndarray, embeddings: np.ndarray, k: 
                 ],
                 names=[C.ITEM_ID, C.RANK, C.NEIGHBOR_ID, C.DISTANCE],
             )
-            spark_task_fault("similarity_task")  # after rows were emitted: a retry must not duplicate them
+            spark_task_fault(
+                "similarity_task"
+            )  # after rows were emitted: a retry must not duplicate them
 
     partitions = max(1, -(-len(ids) // block))
     return spark.range(0, len(ids), numPartitions=partitions).mapInArrow(compute, schema)

@@ -52,6 +52,8 @@ NOUNS = ("Harbor", "Empire", "Garden", "River", "Machine", "Kingdom", "Promise",
 START, END = 1577836800, 1767225599  # 2020-01-01 00:00:00 .. 2025-12-31 23:59:59 UTC
 COLD_SHARE = 0.02
 EXACT_MAX_ITEMS = 20_000  # catalogues up to it race every cell: the demo data's bytes depend on it
+
+
 def generate_dataset(
     out: str | Path, users: int = 2000, items: int = 1000, interactions: int = 60000, seed: int = 42
 ) -> dict[str, int]:
@@ -104,7 +106,10 @@ def _items(rng: np.random.Generator, n: int) -> tuple[pa.Table, np.ndarray, np.n
     year = np.maximum(1950, 2025 - np.floor(rng.exponential(14.0, n))).astype(np.int32)
     adjective, noun = rng.integers(0, len(ADJECTIVES), n), rng.integers(0, len(NOUNS), n)
     ids = np.arange(1, n + 1, dtype=np.int64)
-    titles = [f"Item {i}: The {ADJECTIVES[a]} {NOUNS[b]}" for i, a, b in zip(ids, adjective, noun, strict=True)]
+    titles = [
+        f"Item {i}: The {ADJECTIVES[a]} {NOUNS[b]}"
+        for i, a, b in zip(ids, adjective, noun, strict=True)
+    ]
     table = pa.table(
         {
             ITEM_ID: ids,
@@ -217,4 +222,6 @@ def _drawn_interactions(
     affinity = taste.astype(np.float32) @ combos.mix.T  # user x combo
     # user-major rows make _rated's sort by user then time cheap
     user, item = sampling.drawn_pairs(rng, affinity, counts, combos)
-    return _rated(rng, first_user, len(counts), user, item, affinity[user, combos.of_item[item]], quality)
+    return _rated(
+        rng, first_user, len(counts), user, item, affinity[user, combos.of_item[item]], quality
+    )

@@ -18,7 +18,6 @@ FIRST_DRAWS = 2.0  # draws per wanted item in a user's first round (popularity m
 MAX_ROUNDS = 64  # users still short after it (practically none) race, so the loop always ends
 
 
-
 def race(
     rng: np.random.Generator, log_weight: np.ndarray, counts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

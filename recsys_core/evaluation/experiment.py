@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,12 +52,16 @@ def _timed(fn):
     return value, time.perf_counter() - start
 
 
-def compare_systems(spark, tables: dict, split: Split, cfg: Config, baselines: bool = True) -> tuple[dict, dict]:
+def compare_systems(
+    spark, tables: dict, split: Split, cfg: Config, baselines: bool = True
+) -> tuple[dict, dict]:
     """Metrics of the pipeline, the towers alone, popularity and both ALS variants on `split`."""
     cat = offline.Catalogue(tables[C.USERS], tables[C.ITEMS], split.train)
     users, n_items = split.evaluated_users, len(cat.item_ids)
     # rating errors over every test pair whose user and item are known (RMSE/MAE of the protocol)
-    known_test = split.test[split.test[C.USER_ID].isin(cat.users[C.USER_ID]) & split.test[C.ITEM_ID].isin(cat.item_ids)]
+    known_test = split.test[
+        split.test[C.USER_ID].isin(cat.users[C.USER_ID]) & split.test[C.ITEM_ID].isin(cat.item_ids)
+    ]
     trained = offline.train_towers(spark, cat, cfg.model)
     regression = cfg.model.mode == "regression"
     towers_ratings = trained.predict_ratings(known_test) if regression else None
@@ -64,8 +69,15 @@ def compare_systems(spark, tables: dict, split: Split, cfg: Config, baselines: b
     run = offline.pipeline(spark, cat, trained, table, cfg.retrieval, users)
     systems = {
         "pipeline": {
-            **_entry(run.recs, split, n_items, trained.seconds + run.retrieval_seconds + run.ranking_seconds),
-            "candidates_per_user": round(len(run.candidates) / max(1, run.candidates[C.USER_ID].nunique()), 1),
+            **_entry(
+                run.recs,
+                split,
+                n_items,
+                trained.seconds + run.retrieval_seconds + run.ranking_seconds,
+            ),
+            "candidates_per_user": round(
+                len(run.candidates) / max(1, run.candidates[C.USER_ID].nunique()), 1
+            ),
             "candidate_recall": offline.candidate_recall(run.candidates, split.relevant),
         },
     }
@@ -88,17 +100,25 @@ def compare_systems(spark, tables: dict, split: Split, cfg: Config, baselines: b
         recs, seconds = _timed(lambda: offline.popularity(cat, users))
         systems["popularity"] = _entry(recs, split, n_items, seconds)
         for name, rank, implicit in (("als_explicit", 10, False), ("als_implicit", 64, True)):
-            factors, seconds = _timed(lambda r=rank, i=implicit: offline.als(spark, cat, r, i, cfg.model.seed))
+            factors, seconds = _timed(
+                lambda r=rank, i=implicit: offline.als(spark, cat, r, i, cfg.model.seed)
+            )
             recs, more = _timed(lambda f=factors: f.recommend(users, split.train))
             entry = _entry(recs, split, n_items, seconds + more)
             if not implicit:
-                entry.update(rating_errors(factors.predict_ratings(known_test), known_test[C.RATING].to_numpy()))
+                entry.update(
+                    rating_errors(
+                        factors.predict_ratings(known_test), known_test[C.RATING].to_numpy()
+                    )
+                )
             systems[name] = {"rank": rank, **entry}
     context = {"catalogue": cat, "trained": trained, "neighbors": table}
     return systems, context
 
 
-def cold_start(spark, tables: dict, split: Split, cfg: Config, share: float = COLD_ITEM_SHARE) -> dict:
+def cold_start(
+    spark, tables: dict, split: Split, cfg: Config, share: float = COLD_ITEM_SHARE
+) -> dict:
     """Hold a seeded `share` of the interacted items out of training entirely (their interactions and
     their rating statistics), retrain, and measure how the towers and the pipeline treat them."""
     rng = np.random.default_rng(cfg.model.seed)
@@ -111,7 +131,10 @@ def cold_start(spark, tables: dict, split: Split, cfg: Config, share: float = CO
     trained = offline.train_towers(spark, cat, cfg.model)
     table = offline.neighbors(spark, trained, max(cfg.similarity.k, cfg.retrieval.similar_per_item))
     relevant_cold = cold_split.relevant[cold_split.relevant[C.ITEM_ID].isin(cold)]
-    out = {"cold_items": int(len(cold)), "relevant_cold_pairs": int(len(relevant_cold))}
+    out: dict[str, Any] = {
+        "cold_items": int(len(cold)),
+        "relevant_cold_pairs": int(len(relevant_cold)),
+    }
     for name, recs in (
         ("towers", trained.recommend(users, train)),
         ("pipeline", offline.pipeline(spark, cat, trained, table, cfg.retrieval, users).recs),
@@ -129,7 +152,9 @@ def cold_start(spark, tables: dict, split: Split, cfg: Config, share: float = CO
     return out
 
 
-def cold_auc(trained: offline.Trained, relevant_cold: pd.DataFrame, cold: np.ndarray, seen: pd.DataFrame) -> float:
+def cold_auc(
+    trained: offline.Trained, relevant_cold: pd.DataFrame, cold: np.ndarray, seen: pd.DataFrame
+) -> float:
     """Among the never-trained-on items only, the chance that the towers score an item the user rated
     >= 4 in the test period above one they did not rate at all (0.5 = no better than chance): what
     the content features alone say about items nobody interacted with."""
@@ -156,7 +181,9 @@ def tradeoff(spark, split: Split, cfg: Config, context: dict) -> list[dict]:
         metrics = ranking_metrics(run.recs, split.relevant, len(cat.item_ids))
         row = {
             **dataclasses.asdict(size),
-            "candidates_per_user": round(len(run.candidates) / max(1, run.candidates[C.USER_ID].nunique()), 1),
+            "candidates_per_user": round(
+                len(run.candidates) / max(1, run.candidates[C.USER_ID].nunique()), 1
+            ),
             "candidate_recall": offline.candidate_recall(run.candidates, split.relevant),
             f"recall@{K}": metrics[f"recall@{K}"],
             f"ndcg@{K}": metrics[f"ndcg@{K}"],
@@ -168,20 +195,34 @@ def tradeoff(spark, split: Split, cfg: Config, context: dict) -> list[dict]:
     return rows
 
 
-def evaluate(spark, data_dir: str | Path, cfg: Config, holdout: str = "test", baselines: bool = True,
-             sweep: bool = True, cold: bool = True) -> dict:
+def evaluate(
+    spark,
+    data_dir: str | Path,
+    cfg: Config,
+    holdout: str = "test",
+    baselines: bool = True,
+    sweep: bool = True,
+    cold: bool = True,
+) -> dict:
     tables = load_tables(data_dir)
     split = make_split(tables[C.INTERACTIONS], holdout)
     systems, context = compare_systems(spark, tables, split, cfg, baselines)
-    report = {
+    report: dict[str, Any] = {
         "protocol": {
-            "holdout": holdout, "test_share": TEST_SHARE, "relevant_rating": 4.0, "k": K,
+            "holdout": holdout,
+            "test_share": TEST_SHARE,
+            "relevant_rating": 4.0,
+            "k": K,
             "split": "per user by (timestamp, item_id), last share rounded half up, at least one",
         },
         "data": {
-            "dir": str(data_dir), "users": int(len(tables[C.USERS])), "items": int(len(tables[C.ITEMS])),
-            "interactions": int(len(tables[C.INTERACTIONS])), "train_rows": int(len(split.train)),
-            "test_rows": int(len(split.test)), "relevant_rows": int(len(split.relevant)),
+            "dir": str(data_dir),
+            "users": int(len(tables[C.USERS])),
+            "items": int(len(tables[C.ITEMS])),
+            "interactions": int(len(tables[C.INTERACTIONS])),
+            "train_rows": int(len(split.train)),
+            "test_rows": int(len(split.test)),
+            "relevant_rows": int(len(split.relevant)),
             "evaluated_users": int(len(split.evaluated_users)),
         },
         "config": cfg.to_dict(),
@@ -209,12 +250,23 @@ def plot_tradeoff(rows: list[dict], path: str | Path) -> Path:
         left.plot(x, [r[key] for r in rows], marker=marker, label=f"{key} after ranking")
     left.set_ylabel("NDCG@10, Recall@10")
     share = left.twinx()
-    share.plot(x, [r["candidate_recall"] for r in rows], marker="^", color="tab:green", label="candidate recall")
+    share.plot(
+        x,
+        [r["candidate_recall"] for r in rows],
+        marker="^",
+        color="tab:green",
+        label="candidate recall",
+    )
     share.set_ylabel("share of relevant test items among the candidates")
     for r in rows:
-        left.annotate(f"{r['similar_per_item']}/{r['top_genres']}x{r['items_per_genre']}/{r['country_items']}",
-                      (r["candidates_per_user"], r[f"ndcg@{K}"]), textcoords="offset points", xytext=(0, 6),
-                      ha="center", fontsize=7)
+        left.annotate(
+            f"{r['similar_per_item']}/{r['top_genres']}x{r['items_per_genre']}/{r['country_items']}",
+            (r["candidates_per_user"], r[f"ndcg@{K}"]),
+            textcoords="offset points",
+            xytext=(0, 6),
+            ha="center",
+            fontsize=7,
+        )
     right.plot(x, [r["retrieval_seconds"] for r in rows], marker="o", label="retrieval (Spark)")
     right.plot(x, [r["ranking_seconds"] for r in rows], marker="s", label="ranking")
     right.set_ylabel("seconds")
@@ -225,7 +277,9 @@ def plot_tradeoff(rows: list[dict], path: str | Path) -> Path:
         ax.set_xlabel("candidates per user (log scale)")
     handles = left.get_legend_handles_labels()[0] + share.get_legend_handles_labels()[0]
     left.legend(handles, [h.get_label() for h in handles], loc="center right", fontsize=8)
-    left.set_title("Relevance against retrieval size (similar/genres x per genre/country)", fontsize=9)
+    left.set_title(
+        "Relevance against retrieval size (similar/genres x per genre/country)", fontsize=9
+    )
     right.legend(fontsize=8)
     right.set_title("Time against retrieval size", fontsize=9)
     fig.tight_layout()

@@ -43,7 +43,9 @@ def temporal_split(interactions: pd.DataFrame, test_share: float = TEST_SHARE) -
     The test size is round-half-up(test_share * n) and at least one, so a user with a single interaction
     has no training rows and is not evaluated.
     """
-    df = interactions.sort_values([C.USER_ID, C.TIMESTAMP, C.ITEM_ID], kind="stable").reset_index(drop=True)
+    df = interactions.sort_values([C.USER_ID, C.TIMESTAMP, C.ITEM_ID], kind="stable").reset_index(
+        drop=True
+    )
     n = df.groupby(C.USER_ID)[C.ITEM_ID].transform("size").to_numpy()
     pos = df.groupby(C.USER_ID).cumcount().to_numpy()
     n_test = np.maximum(1, np.floor(test_share * n + 0.5).astype(np.int64))
@@ -84,8 +86,12 @@ def top_k_unseen(
         top_scores = np.take_along_axis(scores, top, axis=1)
         rows = np.repeat(ids, kk)
         frame = pd.DataFrame(
-            {C.USER_ID: rows, C.RANK: np.tile(np.arange(1, kk + 1), len(ids)), C.ITEM_ID: item_ids[top].ravel(),
-             C.SCORE: top_scores.ravel()}
+            {
+                C.USER_ID: rows,
+                C.RANK: np.tile(np.arange(1, kk + 1), len(ids)),
+                C.ITEM_ID: item_ids[top].ravel(),
+                C.SCORE: top_scores.ravel(),
+            }
         )
         out.append(frame[np.isfinite(frame[C.SCORE])])
     if not out:
@@ -93,7 +99,9 @@ def top_k_unseen(
     return pd.concat(out, ignore_index=True)
 
 
-def ranking_metrics(recs: pd.DataFrame, relevant: pd.DataFrame, n_items: int, k: int = K) -> dict[str, float]:
+def ranking_metrics(
+    recs: pd.DataFrame, relevant: pd.DataFrame, n_items: int, k: int = K
+) -> dict[str, float]:
     """Recall@k, NDCG@k (binary relevance), Precision@k over the users of `relevant`, and catalogue coverage.
 
     `recs` has user_id, rank (1 = best), item_id; only ranks <= k count. Users in `relevant` without
@@ -107,8 +115,13 @@ def ranking_metrics(recs: pd.DataFrame, relevant: pd.DataFrame, n_items: int, k:
     hits = top.merge(relevant[[C.USER_ID, C.ITEM_ID]].drop_duplicates(), on=[C.USER_ID, C.ITEM_ID])
     n_rel = relevant.groupby(C.USER_ID)[C.ITEM_ID].nunique().reindex(users)
     hit_count = hits.groupby(C.USER_ID).size().reindex(users, fill_value=0)
-    dcg = (1.0 / np.log2(hits[C.RANK].to_numpy() + 1.0))
-    dcg = pd.Series(dcg, index=hits[C.USER_ID].to_numpy()).groupby(level=0).sum().reindex(users, fill_value=0.0)
+    dcg = 1.0 / np.log2(hits[C.RANK].to_numpy() + 1.0)
+    dcg = (
+        pd.Series(dcg, index=hits[C.USER_ID].to_numpy())
+        .groupby(level=0)
+        .sum()
+        .reindex(users, fill_value=0.0)
+    )
     discounts = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))
     idcg = discounts[np.minimum(n_rel.to_numpy(), k) - 1]
     return {
@@ -122,7 +135,10 @@ def ranking_metrics(recs: pd.DataFrame, relevant: pd.DataFrame, n_items: int, k:
 
 def rating_errors(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     """RMSE and MAE of predicted ratings; NaN predictions are not allowed (callers fill them)."""
-    predicted, actual = np.asarray(predicted, dtype=np.float64), np.asarray(actual, dtype=np.float64)
+    predicted, actual = (
+        np.asarray(predicted, dtype=np.float64),
+        np.asarray(actual, dtype=np.float64),
+    )
     if len(predicted) != len(actual) or not np.isfinite(predicted).all():
         raise ValueError("rating_errors needs aligned, finite predictions")
     err = predicted - actual

@@ -16,8 +16,7 @@ import pandas as pd
 
 from recsys_core import columns as C
 from recsys_core.candidates.ranking import rank_candidates
-from recsys_core.candidates.retrieval import SCHEMA as CANDIDATES_SCHEMA
-from recsys_core.candidates.retrieval import long_form, retrieve
+from recsys_core.candidates.retrieval import CANDIDATES_SCHEMA, long_form, retrieve
 from recsys_core.config import Config, ModelConfig, RetrievalConfig
 from recsys_core.evaluation.protocol import K, top_k_unseen
 from recsys_core.features import build as features
@@ -57,7 +56,9 @@ class Trained:
 
     def recommend(self, users: np.ndarray, seen: pd.DataFrame, k: int = K) -> pd.DataFrame:
         """The towers alone: every catalogue item scored for each user, the top k unseen kept."""
-        return top_k_unseen(users, self.item_features[C.ITEM_ID].to_numpy(), self.score_block, seen, k)
+        return top_k_unseen(
+            users, self.item_features[C.ITEM_ID].to_numpy(), self.score_block, seen, k
+        )
 
     def predict_ratings(self, pairs: pd.DataFrame) -> np.ndarray:
         u = pd.Index(self.user_features[C.USER_ID]).get_indexer(pairs[C.USER_ID])
@@ -79,8 +80,11 @@ def train_towers(spark, cat: Catalogue, cfg: ModelConfig) -> Trained:
     start = time.perf_counter()
     t = spark_frames(spark, cat)
     genres = features.genre_vocabulary(t[C.ITEMS])
-    uf = features.user_features(t[C.USERS], t[C.INTERACTIONS], t[C.ITEMS], genres).toPandas()
-    itf = features.item_features(t[C.ITEMS], t[C.INTERACTIONS], genres).toPandas()
+    # pd.DataFrame: pyspark's annotation of toPandas does not resolve without pandas type information
+    uf: pd.DataFrame = features.user_features(
+        t[C.USERS], t[C.INTERACTIONS], t[C.ITEMS], genres
+    ).toPandas()
+    itf: pd.DataFrame = features.item_features(t[C.ITEMS], t[C.INTERACTIONS], genres).toPandas()
     uf = uf.sort_values(C.USER_ID).reset_index(drop=True)
     itf = itf.sort_values(C.ITEM_ID).reset_index(drop=True)
     xu, xi, y = training_examples(cat.train, uf, itf, cfg)
@@ -98,9 +102,21 @@ def train_towers(spark, cat: Catalogue, cfg: ModelConfig) -> Trained:
 def popularity(cat: Catalogue, users: np.ndarray, k: int = K) -> pd.DataFrame:
     """Most interacted items first (ties: higher mean rating, then lower item_id), unseen only."""
     stats = cat.train.groupby(C.ITEM_ID)[C.RATING].agg(["size", "mean"]).reindex(cat.item_ids)
-    order = stats.fillna({"size": 0, "mean": 0}).sort_values(["size", "mean"], ascending=[False, False], kind="stable")
-    score = pd.Series(-np.arange(len(order), dtype=np.float64), index=order.index).reindex(cat.item_ids).to_numpy()
-    return top_k_unseen(users, cat.item_ids, lambda ids: np.broadcast_to(score, (len(ids), len(score))), cat.train, k)
+    order = stats.fillna({"size": 0, "mean": 0}).sort_values(
+        ["size", "mean"], ascending=[False, False], kind="stable"
+    )
+    score = (
+        pd.Series(-np.arange(len(order), dtype=np.float64), index=order.index)
+        .reindex(cat.item_ids)
+        .to_numpy()
+    )
+    return top_k_unseen(
+        users,
+        cat.item_ids,
+        lambda ids: np.broadcast_to(score, (len(ids), len(score))),
+        cat.train,
+        k,
+    )
 
 
 @dataclass
@@ -130,26 +146,47 @@ class AlsFactors:
         return out
 
 
-def als(spark, cat: Catalogue, rank: int, implicit: bool, seed: int, max_iter: int = 10,
-        reg: float = 0.1, alpha: float = 1.0) -> AlsFactors:
+def als(
+    spark,
+    cat: Catalogue,
+    rank: int,
+    implicit: bool,
+    seed: int,
+    max_iter: int = 10,
+    reg: float = 0.1,
+    alpha: float = 1.0,
+) -> AlsFactors:
     """Spark MLlib ALS on the training interactions: explicit on ratings, or implicit with the ratings
     as confidence weights (1 + alpha * rating)."""
     from pyspark.ml.recommendation import ALS
 
     frame = spark.createDataFrame(cat.train[[C.USER_ID, C.ITEM_ID, C.RATING]])
     fitted = ALS(
-        rank=rank, maxIter=max_iter, regParam=reg, implicitPrefs=implicit, alpha=alpha, seed=seed,
-        userCol=C.USER_ID, itemCol=C.ITEM_ID, ratingCol=C.RATING, coldStartStrategy="drop",
+        rank=rank,
+        maxIter=max_iter,
+        regParam=reg,
+        implicitPrefs=implicit,
+        alpha=alpha,
+        seed=seed,
+        userCol=C.USER_ID,
+        itemCol=C.ITEM_ID,
+        ratingCol=C.RATING,
+        coldStartStrategy="drop",
     ).fit(frame)
-    users = fitted.userFactors.toPandas().sort_values("id")
-    items = fitted.itemFactors.toPandas()
+    # pd.DataFrame: pyspark's annotation of toPandas does not resolve without pandas type information
+    users: pd.DataFrame = fitted.userFactors.toPandas()
+    users = users.sort_values("id")
+    items: pd.DataFrame = fitted.itemFactors.toPandas()
     # items without training interactions have no factors: give them zero vectors so they rank last
     item_ids = cat.item_ids
     factors = np.zeros((len(item_ids), rank))
     pos = pd.Index(item_ids).get_indexer(items["id"])
     factors[pos[pos >= 0]] = np.stack(items["features"].to_numpy())[pos >= 0]
     return AlsFactors(
-        users["id"].to_numpy(), np.stack(users["features"].to_numpy()), item_ids, factors,
+        users["id"].to_numpy(),
+        np.stack(users["features"].to_numpy()),
+        item_ids,
+        factors,
         float(cat.train[C.RATING].mean()),
     )
 
@@ -166,12 +203,21 @@ def neighbors(spark, trained: Trained, k: int):
     """The item-similarity step on the trained item embeddings, cached for reuse across retrieval sizes."""
     from recsys_core.candidates.similarity import neighbors_dataframe
 
-    df = neighbors_dataframe(spark, trained.item_features[C.ITEM_ID].to_numpy(), trained.item_vectors, k)
+    df = neighbors_dataframe(
+        spark, trained.item_features[C.ITEM_ID].to_numpy(), trained.item_vectors, k
+    )
     return spark.createDataFrame(df.toPandas())
 
 
-def pipeline(spark, cat: Catalogue, trained: Trained, neighbor_table, cfg: RetrievalConfig,
-             users: np.ndarray, k: int = K) -> PipelineResult:
+def pipeline(
+    spark,
+    cat: Catalogue,
+    trained: Trained,
+    neighbor_table,
+    cfg: RetrievalConfig,
+    users: np.ndarray,
+    k: int = K,
+) -> PipelineResult:
     """Retrieval then ranking of the candidates by v_u . v_m, top k: both in Spark, as the nightly steps."""
     start = time.perf_counter()
     t = spark_frames(spark, cat)
@@ -180,8 +226,12 @@ def pipeline(spark, cat: Catalogue, trained: Trained, neighbor_table, cfg: Retri
     retrieval_seconds = time.perf_counter() - start
     start = time.perf_counter()
     ranked = rank_candidates(
-        spark.createDataFrame(per_user, CANDIDATES_SCHEMA), trained.user_features[C.USER_ID].to_numpy(),
-        trained.user_vectors, trained.item_features[C.ITEM_ID].to_numpy(), trained.item_vectors, k,
+        spark.createDataFrame(per_user, CANDIDATES_SCHEMA),
+        trained.user_features[C.USER_ID].to_numpy(),
+        trained.user_vectors,
+        trained.item_features[C.ITEM_ID].to_numpy(),
+        trained.item_vectors,
+        k,
     ).toPandas()
     candidates = long_form(per_user)
     return PipelineResult(ranked, candidates, retrieval_seconds, time.perf_counter() - start)
@@ -195,7 +245,14 @@ def candidate_recall(candidates: pd.DataFrame, relevant: pd.DataFrame) -> float:
 
 def retrieval_sizes(cfg: Config) -> list[RetrievalConfig]:
     """The sweep of the tradeoff experiment, small to large; recent_items stays as configured."""
-    grid = [(2, 1, 5, 5), (5, 2, 10, 10), (10, 3, 10, 20), (20, 3, 30, 50), (50, 5, 50, 100), (100, 8, 100, 200)]
+    grid = [
+        (2, 1, 5, 5),
+        (5, 2, 10, 10),
+        (10, 3, 10, 20),
+        (20, 3, 30, 50),
+        (50, 5, 50, 100),
+        (100, 8, 100, 200),
+    ]
     return [
         RetrievalConfig(cfg.retrieval.recent_items, similar, genres, per_genre, country)
         for similar, genres, per_genre, country in grid

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 
 from recsys_core import columns as C
@@ -14,6 +14,14 @@ def _years(column: str) -> F.Column:
     return F.col(column).cast("double") / F.lit(365.25 * 86400)
 
 
+def _aggregate_row(df: DataFrame) -> Row:
+    """The row of a global aggregate (agg without groupBy), which Spark returns even over no rows."""
+    row = df.first()
+    if row is None:
+        raise RuntimeError(f"global aggregate {df.columns} returned no row")
+    return row
+
+
 def genre_vocabulary(items: DataFrame) -> list[str]:
     """Sorted distinct genre names of the catalogue."""
     rows = items.select(F.explode(C.GENRES).alias("g")).distinct().collect()
@@ -23,15 +31,21 @@ def genre_vocabulary(items: DataFrame) -> list[str]:
 def item_features(items: DataFrame, interactions: DataFrame, genres: list[str]) -> DataFrame:
     """item_id, year (missing -> catalogue mean, flagged), avg rating, log rating count, genre one-hot."""
     stats = interactions.groupBy(C.ITEM_ID).agg(
-        F.count(F.lit(1)).alias("n"), F.avg(C.RATING).alias("mean"), F.avg(_years(C.TIMESTAMP)).alias("when")
+        F.count(F.lit(1)).alias("n"),
+        F.avg(C.RATING).alias("mean"),
+        F.avg(_years(C.TIMESTAMP)).alias("when"),
     )
-    global_mean, global_when = interactions.agg(F.avg(C.RATING), F.avg(_years(C.TIMESTAMP))).first()
-    mean_year = items.agg(F.avg(C.YEAR)).first()[0] or 2000.0
+    global_mean, global_when = _aggregate_row(
+        interactions.agg(F.avg(C.RATING), F.avg(_years(C.TIMESTAMP)))
+    )
+    mean_year = _aggregate_row(items.agg(F.avg(C.YEAR)))[0] or 2000.0
     out = items.join(stats, C.ITEM_ID, "left").select(
         F.col(C.ITEM_ID),
         F.coalesce(F.col(C.YEAR).cast("double"), F.lit(float(mean_year))).alias(C.YEAR),
         F.col(C.YEAR).isNull().cast("double").alias(C.YEAR_MISSING),
-        F.coalesce(F.col("mean"), F.lit(float(global_mean or 0.0))).cast("double").alias(C.AVG_RATING),
+        F.coalesce(F.col("mean"), F.lit(float(global_mean or 0.0)))
+        .cast("double")
+        .alias(C.AVG_RATING),
         F.log1p(F.coalesce(F.col("n"), F.lit(0))).cast("double").alias(C.RATING_COUNT),
         F.coalesce(F.col("when"), F.lit(float(global_when or 0.0))).alias(C.RATED_AT),
         *[
@@ -51,7 +65,8 @@ def user_features(
         interactions.join(items.select(C.ITEM_ID, C.GENRES), C.ITEM_ID)
         .select(C.USER_ID, C.RATING, F.explode(C.GENRES).alias("genre"))
         .groupBy(C.USER_ID)
-        .pivot("genre", genres)
+        # pyspark annotates values as an invariant list[bool | float | int | str], which rejects a list[str]
+        .pivot("genre", genres)  # type: ignore[arg-type]
         .agg(F.avg(C.RATING).alias("avg"), F.count(F.lit(1)).alias("n"))
     )
     # pivot names the columns "<genre>_avg" and "<genre>_n"; n is turned into a share of the user's history
@@ -59,36 +74,51 @@ def user_features(
     per_genre = per_genre.join(totals, C.USER_ID).select(
         C.USER_ID,
         *[
-            F.coalesce(F.col(f"`{g}_avg`"), F.lit(0.0)).cast("double").alias(genre_column(C.USER_GENRE_PREFIX, g))
+            F.coalesce(F.col(f"`{g}_avg`"), F.lit(0.0))
+            .cast("double")
+            .alias(genre_column(C.USER_GENRE_PREFIX, g))
             for g in genres
         ],
         *[
-            (F.coalesce(F.col(f"`{g}_n`"), F.lit(0)) / F.col("_total")).cast("double")
+            (F.coalesce(F.col(f"`{g}_n`"), F.lit(0)) / F.col("_total"))
+            .cast("double")
             .alias(genre_column(C.USER_GENRE_SHARE_PREFIX, g))
             for g in genres
         ],
     )
     # the user's taste profile over the items they chose: how mainstream, and from which years
     item_n = interactions.groupBy(C.ITEM_ID).agg(F.log1p(F.count(F.lit(1))).alias("_item_pop"))
-    profile = interactions.join(item_n, C.ITEM_ID).join(items.select(C.ITEM_ID, C.YEAR), C.ITEM_ID, "left")
-    stats = profile.groupBy(C.USER_ID).agg(
-        F.count(F.lit(1)).alias("n"), F.avg(C.RATING).alias("mean"),
-        F.avg(_years(C.TIMESTAMP)).alias("when"), F.max(_years(C.TIMESTAMP)).alias("last"),
-        F.avg("_item_pop").alias("pop"), F.avg(F.col(C.YEAR).cast("double")).alias("era"),
+    profile = interactions.join(item_n, C.ITEM_ID).join(
+        items.select(C.ITEM_ID, C.YEAR), C.ITEM_ID, "left"
     )
-    global_mean, global_when, global_pop, global_era = profile.agg(
-        F.avg(C.RATING), F.avg(_years(C.TIMESTAMP)), F.avg("_item_pop"), F.avg(F.col(C.YEAR).cast("double"))
-    ).first()
+    stats = profile.groupBy(C.USER_ID).agg(
+        F.count(F.lit(1)).alias("n"),
+        F.avg(C.RATING).alias("mean"),
+        F.avg(_years(C.TIMESTAMP)).alias("when"),
+        F.max(_years(C.TIMESTAMP)).alias("last"),
+        F.avg("_item_pop").alias("pop"),
+        F.avg(F.col(C.YEAR).cast("double")).alias("era"),
+    )
+    global_mean, global_when, global_pop, global_era = _aggregate_row(
+        profile.agg(
+            F.avg(C.RATING),
+            F.avg(_years(C.TIMESTAMP)),
+            F.avg("_item_pop"),
+            F.avg(F.col(C.YEAR).cast("double")),
+        )
+    )
     has_age = C.AGE in users.columns
     has_gender = C.GENDER in users.columns
     age = F.col(C.AGE).cast("double") if has_age else F.lit(None).cast("double")
     gender = F.col(C.GENDER) if has_gender else F.lit(None).cast("string")
-    mean_age = (users.agg(F.avg(C.AGE)).first()[0] if has_age else None) or 0.0
+    mean_age = (_aggregate_row(users.agg(F.avg(C.AGE)))[0] if has_age else None) or 0.0
     base = users.select(C.USER_ID, age.alias("_age"), gender.alias("_gender"))
     out = base.join(stats, C.USER_ID, "left").join(per_genre, C.USER_ID, "left")
     return out.select(
         C.USER_ID,
-        F.coalesce(F.col("mean"), F.lit(float(global_mean or 0.0))).cast("double").alias(C.AVG_RATING),
+        F.coalesce(F.col("mean"), F.lit(float(global_mean or 0.0)))
+        .cast("double")
+        .alias(C.AVG_RATING),
         F.log1p(F.coalesce(F.col("n"), F.lit(0))).cast("double").alias(C.RATING_COUNT),
         F.coalesce(F.col("when"), F.lit(float(global_when or 0.0))).alias(C.ACTIVE_AT),
         F.coalesce(F.col("last"), F.lit(float(global_when or 0.0))).alias(C.LAST_ACTIVE_AT),

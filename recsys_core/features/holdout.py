@@ -19,7 +19,9 @@ HASH_BUCKETS = 10_000
 
 def in_slice(share: float) -> F.Column:
     """True for the users of the held-out share (stable across runs and Spark versions: xxhash64)."""
-    return F.pmod(F.xxhash64(F.col(C.USER_ID).cast("long")), F.lit(HASH_BUCKETS)) < F.lit(int(share * HASH_BUCKETS))
+    return F.pmod(F.xxhash64(F.col(C.USER_ID).cast("long")), F.lit(HASH_BUCKETS)) < F.lit(
+        int(share * HASH_BUCKETS)
+    )
 
 
 def split_holdout(interactions: DataFrame, share: float) -> tuple[DataFrame, DataFrame]:
@@ -27,8 +29,13 @@ def split_holdout(interactions: DataFrame, share: float) -> tuple[DataFrame, Dat
     w = Window.partitionBy(C.USER_ID).orderBy(C.TIMESTAMP, C.ITEM_ID)
     n = F.count(F.lit(1)).over(Window.partitionBy(C.USER_ID))
     n_test = F.greatest(F.lit(1), F.floor(F.lit(TEST_SHARE) * n + F.lit(0.5)))
-    marked = interactions.withColumn("_pos", F.row_number().over(w) - 1).withColumn("_n", n).withColumn(
-        "_held", in_slice(share) & (F.col("_pos") >= F.col("_n") - n_test) & (n_test < F.col("_n"))
+    marked = (
+        interactions.withColumn("_pos", F.row_number().over(w) - 1)
+        .withColumn("_n", n)
+        .withColumn(
+            "_held",
+            in_slice(share) & (F.col("_pos") >= F.col("_n") - n_test) & (n_test < F.col("_n")),
+        )
     )
     keep = [c for c in interactions.columns]
     return marked.where(~F.col("_held")).select(*keep), marked.where(F.col("_held")).select(*keep)

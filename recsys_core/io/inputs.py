@@ -77,7 +77,9 @@ def require_inputs(data_dir: str | Path, ds: str | None = None) -> dict[str, Pat
     paths = {t: partition_path(data_dir, t, ds) for t in INPUT_TABLES}
     for table, path in paths.items():
         if not path.exists() or not any(path.rglob("*.parquet")):
-            raise MissingInputError(f"input table '{table}' not found: no Parquet files under {path}")
+            raise MissingInputError(
+                f"input table '{table}' not found: no Parquet files under {path}"
+            )
     return paths
 
 
@@ -87,26 +89,43 @@ def _readable(table: str, path: Path):
     try:
         yield
     except (pa.ArrowInvalid, OSError) as exc:
-        raise CorruptInputError(f"input table '{table}' at {path} cannot be read as Parquet: {exc}") from exc
+        raise CorruptInputError(
+            f"input table '{table}' at {path} cannot be read as Parquet: {exc}"
+        ) from exc
 
 
-def input_chunks(data_dir: str | Path, table: str, key: str | None, rows_per_chunk: int, ds: str | None = None,
-                 spill_root: Path | None = None) -> Iterator[pd.DataFrame]:
+def input_chunks(
+    data_dir: str | Path,
+    table: str,
+    key: str | None,
+    rows_per_chunk: int,
+    ds: str | None = None,
+    spill_root: Path | None = None,
+) -> Iterator[pd.DataFrame]:
     """The input table as stored, as pandas chunks of about rows_per_chunk rows, every key's rows in one
     chunk (key_chunks.py); spill files go under spill_root (default: the system's temporary folder)."""
     path = require_inputs(data_dir, ds)[table]
     with _readable(table, path):
-        yield from key_chunks(pads.dataset(path, format="parquet", partitioning="hive"), key, rows_per_chunk, spill_root)
+        yield from key_chunks(
+            pads.dataset(path, format="parquet", partitioning="hive"),
+            key,
+            rows_per_chunk,
+            spill_root,
+        )
 
 
-def input_batches(data_dir: str | Path, table: str, ds: str | None = None) -> Iterator[pa.RecordBatch]:
+def input_batches(
+    data_dir: str | Path, table: str, ds: str | None = None
+) -> Iterator[pa.RecordBatch]:
     """The input table as stored, record batch by record batch, in file order."""
     path = require_inputs(data_dir, ds)[table]
     with _readable(table, path):
         yield from pads.dataset(path, format="parquet", partitioning="hive").to_batches()
 
 
-def read_input(data_dir: str | Path, table: str, columns: list[str] | None = None, ds: str | None = None) -> pa.Table:
+def read_input(
+    data_dir: str | Path, table: str, columns: list[str] | None = None, ds: str | None = None
+) -> pa.Table:
     """Read an input table as stored (no casting: validation must see the data as it is)."""
     path = require_inputs(data_dir, ds)[table]
     with _readable(table, path):

@@ -17,7 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: spreads ids that share a stride (all even, ...)
+GOLDEN = np.uint64(
+    0x9E3779B97F4A7C15
+)  # Fibonacci hashing: spreads ids that share a stride (all even, ...)
 
 
 def chunk_count(rows: int, rows_per_chunk: int) -> int:
@@ -26,15 +28,22 @@ def chunk_count(rows: int, rows_per_chunk: int) -> int:
 
 def buckets_of(column: pa.Array | pa.ChunkedArray, buckets: int) -> np.ndarray:
     """The bucket of each row's key, equal for equal keys whatever the batch (nulls share one bucket)."""
-    if pa.types.is_integer(column.type):  # not via pandas: a batch holding a null would turn ints to floats
+    if pa.types.is_integer(
+        column.type
+    ):  # not via pandas: a batch holding a null would turn ints to floats
         keys = np.asarray(pc.fill_null(column, 0).to_numpy(zero_copy_only=False)).astype(np.uint64)
         with np.errstate(over="ignore"):
             return ((keys * GOLDEN) >> np.uint64(32)) % np.uint64(buckets)
     return pd.util.hash_array(np.asarray(column.to_pandas(), dtype=object)) % np.uint64(buckets)
 
 
-def spill_by_key(batches: Iterator[pa.RecordBatch], schema: pa.Schema, key: str | None, buckets: int,
-                 folder: Path) -> list[Path]:
+def spill_by_key(
+    batches: Iterator[pa.RecordBatch],
+    schema: pa.Schema,
+    key: str | None,
+    buckets: int,
+    folder: Path,
+) -> list[Path]:
     """Write the rows into `buckets` Arrow IPC files under folder, by key (by row when key is None)."""
     paths = [folder / f"chunk-{b:04d}.arrow" for b in range(buckets)]
     writers = [pa.ipc.new_file(str(p), schema) for p in paths]
@@ -69,7 +78,9 @@ def _read(path: Path) -> pd.DataFrame:
         return pa.ipc.open_file(source).read_all().to_pandas()
 
 
-def key_chunks(dataset, key: str | None, rows_per_chunk: int, spill_root: Path | None = None) -> Iterator[pd.DataFrame]:
+def key_chunks(
+    dataset, key: str | None, rows_per_chunk: int, spill_root: Path | None = None
+) -> Iterator[pd.DataFrame]:
     """The rows of a pyarrow dataset as pandas frames of about rows_per_chunk rows, every key's rows in one
     frame (any cut when key is None or absent). A table that fits in one chunk is read as a whole; an empty
     one yields one empty frame, so checks on the whole table still see it."""
@@ -84,7 +95,9 @@ def key_chunks(dataset, key: str | None, rows_per_chunk: int, spill_root: Path |
         paths = spill_by_key(dataset.to_batches(), dataset.schema, key, buckets, folder)
         for path in paths:
             if path.stat().st_size and _rows(path):  # a bucket no key fell in holds only the schema
-                yield _read(path)  # not kept in a local: the caller drops the chunk before the next is read
+                yield _read(
+                    path
+                )  # not kept in a local: the caller drops the chunk before the next is read
             path.unlink()
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -7,15 +7,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # lake datasets, each partitioned by the run's ds: <work>/lake/<dataset>/ds=YYYY-MM-DD/
-INPUTS = "inputs"  # validated snapshots of the input tables: inputs/<table>; every later step reads them
+INPUTS = (
+    "inputs"  # validated snapshots of the input tables: inputs/<table>; every later step reads them
+)
 VALIDATION = "validation"  # Great Expectations reports and Data Docs of the run
 USER_FEATURES = "user_features"
 ITEM_FEATURES = "item_features"
 HOLDOUT = "holdout"  # interactions the towers never train on (the model gate's slice)
-HOLDOUT_USER_FEATURES = "holdout_user_features"  # the slice users' features from their training part
-TRAINING_EXAMPLES = "training_examples"  # (user row, item row, target, validation flag) the towers train on
+HOLDOUT_USER_FEATURES = (
+    "holdout_user_features"  # the slice users' features from their training part
+)
+TRAINING_EXAMPLES = (
+    "training_examples"  # (user row, item row, target, validation flag) the towers train on
+)
 MODEL_EVALUATION = "model_evaluation"
-MODEL_REF = "model_ref"  # which model the run trained (CANDIDATE_REF_FILE) and ranks with (MODEL_REF_FILE)
+MODEL_REF = (
+    "model_ref"  # which model the run trained (CANDIDATE_REF_FILE) and ranks with (MODEL_REF_FILE)
+)
 ITEM_EMBEDDINGS = "item_embeddings"
 USER_EMBEDDINGS = "user_embeddings"
 ITEM_NEIGHBORS = "item_neighbors"
@@ -32,7 +40,9 @@ BLESSED_FILE = "blessed.json"  # in the models folder: the blessed model's versi
 MODEL_FILE = "model.keras"
 MODEL_META_FILE = "meta.json"
 MODEL_EVALUATIONS = "evaluations"  # in a model's folder: ds=<ds>.json for every run that judged it
-DOCS_INDEX = Path("gx") / "uncommitted" / "data_docs" / "local_site" / "index.html"  # in a validation folder
+DOCS_INDEX = (
+    Path("gx") / "uncommitted" / "data_docs" / "local_site" / "index.html"
+)  # in a validation folder
 REPORT_FILE = "report.html"
 
 

@@ -12,10 +12,17 @@ from recsys_core.io.lake import Lake
 def embedding_table(ids: np.ndarray, id_column: str, vectors: np.ndarray) -> pa.Table:
     dim = vectors.shape[1]
     flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
-    return pa.table({id_column: pa.array(ids, pa.int64()), C.EMBEDDING: pa.FixedSizeListArray.from_arrays(flat, dim)})
+    return pa.table(
+        {
+            id_column: pa.array(ids, pa.int64()),
+            C.EMBEDDING: pa.FixedSizeListArray.from_arrays(flat, dim),
+        }
+    )
 
 
-def read_embeddings(lake: Lake, dataset: str, ds: str, id_column: str) -> tuple[np.ndarray, np.ndarray]:
+def read_embeddings(
+    lake: Lake, dataset: str, ds: str, id_column: str
+) -> tuple[np.ndarray, np.ndarray]:
     """(ids, vectors as an n x dim matrix) of an embedding partition."""
     t = lake.read_table(dataset, ds)
     col = t.column(C.EMBEDDING).combine_chunks()

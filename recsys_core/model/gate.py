@@ -43,21 +43,35 @@ def slice_metrics(model: TwoTowerModel, s: Slice) -> dict | None:
     users = np.sort(relevant[C.USER_ID].unique())
     feats = s.user_features.set_index(C.USER_ID).loc[users].reset_index()
     u = model.embed_users(feats[feature_columns(list(feats.columns), C.USER_ID)])
-    v = model.embed_items(s.item_features[feature_columns(list(s.item_features.columns), C.ITEM_ID)])
+    v = model.embed_items(
+        s.item_features[feature_columns(list(s.item_features.columns), C.ITEM_ID)]
+    )
     pos = pd.Index(users)
-    recs = top_k_unseen(users, s.item_features[C.ITEM_ID].to_numpy(), lambda ids: u[pos.get_indexer(ids)] @ v.T,
-                        s.seen)
+    recs = top_k_unseen(
+        users,
+        s.item_features[C.ITEM_ID].to_numpy(),
+        lambda ids: u[pos.get_indexer(ids)] @ v.T,
+        s.seen,
+    )
     return ranking_metrics(recs, relevant, len(s.item_features))
 
 
 def decide(candidate: dict | None, blessed: dict | None, margin: float) -> tuple[bool, str]:
     """(bless the candidate?, why). Not worse than the blessed model by more than `margin` in NDCG@10."""
     if blessed is None:
-        return True, "no blessed model could be evaluated on today's slice: the new model is blessed"
+        return (
+            True,
+            "no blessed model could be evaluated on today's slice: the new model is blessed",
+        )
     if candidate is None:
-        return True, "no held-out user has a relevant item today: nothing to compare, the new model is blessed"
+        return (
+            True,
+            "no held-out user has a relevant item today: nothing to compare, the new model is blessed",
+        )
     new, old = candidate[METRIC], blessed[METRIC]
     if new >= old - margin:
         return True, f"{METRIC} {new:.4f} vs blessed {old:.4f}: within the margin {margin}"
-    return False, (f"{METRIC} {new:.4f} is worse than the blessed model's {old:.4f} by more than the margin "
-                   f"{margin}: ranking with the blessed model")
+    return False, (
+        f"{METRIC} {new:.4f} is worse than the blessed model's {old:.4f} by more than the margin "
+        f"{margin}: ranking with the blessed model"
+    )

@@ -18,9 +18,18 @@ import pyarrow.parquet as pq
 from recsys_core.errors import RecsysError
 
 USER_POS, ITEM_POS, TARGET, VALIDATION = "user_pos", "item_pos", "target", "validation"
-SCHEMA = pa.schema([(USER_POS, pa.int32()), (ITEM_POS, pa.int32()), (TARGET, pa.float32()), (VALIDATION, pa.bool_())])
+EXAMPLES_SCHEMA = pa.schema(
+    [
+        (USER_POS, pa.int32()),
+        (ITEM_POS, pa.int32()),
+        (TARGET, pa.float32()),
+        (VALIDATION, pa.bool_()),
+    ]
+)
 ROW_GROUP_ROWS = 1 << 20
-MIX_ROW_GROUPS = 4  # row groups read and shuffled together: batches mix users from several parts of the file
+MIX_ROW_GROUPS = (
+    4  # row groups read and shuffled together: batches mix users from several parts of the file
+)
 
 Chunk = tuple[np.ndarray, np.ndarray, np.ndarray]  # user positions, item positions, raw targets
 
@@ -30,7 +39,13 @@ class ArrayExamples:
 
     scratch = None  # where training writes its batch files: the system's temporary folder
 
-    def __init__(self, user_pos: np.ndarray, item_pos: np.ndarray, targets: np.ndarray, validation: np.ndarray):
+    def __init__(
+        self,
+        user_pos: np.ndarray,
+        item_pos: np.ndarray,
+        targets: np.ndarray,
+        validation: np.ndarray,
+    ):
         self.user_pos, self.item_pos = np.asarray(user_pos), np.asarray(item_pos)
         self.targets, self.validation = np.asarray(targets), np.asarray(validation, dtype=bool)
 
@@ -43,7 +58,7 @@ class ArrayExamples:
 
 
 class ParquetExamples:
-    """Examples in one Parquet file of SCHEMA: read MIX_ROW_GROUPS row groups at a time, in a seeded
+    """Examples in one Parquet file of EXAMPLES_SCHEMA: read MIX_ROW_GROUPS row groups at a time, in a seeded
     order, shuffled together; memory is bounded by that read, whatever the file's size."""
 
     def __init__(self, path: str | Path):
@@ -85,7 +100,9 @@ def summarise(source, n_users: int, n_items: int) -> Summary:
     rows, total, lo, hi = 0, 0.0, np.inf, -np.inf
     for u, i, y in source.chunks(validation=False):
         if (u < 0).any() or (u >= n_users).any() or (i < 0).any() or (i >= n_items).any():
-            raise RecsysError(f"training examples refer to feature rows outside {n_users} users x {n_items} items")
+            raise RecsysError(
+                f"training examples refer to feature rows outside {n_users} users x {n_items} items"
+            )
         users += np.bincount(u, minlength=n_users)
         items += np.bincount(i, minlength=n_items)
         y = y.astype(np.float64)
@@ -98,8 +115,12 @@ def summarise(source, n_users: int, n_items: int) -> Summary:
     return Summary(rows, validation_rows, users, items, float(lo), float(hi), total / rows)
 
 
-def write_batches(chunks: Iterable[Chunk], path: str | Path, batch_size: int,
-                  target: Callable[[np.ndarray], np.ndarray]) -> tuple[int, Chunk]:
+def write_batches(
+    chunks: Iterable[Chunk],
+    path: str | Path,
+    batch_size: int,
+    target: Callable[[np.ndarray], np.ndarray],
+) -> tuple[int, Chunk]:
     """Write chunks as fixed-length records of one batch each: batch_size user rows (int32), item rows
     (int32), then targets (float32, after `target`). Batches run across chunk boundaries; returns the
     number of records and the last short batch, which does not fill a record."""
@@ -107,20 +128,36 @@ def write_batches(chunks: Iterable[Chunk], path: str | Path, batch_size: int,
     records = 0
     with open(path, "wb") as out:
         for u, i, y in chunks:
-            u, i, y = (np.concatenate([c, np.asarray(v, dtype=c.dtype)])
-                       for c, v in zip(carry, (u, i, target(y)), strict=True))
+            u, i, y = (
+                np.concatenate([c, np.asarray(v, dtype=c.dtype)])
+                for c, v in zip(carry, (u, i, target(y)), strict=True)
+            )
             full = len(u) // batch_size * batch_size
             if full:
-                block = np.concatenate([u[:full].reshape(-1, batch_size), i[:full].reshape(-1, batch_size),
-                                        y[:full].view(np.int32).reshape(-1, batch_size)], axis=1)
+                block = np.concatenate(
+                    [
+                        u[:full].reshape(-1, batch_size),
+                        i[:full].reshape(-1, batch_size),
+                        y[:full].view(np.int32).reshape(-1, batch_size),
+                    ],
+                    axis=1,
+                )
                 block.tofile(out)
                 records += len(block)
             carry = (u[full:], i[full:], y[full:])
     return records, carry
 
 
-def tf_dataset(source, validation: bool, path: str | Path, user_x, item_x,
-               target: Callable[[np.ndarray], np.ndarray], batch_size: int, seed: int | None):
+def tf_dataset(
+    source,
+    validation: bool,
+    path: str | Path,
+    user_x,
+    item_x,
+    target: Callable[[np.ndarray], np.ndarray],
+    batch_size: int,
+    seed: int | None,
+):
     """((x_u, x_m), y) batches of one pass over the examples (shuffled as the chunks come when seeded),
     features gathered from the scaled matrices (arrays or tensors) by row position.
 
@@ -133,30 +170,42 @@ def tf_dataset(source, validation: bool, path: str | Path, user_x, item_x,
 
     def decode(record):
         v = tf.io.decode_raw(record, tf.int32)
-        return v[:batch_size], v[batch_size : 2 * batch_size], tf.bitcast(v[2 * batch_size :], tf.float32)
+        return (
+            v[:batch_size],
+            v[batch_size : 2 * batch_size],
+            tf.bitcast(v[2 * batch_size :], tf.float32),
+        )
 
-    ds = tf.data.FixedLengthRecordDataset(str(path), 12 * batch_size, buffer_size=1 << 22).map(decode)
+    ds = tf.data.FixedLengthRecordDataset(str(path), 12 * batch_size, buffer_size=1 << 22).map(
+        decode
+    )
     ds = ds.apply(tf.data.experimental.assert_cardinality(records))
     if len(tail[0]):
         ds = ds.concatenate(tf.data.Dataset.from_tensors(tail))
-    return (
-        ds.map(lambda u, i, y: ((tf.gather(users, u), tf.gather(items, i)), y), num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    return ds.map(
+        lambda u, i, y: ((tf.gather(users, u), tf.gather(items, i)), y),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    ).prefetch(tf.data.AUTOTUNE)
 
 
-def write_examples(chunks: Iterable[Chunk], path: str | Path, validation_share: float, seed: int) -> int:
+def write_examples(
+    chunks: Iterable[Chunk], path: str | Path, validation_share: float, seed: int
+) -> int:
     """Write (user_pos, item_pos, target) chunks to one Parquet file, each chunk shuffled and each row
     flagged for validation with probability `validation_share` (seeded per chunk). Returns the rows."""
     rows = 0
-    with pq.ParquetWriter(path, SCHEMA) as writer:
+    with pq.ParquetWriter(path, EXAMPLES_SCHEMA) as writer:
         for index, (u, i, y) in enumerate(chunks):
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
             order = rng.permutation(len(u))
             table = pa.table(
-                {USER_POS: u[order].astype(np.int32), ITEM_POS: i[order].astype(np.int32),
-                 TARGET: np.asarray(y, dtype=np.float32)[order], VALIDATION: rng.random(len(u)) < validation_share},
-                schema=SCHEMA,
+                {
+                    USER_POS: u[order].astype(np.int32),
+                    ITEM_POS: i[order].astype(np.int32),
+                    TARGET: np.asarray(y, dtype=np.float32)[order],
+                    VALIDATION: rng.random(len(u)) < validation_share,
+                },
+                schema=EXAMPLES_SCHEMA,
             )
             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
             rows += len(u)

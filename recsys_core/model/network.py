@@ -11,7 +11,9 @@ from recsys_core.errors import ConfigError
 INITIAL_TEMPERATURE = 5.0
 
 
-def build_model(n_user_features: int, n_item_features: int, cfg: ModelConfig, steps_per_execution: int = 1):
+def build_model(
+    n_user_features: int, n_item_features: int, cfg: ModelConfig, steps_per_execution: int = 1
+):
     """The Keras model: v_u = norm(userMLP(x_u)), v_m = norm(itemMLP(x_m)), output v_u . v_m."""
     import keras
 
@@ -23,14 +25,20 @@ def build_model(n_user_features: int, n_item_features: int, cfg: ModelConfig, st
     reg = keras.regularizers.l2(cfg.l2) if cfg.l2 > 0 else None
 
     def tower(name: str, widths: tuple[int, ...]):
-        layers = [keras.layers.Dense(w, activation="relu", kernel_regularizer=reg) for w in widths[:-1]]
+        layers = [
+            keras.layers.Dense(w, activation="relu", kernel_regularizer=reg) for w in widths[:-1]
+        ]
         layers.append(keras.layers.Dense(widths[-1], activation="linear", kernel_regularizer=reg))
         return keras.Sequential(layers, name=name)
 
     input_user = keras.Input(shape=(n_user_features,), name="x_u")
     input_item = keras.Input(shape=(n_item_features,), name="x_m")
-    vu = keras.layers.UnitNormalization(axis=1, name="v_u")(tower("user_tower", cfg.user_layers)(input_user))
-    vm = keras.layers.UnitNormalization(axis=1, name="v_m")(tower("item_tower", cfg.item_layers)(input_item))
+    vu = keras.layers.UnitNormalization(axis=1, name="v_u")(
+        tower("user_tower", cfg.user_layers)(input_user)
+    )
+    vm = keras.layers.UnitNormalization(axis=1, name="v_m")(
+        tower("item_tower", cfg.item_layers)(input_item)
+    )
     output = keras.layers.Dot(axes=1, name="score")([vu, vm])
     loss = "mse"
     if cfg.mode == "classification":
@@ -38,13 +46,19 @@ def build_model(n_user_features: int, n_item_features: int, cfg: ModelConfig, st
         # vectors lies in [-1, 1] and a bare sigmoid of it cannot say more than 0.27..0.73.
         # w >= 0 (a constraint) keeps the ranking by v_u.v_m, which retrieval and ranking use, unchanged.
         output = keras.layers.Dense(
-            1, activation="sigmoid", name="probability", kernel_initializer=keras.initializers.Constant(INITIAL_TEMPERATURE),
+            1,
+            activation="sigmoid",
+            name="probability",
+            kernel_initializer=keras.initializers.Constant(INITIAL_TEMPERATURE),
             kernel_constraint=keras.constraints.NonNeg(),
         )(output)
         loss = "binary_crossentropy"
     model = keras.Model([input_user, input_item], output, name="two_tower")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss=loss,
-                  steps_per_execution=steps_per_execution)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
+        loss=loss,
+        steps_per_execution=steps_per_execution,
+    )
     return model
 
 

@@ -33,7 +33,9 @@ def model_version(ds: str, config: Config, *arrays, files: tuple[Path, ...] = ()
 
 def write_candidate(lake: Lake, ds: str, version: str, path: Path) -> None:
     """Record the model this run trained (judged by the gate before anything uses it)."""
-    lake.write_json({"version": version, "path": str(path)}, layout.MODEL_REF, ds, layout.CANDIDATE_REF_FILE)
+    lake.write_json(
+        {"version": version, "path": str(path)}, layout.MODEL_REF, ds, layout.CANDIDATE_REF_FILE
+    )
 
 
 def read_candidate(lake: Lake, ds: str) -> dict:

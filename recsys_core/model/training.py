@@ -15,7 +15,9 @@ from recsys_core.model.input_pipeline import ArrayExamples, summarise, tf_datase
 from recsys_core.model.network import build_model, score_network
 from recsys_core.model.two_tower import Scaler, TwoTowerModel, as_matrix
 
-VALIDATION_BATCH = 8192  # batch of the validation pass: no gradients, so as large as memory allows cheaply
+VALIDATION_BATCH = (
+    8192  # batch of the validation pass: no gradients, so as large as memory allows cheaply
+)
 # training steps per call into TensorFlow: one Python round trip per 64 batches instead of per batch,
 # which was about half of an epoch's time with 256-example batches on 2 cores
 STEPS_PER_EXECUTION = 64
@@ -23,7 +25,9 @@ PROBABILITY_CLIP = 1e-7  # log loss of a probability of exactly 0 or 1 is infini
 log = logging.getLogger(__name__)
 
 
-def fit_towers(user_features, item_features, targets, config: ModelConfig | None = None) -> TwoTowerModel:
+def fit_towers(
+    user_features, item_features, targets, config: ModelConfig | None = None
+) -> TwoTowerModel:
     """Fit both towers on aligned rows (one per interaction) of raw features and ratings, in memory.
 
     A seeded share of rows (config.validation_share) is held out; scalers and the rating range are
@@ -36,9 +40,13 @@ def fit_towers(user_features, item_features, targets, config: ModelConfig | None
     if y.dtype != bool:
         y = y.astype(np.float64)
     elif cfg.mode == "regression":
-        raise RecsysError("regression mode trains on ratings; got boolean labels (use mode = classification)")
+        raise RecsysError(
+            "regression mode trains on ratings; got boolean labels (use mode = classification)"
+        )
     if not (len(xu) == len(xi) == len(y)) or len(y) == 0:
-        raise RecsysError(f"fit_towers needs aligned, non-empty rows; got {len(xu)}, {len(xi)}, {len(y)}")
+        raise RecsysError(
+            f"fit_towers needs aligned, non-empty rows; got {len(xu)}, {len(xi)}, {len(y)}"
+        )
     if not np.isfinite(y).all():
         raise RecsysError("target training data contains NaN or infinite values")
     order = np.random.default_rng(cfg.seed).permutation(len(y))
@@ -47,12 +55,18 @@ def fit_towers(user_features, item_features, targets, config: ModelConfig | None
     if cfg.mode == "classification":
         y = (y if y.dtype == bool else y >= cfg.like_threshold).astype(np.float32)
     rows = np.arange(len(y))
-    return fit_towers_on(xu, xi, ArrayExamples(rows, rows, y, validation), cfg, user_columns, item_columns)
+    return fit_towers_on(
+        xu, xi, ArrayExamples(rows, rows, y, validation), cfg, user_columns, item_columns
+    )
 
 
 def fit_towers_on(
-    user_x: np.ndarray, item_x: np.ndarray, examples, cfg: ModelConfig,
-    user_columns: list[str] | None = None, item_columns: list[str] | None = None,
+    user_x: np.ndarray,
+    item_x: np.ndarray,
+    examples,
+    cfg: ModelConfig,
+    user_columns: list[str] | None = None,
+    item_columns: list[str] | None = None,
 ) -> TwoTowerModel:
     """Fit both towers on a stream of examples (recsys_core.model.input_pipeline): each names a row of the
     user and item feature matrices and a target (the rating in regression mode, the 0/1 label in
@@ -85,15 +99,46 @@ def fit_towers_on(
     target = (lambda y: y) if classify else model.scale_target
     n_val = summary.validation_rows
     history: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="recsys-batches-", dir=getattr(examples, "scratch", None)) as folder:
-        folder = Path(folder)
-        validation = tf_dataset(examples, True, folder / "validation.batches", ut, it, target, VALIDATION_BATCH,
-                                None) if n_val else None
-        for epoch in range(cfg.epochs):  # each epoch's pass is written afresh: reshuffled, then read natively
-            train = tf_dataset(examples, False, folder / "train.batches", ut, it, target, cfg.batch_size,
-                               cfg.seed + epoch)
-            done = model.keras_model.fit(train, validation_data=validation, initial_epoch=epoch, epochs=epoch + 1,
-                                         shuffle=False, verbose=0, callbacks=[_epoch_logger()])
+    with tempfile.TemporaryDirectory(
+        prefix="recsys-batches-", dir=getattr(examples, "scratch", None)
+    ) as scratch:
+        folder = Path(scratch)
+        validation = (
+            tf_dataset(
+                examples,
+                True,
+                folder / "validation.batches",
+                ut,
+                it,
+                target,
+                VALIDATION_BATCH,
+                None,
+            )
+            if n_val
+            else None
+        )
+        for epoch in range(
+            cfg.epochs
+        ):  # each epoch's pass is written afresh: reshuffled, then read natively
+            train = tf_dataset(
+                examples,
+                False,
+                folder / "train.batches",
+                ut,
+                it,
+                target,
+                cfg.batch_size,
+                cfg.seed + epoch,
+            )
+            done = model.keras_model.fit(
+                train,
+                validation_data=validation,
+                initial_epoch=epoch,
+                epochs=epoch + 1,
+                shuffle=False,
+                verbose=0,
+                callbacks=[_epoch_logger()],
+            )
             for key, values in done.history.items():
                 history.setdefault(key, []).extend(values)
             del train
@@ -102,11 +147,16 @@ def fit_towers_on(
     if n_val:
         metrics["val_loss"] = history["val_loss"]
         metrics.update(_validation_metrics(model, examples, ux, ix, summary.target_mean))
-    model.meta = {"config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "metrics": metrics}
+    model.meta = {
+        "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        "metrics": metrics,
+    }
     return model
 
 
-def _validation_metrics(model: TwoTowerModel, examples, ux: np.ndarray, ix: np.ndarray, train_mean: float) -> dict:
+def _validation_metrics(
+    model: TwoTowerModel, examples, ux: np.ndarray, ix: np.ndarray, train_mean: float
+) -> dict:
     """Log loss, accuracy and the base rate's log loss (classification) or RMSE and the global mean's
     RMSE (regression) over the validation examples, a slice at a time."""
     sums = np.zeros(4)  # rows, model loss, baseline loss, accuracy
@@ -114,20 +164,28 @@ def _validation_metrics(model: TwoTowerModel, examples, ux: np.ndarray, ix: np.n
     net = score_network(model.keras_model)
     for u, i, y in examples.chunks(validation=True):
         for s in range(0, len(y), step):
-            scores = net.predict([ux[u[s : s + step]], ix[i[s : s + step]]], batch_size=VALIDATION_BATCH, verbose=0)
+            scores = net.predict(
+                [ux[u[s : s + step]], ix[i[s : s + step]]], batch_size=VALIDATION_BATCH, verbose=0
+            )
             pred = model.output(scores.ravel())
             yy = y[s : s + step].astype(np.float64)
             if model.mode == "classification":
                 p = np.clip(pred, PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
-                sums += (len(yy), -np.sum(yy * np.log(p) + (1 - yy) * np.log(1 - p)),
-                         -np.sum(yy * np.log(train_mean) + (1 - yy) * np.log(1 - train_mean)),
-                         np.sum((pred >= 0.5) == (yy == 1)))
+                sums += (
+                    len(yy),
+                    -np.sum(yy * np.log(p) + (1 - yy) * np.log(1 - p)),
+                    -np.sum(yy * np.log(train_mean) + (1 - yy) * np.log(1 - train_mean)),
+                    np.sum((pred >= 0.5) == (yy == 1)),
+                )
             else:
                 sums += (len(yy), np.sum((pred - yy) ** 2), np.sum((train_mean - yy) ** 2), 0)
     n, loss, base, right = sums
     if model.mode == "classification":
-        return {"val_log_loss": float(loss / n), "val_log_loss_base_rate": float(base / n),
-                "val_accuracy": float(right / n)}
+        return {
+            "val_log_loss": float(loss / n),
+            "val_log_loss_base_rate": float(base / n),
+            "val_accuracy": float(right / n),
+        }
     return {"val_rmse": float(np.sqrt(loss / n)), "val_rmse_global_mean": float(np.sqrt(base / n))}
 
 

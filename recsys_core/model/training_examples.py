@@ -22,7 +22,10 @@ from recsys_core.io.sorted_keys import member, positions
 
 
 def training_examples(
-    interactions: pd.DataFrame, user_features: pd.DataFrame, item_features: pd.DataFrame, cfg: ModelConfig
+    interactions: pd.DataFrame,
+    user_features: pd.DataFrame,
+    item_features: pd.DataFrame,
+    cfg: ModelConfig,
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """(user feature rows, item feature rows, targets) in memory: ratings in regression mode, booleans
     in classification mode. Interactions with a user or item missing from the feature tables are skipped."""
@@ -43,7 +46,12 @@ def training_examples(
 
 
 def labelled(
-    u: np.ndarray, i: np.ndarray, ratings: np.ndarray, n_items: int, cfg: ModelConfig, seed,
+    u: np.ndarray,
+    i: np.ndarray,
+    ratings: np.ndarray,
+    n_items: int,
+    cfg: ModelConfig,
+    seed,
     known: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Interactions (user and item positions, ratings) as training examples: the ratings in regression
@@ -55,11 +63,19 @@ def labelled(
     if not cfg.negatives:
         return u, i, targets
     nu, ni = sample_negatives(u, i, n_items, cfg.negatives, seed, known)
-    return np.concatenate([u, nu]), np.concatenate([i, ni]), np.concatenate([targets, np.zeros(len(nu), dtype=bool)])
+    return (
+        np.concatenate([u, nu]),
+        np.concatenate([i, ni]),
+        np.concatenate([targets, np.zeros(len(nu), dtype=bool)]),
+    )
 
 
 def sample_negatives(
-    user_pos: np.ndarray, item_pos: np.ndarray, n_items: int, per_positive: int, seed,
+    user_pos: np.ndarray,
+    item_pos: np.ndarray,
+    n_items: int,
+    per_positive: int,
+    seed,
     known: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`per_positive` uniformly drawn (user, item) pairs per interaction, minus pairs the user interacted
@@ -75,7 +91,10 @@ def sample_negatives(
 
 
 def example_chunks(
-    batches: Callable[[], Iterable[pa.RecordBatch]], user_ids: np.ndarray, item_ids: np.ndarray, cfg: ModelConfig,
+    batches: Callable[[], Iterable[pa.RecordBatch]],
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+    cfg: ModelConfig,
     exclude: pd.DataFrame | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Training examples chunk by chunk, never the whole table in memory: (user row, item row, target)
@@ -112,7 +131,9 @@ def example_chunks(
         yield u, i, targets.astype(np.float32)
 
 
-def feature_matrices(users: pd.DataFrame, items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+def feature_matrices(
+    users: pd.DataFrame, items: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """(user matrix, item matrix, user feature columns, item feature columns): the rows examples point at."""
     ucols = feature_columns(list(users.columns), C.USER_ID)
     icols = feature_columns(list(items.columns), C.ITEM_ID)

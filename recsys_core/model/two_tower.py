@@ -9,6 +9,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,7 @@ def as_matrix(x) -> tuple[np.ndarray, list[str] | None]:
 class TwoTowerModel:
     """A fitted model with its scalers: everything needed to embed users and items and predict ratings."""
 
-    keras_model: object
+    keras_model: Any  # a keras.Model; Any because keras ships no type information
     user_scaler: Scaler
     item_scaler: Scaler
     rating_min: float
@@ -88,11 +89,15 @@ class TwoTowerModel:
 
     def scale_target(self, ratings: np.ndarray) -> np.ndarray:
         span = self.rating_max - self.rating_min
-        return (2.0 * (np.asarray(ratings, dtype=np.float64) - self.rating_min) / span - 1.0).astype(np.float32)
+        return (
+            2.0 * (np.asarray(ratings, dtype=np.float64) - self.rating_min) / span - 1.0
+        ).astype(np.float32)
 
     def to_rating(self, scores: np.ndarray) -> np.ndarray:
         """Map dot products in [-1, 1] back to the rating scale of the training data."""
-        return (np.asarray(scores) + 1.0) / 2.0 * (self.rating_max - self.rating_min) + self.rating_min
+        return (np.asarray(scores) + 1.0) / 2.0 * (
+            self.rating_max - self.rating_min
+        ) + self.rating_min
 
     def _tower(self, layer: str):
         import keras
@@ -104,7 +109,9 @@ class TwoTowerModel:
     def _checked(self, x, columns: list[str] | None, what: str, scaler: Scaler) -> np.ndarray:
         matrix, given = as_matrix(x)
         if columns is not None and given is not None and given != columns:
-            raise RecsysError(f"{what} feature columns differ from the ones the model was trained on")
+            raise RecsysError(
+                f"{what} feature columns differ from the ones the model was trained on"
+            )
         width = len(scaler.mean)
         if matrix.ndim != 2 or matrix.shape[1] != width:
             # a bare array of the wrong width would otherwise broadcast against the scaler
@@ -117,11 +124,15 @@ class TwoTowerModel:
         return matrix
 
     def embed_users(self, user_features, batch_size: int = EMBED_BATCH) -> np.ndarray:
-        x = self.user_scaler.transform(self._checked(user_features, self.user_columns, "user", self.user_scaler))
+        x = self.user_scaler.transform(
+            self._checked(user_features, self.user_columns, "user", self.user_scaler)
+        )
         return self._tower("v_u").predict(x, batch_size=batch_size, verbose=0)
 
     def embed_items(self, item_features, batch_size: int = EMBED_BATCH) -> np.ndarray:
-        x = self.item_scaler.transform(self._checked(item_features, self.item_columns, "item", self.item_scaler))
+        x = self.item_scaler.transform(
+            self._checked(item_features, self.item_columns, "item", self.item_scaler)
+        )
         return self._tower("v_m").predict(x, batch_size=batch_size, verbose=0)
 
     def predict(self, user_features, item_features) -> np.ndarray:

@@ -9,15 +9,23 @@ from recsys_core import columns as C
 from recsys_core.errors import AuditError
 
 
-def expected_counts(user_ids: np.ndarray, interactions: pd.DataFrame, item_ids: np.ndarray, top_n: int) -> pd.Series:
+def expected_counts(
+    user_ids: np.ndarray, interactions: pd.DataFrame, item_ids: np.ndarray, top_n: int
+) -> pd.Series:
     """Rows each user must get: top_n, or every unseen catalogue item when fewer remain."""
-    seen = interactions[interactions[C.ITEM_ID].isin(item_ids)].drop_duplicates([C.USER_ID, C.ITEM_ID])
+    seen = interactions[interactions[C.ITEM_ID].isin(item_ids)].drop_duplicates(
+        [C.USER_ID, C.ITEM_ID]
+    )
     seen_per_user = seen.groupby(C.USER_ID).size().reindex(user_ids, fill_value=0)
     return np.minimum(top_n, len(np.unique(item_ids)) - seen_per_user)
 
 
 def audit_recommendations(
-    recs: pd.DataFrame, user_ids: np.ndarray, interactions: pd.DataFrame, item_ids: np.ndarray, top_n: int
+    recs: pd.DataFrame,
+    user_ids: np.ndarray,
+    interactions: pd.DataFrame,
+    item_ids: np.ndarray,
+    top_n: int,
 ) -> None:
     """Raise AuditError listing every broken invariant; return quietly when all hold."""
     problems = []
@@ -32,9 +40,13 @@ def audit_recommendations(
     unknown = ~recs[C.ITEM_ID].isin(item_ids)
     if unknown.any():
         problems.append(f"{int(unknown.sum())} recommended item(s) not in the catalogue")
-    watched = recs.merge(interactions[[C.USER_ID, C.ITEM_ID]].drop_duplicates(), on=[C.USER_ID, C.ITEM_ID])
+    watched = recs.merge(
+        interactions[[C.USER_ID, C.ITEM_ID]].drop_duplicates(), on=[C.USER_ID, C.ITEM_ID]
+    )
     if len(watched):
-        problems.append(f"{len(watched)} recommendation(s) of items the user already interacted with")
+        problems.append(
+            f"{len(watched)} recommendation(s) of items the user already interacted with"
+        )
     if (recs[C.REASON].fillna("") == "").any():
         problems.append("recommendations without a reason")
     counts = recs.groupby(C.USER_ID).size().reindex(user_ids, fill_value=0)
@@ -51,4 +63,6 @@ def audit_recommendations(
     if recs[C.MODEL_VERSION].nunique() > 1:
         problems.append("more than one model version in one publish")
     if problems:
-        raise AuditError("recommendations failed the audit, nothing was published: " + "; ".join(problems))
+        raise AuditError(
+            "recommendations failed the audit, nothing was published: " + "; ".join(problems)
+        )

@@ -18,7 +18,9 @@ COPY_BATCH_ROWS = 500_000
 def _pg_array(values: pa.Array) -> pa.Array:
     """list<string> -> PostgreSQL array literals such as {"Drama","Sci-Fi"} (quotes and backslashes escaped)."""
     flat = pc.replace_substring(pc.replace_substring(values.flatten(), "\\", "\\\\"), '"', '\\"')
-    quoted = pa.ListArray.from_arrays(values.offsets, pc.binary_join_element_wise('"', flat, '"', ""))
+    quoted = pa.ListArray.from_arrays(
+        values.offsets, pc.binary_join_element_wise('"', flat, '"', "")
+    )
     return pc.binary_join_element_wise("{", pc.binary_join(quoted, ","), "}", "")
 
 
@@ -34,7 +36,9 @@ class PostgresWarehouse(Warehouse):
         try:
             con = psycopg.connect(self.url, autocommit=True)
         except psycopg.OperationalError as exc:
-            raise RecsysError(f"cannot connect to warehouse {self.url}: {str(exc).strip()}") from exc
+            raise RecsysError(
+                f"cannot connect to warehouse {self.url}: {str(exc).strip()}"
+            ) from exc
         if read_only:
             con.execute("SET default_transaction_read_only = on")
         return con
@@ -53,9 +57,12 @@ class PostgresWarehouse(Warehouse):
         for i, field in enumerate(rows.schema):
             if pa.types.is_list(field.type):
                 rows = rows.set_column(i, field.name, _pg_array(rows.column(i).combine_chunks()))
-        with con.cursor() as cur, cur.copy(
-            f"COPY {table} ({', '.join(rows.column_names)}) FROM STDIN WITH (FORMAT csv)"
-        ) as copy:
+        with (
+            con.cursor() as cur,
+            cur.copy(
+                f"COPY {table} ({', '.join(rows.column_names)}) FROM STDIN WITH (FORMAT csv)"
+            ) as copy,
+        ):
             for batch in rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
                 buf = io.BytesIO()
                 pacsv.write_csv(batch, buf, pacsv.WriteOptions(include_header=False))

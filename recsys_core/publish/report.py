@@ -54,8 +54,14 @@ def score_plot(scores: np.ndarray) -> str | None:
     return png
 
 
-def render(ds: str, run_id: str, steps: list[dict], model: dict, images: dict[str, str | None],
-           links: dict[str, str]) -> str:
+def render(
+    ds: str,
+    run_id: str,
+    steps: list[dict],
+    model: dict,
+    images: dict[str, str | None],
+    links: dict[str, str],
+) -> str:
     """The report page; images are base64 PNGs (None: not available), links are name -> file path."""
     rows = "".join(
         f"<tr><td>{html.escape(s['step'])}</td><td>{html.escape(s.get('status', '?'))}</td>"
@@ -70,8 +76,13 @@ def render(ds: str, run_id: str, steps: list[dict], model: dict, images: dict[st
         for name, png in images.items()
         if png
     )
-    anchors = "".join(f"<li><a href='file://{html.escape(p)}'>{html.escape(n)}</a></li>" for n, p in links.items())
-    model_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in model.items())
+    anchors = "".join(
+        f"<li><a href='file://{html.escape(p)}'>{html.escape(n)}</a></li>" for n, p in links.items()
+    )
+    model_rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in model.items()
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>recsys_nightly {ds}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}figure{{display:inline-block;margin:1em}}</style>

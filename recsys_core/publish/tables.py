@@ -25,7 +25,9 @@ class Table:
         return [c.name for c in self.columns]
 
 
-DS = Col("ds", "date", False, "logical date of the nightly run that produced the row (partition key)")
+DS = Col(
+    "ds", "date", False, "logical date of the nightly run that produced the row (partition key)"
+)
 
 RECOMMENDATIONS = Table(
     "recommendations",
@@ -35,13 +37,33 @@ RECOMMENDATIONS = Table(
         DS,
         Col("user_id", "bigint", False, "user the items are recommended to"),
         Col("rank", "int", False, "1 = best; contiguous 1..n per user"),
-        Col("item_id", "bigint", False, "recommended item (never one the user already interacted with)"),
-        Col("score", "double", False, "dot product of the L2-normalised user and item embeddings, in [-1, 1]"),
-        Col("predicted_rating", "double", False, "regression models: the score mapped back to the rating scale "
+        Col(
+            "item_id",
+            "bigint",
+            False,
+            "recommended item (never one the user already interacted with)",
+        ),
+        Col(
+            "score",
+            "double",
+            False,
+            "dot product of the L2-normalised user and item embeddings, in [-1, 1]",
+        ),
+        Col(
+            "predicted_rating",
+            "double",
+            False,
+            "regression models: the score mapped back to the rating scale "
             "of the training data; classification models: the model's probability of the label, i.e. that the "
-            "user interacts with the item (model.label = interacted) or rates it >= model.like_threshold (liked)"),
-        Col("reason", "text", False, "why the item was retrieved: similar_to:<item>, top_genre:<genre>, "
-            "top_country:<country>, top_global:all, popular_fill:all; '; '-separated"),
+            "user interacts with the item (model.label = interacted) or rates it >= model.like_threshold (liked)",
+        ),
+        Col(
+            "reason",
+            "text",
+            False,
+            "why the item was retrieved: similar_to:<item>, top_genre:<genre>, "
+            "top_country:<country>, top_global:all, popular_fill:all; '; '-separated",
+        ),
         Col("model_version", "text", False, "model that scored the row; one per ds"),
         Col("run_id", "text", False, "Airflow run that published the row"),
     ),
@@ -55,7 +77,12 @@ ITEM_NEIGHBORS = Table(
         Col("item_id", "bigint", False, "item"),
         Col("rank", "int", False, "1 = nearest"),
         Col("neighbor_id", "bigint", False, "a related item (never the item itself)"),
-        Col("distance", "double", False, "squared Euclidean distance between the two item embeddings"),
+        Col(
+            "distance",
+            "double",
+            False,
+            "squared Euclidean distance between the two item embeddings",
+        ),
     ),
     ("ds", "item_id", "rank"),
 )
@@ -98,8 +125,13 @@ RUN_REPORT = Table(
         Col("seconds", "double", True, "wall-clock seconds"),
         Col("rows_in", "text", True, "rows read per dataset (JSON)"),
         Col("rows_out", "text", True, "rows written per dataset (JSON)"),
-        Col("details", "text", True, "anything else the step recorded: model version and metrics, "
-            "validation outcome, checksum (JSON)"),
+        Col(
+            "details",
+            "text",
+            True,
+            "anything else the step recorded: model version and metrics, "
+            "validation outcome, checksum (JSON)",
+        ),
     ),
     ("ds", "run_id", "step"),
 )
@@ -107,16 +139,31 @@ PUBLISHED = {t.name: t for t in (RECOMMENDATIONS, ITEM_NEIGHBORS, ITEMS)}
 LATEST_VIEW = "recommendations_latest"
 
 TYPES = {
-    "duckdb": {"date": "DATE", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE", "text": "VARCHAR",
-               "text[]": "VARCHAR[]", "timestamp": "TIMESTAMP"},
-    "postgres": {"date": "date", "bigint": "bigint", "int": "integer", "double": "double precision",
-                 "text": "text", "text[]": "text[]", "timestamp": "timestamptz"},
+    "duckdb": {
+        "date": "DATE",
+        "bigint": "BIGINT",
+        "int": "INTEGER",
+        "double": "DOUBLE",
+        "text": "VARCHAR",
+        "text[]": "VARCHAR[]",
+        "timestamp": "TIMESTAMP",
+    },
+    "postgres": {
+        "date": "date",
+        "bigint": "bigint",
+        "int": "integer",
+        "double": "double precision",
+        "text": "text",
+        "text[]": "text[]",
+        "timestamp": "timestamptz",
+    },
 }
 
 
 def create_sql(table: Table, dialect: str, name: str | None = None) -> str:
     cols = ", ".join(
-        f"{c.name} {TYPES[dialect][c.type]}{'' if c.nullable else ' NOT NULL'}" for c in table.columns
+        f"{c.name} {TYPES[dialect][c.type]}{'' if c.nullable else ' NOT NULL'}"
+        for c in table.columns
     )
     return f"CREATE TABLE IF NOT EXISTS {name or table.name} ({cols})"
 

@@ -93,7 +93,9 @@ class Warehouse:
         )
         return rows[0][0] if rows else None
 
-    def publish(self, ds: str, run_id: str, tables: dict[str, pa.Table], model_version: str | None) -> PublishResult:
+    def publish(
+        self, ds: str, run_id: str, tables: dict[str, pa.Table], model_version: str | None
+    ) -> PublishResult:
         """Stage each table under a run-scoped name, audit what landed, then replace ds in one transaction.
 
         A publish this run already made (same ds, run_id and checksum) is a no-op, so a retry after a
@@ -109,7 +111,9 @@ class Warehouse:
             self.ensure_schema(con)
             done = self.published_checksum(con, day, run_id)
             if done is not None and done == sums.get("recommendations"):
-                log.info("ds=%s run %s already published (checksum %s): nothing to do", ds, run_id, done)
+                log.info(
+                    "ds=%s run %s already published (checksum %s): nothing to do", ds, run_id, done
+                )
                 self._drop(con, staged)
                 return PublishResult("noop", {n: t.num_rows for n, t in tables.items()}, done)
             for name, rows in tables.items():
@@ -124,7 +128,9 @@ class Warehouse:
             self._drop(con, staged)
         finally:
             con.close()
-        return PublishResult("published", {n: t.num_rows for n, t in tables.items()}, sums["recommendations"])
+        return PublishResult(
+            "published", {n: t.num_rows for n, t in tables.items()}, sums["recommendations"]
+        )
 
     def record_run(self, ds: str, run_id: str, steps: list[dict]) -> None:
         """Replace the run report rows of (ds, run_id) in one transaction."""
@@ -136,8 +142,12 @@ class Warehouse:
             self.sql(con, "BEGIN")
             self.sql(con, "DELETE FROM run_report WHERE ds = ? AND run_id = ?", [day, run_id])
             for step in steps:
-                self.sql(con, f"INSERT INTO run_report ({', '.join(RUN_REPORT.names)}) VALUES "
-                              f"({', '.join('?' * len(RUN_REPORT.names))})", [day, run_id, *step_row(step)])
+                self.sql(
+                    con,
+                    f"INSERT INTO run_report ({', '.join(RUN_REPORT.names)}) VALUES "
+                    f"({', '.join('?' * len(RUN_REPORT.names))})",
+                    [day, run_id, *step_row(step)],
+                )
             self.sql(con, "COMMIT")
         finally:
             con.close()
@@ -149,14 +159,24 @@ class Warehouse:
                 cols = ", ".join(PUBLISHED[name].names)
                 self.sql(con, f"DELETE FROM {name} WHERE ds = ?", [day])
                 self.sql(con, f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {staged[name]}")
-                self.sql(con, "DELETE FROM publish_log WHERE ds = ? AND run_id = ? AND table_name = ?",
-                         [day, run_id, name])
+                self.sql(
+                    con,
+                    "DELETE FROM publish_log WHERE ds = ? AND run_id = ? AND table_name = ?",
+                    [day, run_id, name],
+                )
                 self.sql(
                     con,
                     "INSERT INTO publish_log (ds, run_id, table_name, rows, checksum, model_version, published_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [day, run_id, name, tables[name].num_rows, sums[name], model_version,
-                     dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+                    [
+                        day,
+                        run_id,
+                        name,
+                        tables[name].num_rows,
+                        sums[name],
+                        model_version,
+                        dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                    ],
                 )
             self.sql(con, "COMMIT")
         except Exception:
@@ -170,11 +190,15 @@ class Warehouse:
     def _audit_staged(self, con, name: str, staged: str, rows: pa.Table) -> None:
         """What landed in staging must be what was written, and recommendations must be well formed."""
         ints = [c.name for c in PUBLISHED[name].columns if c.type in ("bigint", "int")]
-        got = self.sql(con, f"SELECT count(*), {', '.join(f'sum({c})' for c in ints)} FROM {staged}")[0]
+        got = self.sql(
+            con, f"SELECT count(*), {', '.join(f'sum({c})' for c in ints)} FROM {staged}"
+        )[0]
         want = (rows.num_rows, *[int(pc.sum(rows.column(c)).as_py() or 0) for c in ints])
         got = tuple(int(v or 0) for v in got)
         if got != want:
-            raise AuditError(f"staging table {staged} holds {got} (rows, sums of {ints}), expected {want}")
+            raise AuditError(
+                f"staging table {staged} holds {got} (rows, sums of {ints}), expected {want}"
+            )
         if name != "recommendations":
             return
         bad = self.sql(
@@ -194,7 +218,9 @@ class Warehouse:
         if bad[2] > 1:
             problems.append(f"{bad[2]} model versions in one publish")
         if problems:
-            raise AuditError(f"staged recommendations failed the audit, nothing was published: {'; '.join(problems)}")
+            raise AuditError(
+                f"staged recommendations failed the audit, nothing was published: {'; '.join(problems)}"
+            )
 
 
 def _with_ds(rows: pa.Table, day: dt.date, names: list[str]) -> pa.Table:
@@ -209,11 +235,28 @@ def step_row(step: dict) -> list:
     """A step record of jobs/common.py as the run_report columns after (ds, run_id)."""
     import json
 
-    known = {"step", "status", "started_at", "ended_at", "seconds", "rows_in", "rows_out", "ds", "run_id"}
+    known = {
+        "step",
+        "status",
+        "started_at",
+        "ended_at",
+        "seconds",
+        "rows_in",
+        "rows_out",
+        "ds",
+        "run_id",
+    }
     details = {k: v for k, v in step.items() if k not in known}
-    return [step["step"], step["status"], step.get("started_at"), step.get("ended_at"), step.get("seconds"),
-            json.dumps(step.get("rows_in") or {}), json.dumps(step.get("rows_out") or {}),
-            json.dumps(details, default=str)]
+    return [
+        step["step"],
+        step["status"],
+        step.get("started_at"),
+        step.get("ended_at"),
+        step.get("seconds"),
+        json.dumps(step.get("rows_in") or {}),
+        json.dumps(step.get("rows_out") or {}),
+        json.dumps(details, default=str),
+    ]
 
 
 def open_warehouse(url: str) -> Warehouse:
@@ -226,4 +269,6 @@ def open_warehouse(url: str) -> Warehouse:
         from recsys_core.publish.postgres_store import PostgresWarehouse
 
         return PostgresWarehouse(url)
-    raise ConfigError(f"warehouse URL {url!r}: unsupported scheme (use duckdb:///path or postgresql://...)")
+    raise ConfigError(
+        f"warehouse URL {url!r}: unsupported scheme (use duckdb:///path or postgresql://...)"
+    )

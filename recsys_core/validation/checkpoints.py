@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,17 +33,24 @@ def _expectations(suite_name: str, df: pd.DataFrame, feature_columns: list[str])
         pass
     # an optional column that is absent has nothing to check; a required one must fail loudly
     expectations = [
-        e for e in expectations if not (e["kwargs"].get("column") in optional and e["kwargs"]["column"] not in df)
+        e
+        for e in expectations
+        if not (e["kwargs"].get("column") in optional and e["kwargs"]["column"] not in df)
     ]
     for column in feature_columns:
         for template in raw.get("meta", {}).get("per_feature_column", []):
-            expectations.append({"type": template["type"], "kwargs": {"column": column, **template["kwargs"]}})
+            expectations.append(
+                {"type": template["type"], "kwargs": {"column": column, **template["kwargs"]}}
+            )
     return expectations
 
 
 def _brief(kwargs: dict) -> dict:
     """kwargs for messages and reports: long value sets (every user id) shown by their size."""
-    return {k: (f"<{len(v)} values>" if isinstance(v, (list, set)) and len(v) > 10 else v) for k, v in kwargs.items()}
+    return {
+        k: (f"<{len(v)} values>" if isinstance(v, (list, set)) and len(v) > 10 else v)
+        for k, v in kwargs.items()
+    }
 
 
 def _describe(outcome: dict) -> str:
@@ -53,7 +60,10 @@ def _describe(outcome: dict) -> str:
     parts = []
     if detail.get("unexpected_count"):
         share = detail.get("unexpected_percent")
-        parts.append(f"{detail['unexpected_count']} row(s) unexpected" + (f" ({share:.2f}%)" if share else ""))
+        parts.append(
+            f"{detail['unexpected_count']} row(s) unexpected"
+            + (f" ({share:.2f}%)" if share else "")
+        )
         sample = detail.get("partial_unexpected_list") or []
         if sample:
             parts.append(f"e.g. {sample[:5]!r}")
@@ -62,7 +72,9 @@ def _describe(outcome: dict) -> str:
     if outcome["exception"]:
         parts.append(outcome["exception"].splitlines()[0][:200])
     args = {k: v for k, v in kwargs.items() if k not in ("column", "column_list")}
-    return f"column {column}: {outcome['type']}{args if args else ''} failed" + (f" ({'; '.join(parts)})" if parts else "")
+    return f"column {column}: {outcome['type']}{args if args else ''} failed" + (
+        f" ({'; '.join(parts)})" if parts else ""
+    )
 
 
 def end_of_day_epoch(ds: str) -> int:
@@ -77,7 +89,9 @@ def unknown_values(column: pd.Series, known: pd.Index) -> list:
     return values[~pd.Index(values).isin(known)].tolist()
 
 
-def interaction_parameters(user_ids, item_ids, ds: str, max_orphan_share: float) -> Callable[[pd.DataFrame], dict]:
+def interaction_parameters(
+    user_ids, item_ids, ds: str, max_orphan_share: float
+) -> Callable[[pd.DataFrame], dict]:
     """The $PARAMETERs of the interactions suite for a chunk of interactions, given the known users' and
     items' ids: the referential rules get the chunk's ids that are not known (usually none), never every
     known id (GX serialises a value set once per metric: a million ids took minutes per run)."""
@@ -85,8 +99,10 @@ def interaction_parameters(user_ids, item_ids, ds: str, max_orphan_share: float)
     fixed = {"ds_end_epoch": end_of_day_epoch(ds), "min_known_share": 1.0 - max_orphan_share}
 
     def of(chunk: pd.DataFrame) -> dict:
-        unknown = {f"unknown_{column}s": unknown_values(chunk[column], known) if column in chunk else []
-                   for column, known in ((C.USER_ID, users), (C.ITEM_ID, items))}
+        unknown = {
+            f"unknown_{column}s": unknown_values(chunk[column], known) if column in chunk else []
+            for column, known in ((C.USER_ID, users), (C.ITEM_ID, items))
+        }
         return {**fixed, **unknown}
 
     return of
@@ -99,24 +115,39 @@ def _checkpoint(table: str, suite_name: str, expectations: list[dict], docs_root
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     context = gx.get_context(mode="file", project_root_dir=str(docs_root))
-    context.variables.progress_bars = {"globally": False}
+    # GX annotates the setter as ProgressBarsConfig, but its own config schema loads (and its validator
+    # reads) progress_bars as a plain mapping, which is what great_expectations.yml gets
+    context.variables.progress_bars = {"globally": False}  # type: ignore[assignment]
     source = context.data_sources.add_or_update_pandas("recsys")
-    asset = source.add_dataframe_asset(table) if table not in source.get_asset_names() else source.get_asset(table)
-    batch = asset.add_batch_definition_whole_dataframe(f"{table}-whole") if not asset.batch_definitions \
+    asset = (
+        source.add_dataframe_asset(table)
+        if table not in source.get_asset_names()
+        else source.get_asset(table)
+    )
+    batch = (
+        asset.add_batch_definition_whole_dataframe(f"{table}-whole")
+        if not asset.batch_definitions
         else asset.batch_definitions[0]
+    )
     # built in one go: add_expectation_configuration() merges e.g. every expect_column_to_exist into one
     suite = context.suites.add_or_update(
         gx.ExpectationSuite(
             name=suite_name,
-            expectations=[ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]) for e in expectations],
+            expectations=[
+                ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]) for e in expectations
+            ],
         )
     )
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=table, data=batch, suite=suite)
     )
     return context.checkpoints.add_or_update(
-        gx.Checkpoint(name=table, validation_definitions=[definition],
-                      actions=[UpdateDataDocsAction(name="data_docs")], result_format="SUMMARY")
+        gx.Checkpoint(
+            name=table,
+            validation_definitions=[definition],
+            actions=[UpdateDataDocsAction(name="data_docs")],
+            result_format="SUMMARY",
+        )
     )
 
 
@@ -125,7 +156,7 @@ def validate_chunks(
     chunks: Iterable[pd.DataFrame],
     docs_root: Path,
     suite_name: str | None = None,
-    feature_columns: list[str] = (),
+    feature_columns: Sequence[str] = (),
     parameters: dict | Callable[[pd.DataFrame], dict] | None = None,
     key: str | None = None,
 ) -> dict:
@@ -136,35 +167,67 @@ def validate_chunks(
     from great_expectations.core.run_identifier import RunIdentifier
 
     suite_name = suite_name or table
-    checkpoint, per_chunk, rows = None, [], 0
+    per_chunk: list[list[dict]] = []  # each chunk's outcomes, merged below
+    checkpoint, rows = None, 0
     for df in chunks:
         if checkpoint is None:
-            checkpoint = _checkpoint(table, suite_name, _expectations(suite_name, df, list(feature_columns)), docs_root)
+            checkpoint = _checkpoint(
+                table, suite_name, _expectations(suite_name, df, list(feature_columns)), docs_root
+            )
         run_name = f"{table} chunk {len(per_chunk) + 1}"
         values = parameters(df) if callable(parameters) else parameters or {}
-        run = checkpoint.run(batch_parameters={"dataframe": df}, expectation_parameters=values,
-                             run_id=RunIdentifier(run_name=run_name))
+        run = checkpoint.run(
+            batch_parameters={"dataframe": df},
+            expectation_parameters=values,
+            run_id=RunIdentifier(run_name=run_name),
+        )
         per_chunk.append([outcome(r) for r in next(iter(run.run_results.values())).results])
         rows += len(df)
         del df, run
     results = merge(per_chunk, key)
     report = Path(docs_root) / DOCS_INDEX
     failed = [r for r in results if not r["success"]]
-    (Path(docs_root) / f"{table}.json").write_text(json.dumps(
-        {"table": table, "suite": suite_name, "rows": rows, "chunks": len(per_chunk), "success": not failed,
-         "results": [{**r, "kwargs": _brief(r["kwargs"])} for r in results]}, indent=2, default=str))
+    (Path(docs_root) / f"{table}.json").write_text(
+        json.dumps(
+            {
+                "table": table,
+                "suite": suite_name,
+                "rows": rows,
+                "chunks": len(per_chunk),
+                "success": not failed,
+                "results": [{**r, "kwargs": _brief(r["kwargs"])} for r in results],
+            },
+            indent=2,
+            default=str,
+        )
+    )
     # a missing column fails every rule on it; report only the cause
     missing = {r["kwargs"]["column"] for r in failed if r["type"] == EXISTS}
-    failures = sorted(_describe(r) for r in failed if r["type"] == EXISTS or r["kwargs"].get("column") not in missing)
-    summary = {"table": table, "rows": rows, "chunks": len(per_chunk), "expectations": len(results),
-               "failed": len(failures)}
+    failures = sorted(
+        _describe(r)
+        for r in failed
+        if r["type"] == EXISTS or r["kwargs"].get("column") not in missing
+    )
+    summary = {
+        "table": table,
+        "rows": rows,
+        "chunks": len(per_chunk),
+        "expectations": len(results),
+        "failed": len(failures),
+    }
     log.info("validated %s: %s (Data Docs: %s)", table, summary, report)
     if failures:
         raise DataValidationError(table, failures, str(report))
     return summary
 
 
-def validate_frame(table: str, df: pd.DataFrame, docs_root: Path, suite_name: str | None = None,
-                   feature_columns: list[str] = (), parameters: dict | Callable[[pd.DataFrame], dict] | None = None) -> dict:
+def validate_frame(
+    table: str,
+    df: pd.DataFrame,
+    docs_root: Path,
+    suite_name: str | None = None,
+    feature_columns: Sequence[str] = (),
+    parameters: dict | Callable[[pd.DataFrame], dict] | None = None,
+) -> dict:
     """validate_chunks on one in-memory table."""
     return validate_chunks(table, [df], docs_root, suite_name, feature_columns, parameters)

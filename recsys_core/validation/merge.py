@@ -14,10 +14,18 @@ from __future__ import annotations
 
 from recsys_core.errors import ConfigError
 
-UNIQUENESS = {"expect_column_values_to_be_unique": "column", "expect_compound_columns_to_be_unique": "column_list"}
+UNIQUENESS = {
+    "expect_column_values_to_be_unique": "column",
+    "expect_compound_columns_to_be_unique": "column_list",
+}
 ROW_COUNT = "expect_table_row_count_to_be_between"
-SCHEMA = {"expect_column_to_exist", "expect_column_values_to_be_in_type_list", "expect_column_values_to_be_of_type",
-          "expect_table_columns_to_match_set", "expect_table_columns_to_match_ordered_list"}
+SCHEMA_RULES = {
+    "expect_column_to_exist",
+    "expect_column_values_to_be_in_type_list",
+    "expect_column_values_to_be_of_type",
+    "expect_table_columns_to_match_set",
+    "expect_table_columns_to_match_ordered_list",
+}
 SAMPLE = 20  # unexpected values kept for the report, as GX's partial_unexpected_list
 
 
@@ -27,8 +35,14 @@ def outcome(result) -> dict:
     exception = None
     if result.exception_info and result.exception_info.get("raised_exception"):
         exception = str(result.exception_info.get("exception_message", ""))
-    return {"id": cfg.id, "type": cfg.type, "kwargs": {k: v for k, v in cfg.kwargs.items() if k != "batch_id"}, "success": bool(result.success),
-            "result": dict(result.result or {}), "exception": exception}
+    return {
+        "id": cfg.id,
+        "type": cfg.type,
+        "kwargs": {k: v for k, v in cfg.kwargs.items() if k != "batch_id"},
+        "success": bool(result.success),
+        "result": dict(result.result or {}),
+        "exception": exception,
+    }
 
 
 def check_mergeable(outcomes: list[dict], key: str | None) -> None:
@@ -40,11 +54,19 @@ def check_mergeable(outcomes: list[dict], key: str | None) -> None:
             columns = o["kwargs"][UNIQUENESS[o["type"]]]
             columns = [columns] if isinstance(columns, str) else list(columns)
             if key not in columns:
-                raise ConfigError(f"{o['type']} on {columns or 'records'} cannot be checked chunk by chunk on chunks "
-                                  f"cut by {key!r}; give the table a chunk key the rule includes")
-        elif o["type"] != ROW_COUNT and o["type"] not in SCHEMA and "unexpected_count" not in o["result"]:
-            raise ConfigError(f"{o['type']} cannot be merged over chunks; validate the table in one chunk "
-                              f"(raise validation.chunk_rows) or drop the rule")
+                raise ConfigError(
+                    f"{o['type']} on {columns or 'records'} cannot be checked chunk by chunk on chunks "
+                    f"cut by {key!r}; give the table a chunk key the rule includes"
+                )
+        elif (
+            o["type"] != ROW_COUNT
+            and o["type"] not in SCHEMA_RULES
+            and "unexpected_count" not in o["result"]
+        ):
+            raise ConfigError(
+                f"{o['type']} cannot be merged over chunks; validate the table in one chunk "
+                f"(raise validation.chunk_rows) or drop the rule"
+            )
 
 
 def _row_wise(parts: list[dict]) -> dict:
@@ -58,12 +80,18 @@ def _row_wise(parts: list[dict]) -> dict:
     mostly = first["kwargs"].get("mostly")
     success = present == 0 or (1.0 - share >= mostly if mostly is not None else unexpected == 0)
     kwargs = dict(first["kwargs"])
-    for name, value in first["kwargs"].items():  # per-chunk value sets (the chunk's unknown ids): their union
+    for name, value in first[
+        "kwargs"
+    ].items():  # per-chunk value sets (the chunk's unknown ids): their union
         values = [p["kwargs"].get(name) for p in parts]
         if isinstance(value, list) and any(v != value for v in values):
             kwargs[name] = sorted({x for v in values for x in v}, key=repr)
-    result = {"element_count": element, "unexpected_count": unexpected, "unexpected_percent": 100.0 * share,
-              "partial_unexpected_list": sample}
+    result = {
+        "element_count": element,
+        "unexpected_count": unexpected,
+        "unexpected_percent": 100.0 * share,
+        "partial_unexpected_list": sample,
+    }
     if "missing_count" in first["result"]:
         result["missing_count"] = missing
     return {**first, "kwargs": kwargs, "success": success, "result": result}
@@ -93,7 +121,9 @@ def merge(per_chunk: list[list[dict]], key: str | None) -> list[dict]:
             merged.append(broken)
         elif parts[0]["type"] == ROW_COUNT:
             merged.append(_row_count(parts))
-        elif parts[0]["type"] in SCHEMA or not all("unexpected_count" in p["result"] for p in parts):
+        elif parts[0]["type"] in SCHEMA_RULES or not all(
+            "unexpected_count" in p["result"] for p in parts
+        ):
             merged.append(next((p for p in parts if not p["success"]), parts[0]))
         else:
             merged.append(_row_wise(parts))

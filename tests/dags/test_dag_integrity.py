@@ -71,11 +71,14 @@ def dag_info(tmp_path_factory):
     }
     proc = subprocess.run(
         [sys.executable, "-c", PROBE, str(PROJECT / "dags"), *HEAVY],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT")]
     assert proc.returncode == 0 and line, proc.stderr[-3000:]
-    return json.loads(line[0][len("RESULT"):])
+    return json.loads(line[0][len("RESULT") :])
 
 
 def test_dag_file_imports_without_errors_and_without_a_database(dag_info):
@@ -96,7 +99,9 @@ def test_dag_settings_for_a_nightly_schedule(dag_info):
     assert dag_info["catchup"] is False
     assert dag_info["max_active_runs"] == 1
     assert "recsys" in dag_info["tags"] and dag_info["doc"]
-    assert {"data_dir", "work_dir", "warehouse_url", "config_path", "settings"} <= set(dag_info["params"])
+    assert {"data_dir", "work_dir", "warehouse_url", "config_path", "settings"} <= set(
+        dag_info["params"]
+    )
 
 
 def test_parsing_the_dag_imports_no_heavy_library(dag_info):
@@ -112,11 +117,17 @@ def test_dag_steps_match_the_jobs_package():
 
 
 def test_params_are_typed_bounded_and_explained(dag_info):
-    assert all(doc and len(doc) > 10 for doc in dag_info["param_docs"].values()), dag_info["param_docs"]
+    assert all(doc and len(doc) > 10 for doc in dag_info["param_docs"].values()), dag_info[
+        "param_docs"
+    ]
     top_n = dag_info["param_schemas"]["top_n"]
     assert (top_n["minimum"], top_n["maximum"]) == (1, 1000) and "integer" in top_n["type"]
     assert dag_info["param_schemas"]["ds"]["pattern"]
-    assert set(dag_info["param_schemas"]["model_mode"]["enum"]) == {None, "regression", "classification"}
+    assert set(dag_info["param_schemas"]["model_mode"]["enum"]) == {
+        None,
+        "regression",
+        "classification",
+    }
 
 
 def test_every_task_alerts_on_failure(dag_info):
@@ -131,8 +142,10 @@ def test_spark_steps_are_submitted_through_spark_default_and_the_others_are_not(
         assert task["args"] == ["--ds", "{{ params.ds or ds }}"]
         assert Path(task["binary"]).name == "spark-submit" and Path(task["binary"]).exists()
         # the same RECSYS_* variables as the other tasks, and the project's Python for driver and executors
-        assert set(task["env"]) == set(dag_info["bash_env"]["train_towers"]) | {"PYSPARK_PYTHON",
-                                                                                "PYSPARK_DRIVER_PYTHON"}
+        assert set(task["env"]) == set(dag_info["bash_env"]["train_towers"]) | {
+            "PYSPARK_PYTHON",
+            "PYSPARK_DRIVER_PYTHON",
+        }
     assert set(dag_info["bash_env"]) == set(EXPECTED_ORDER + ["report"]) - set(SPARK_STEPS)
 
 

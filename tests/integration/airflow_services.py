@@ -31,9 +31,12 @@ class Api:
         self.base = base
 
     def call(self, method: str, path: str, body: dict | None = None):
-        req = urllib.request.Request(f"{self.base}/api/v2{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.base}/api/v2{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read() or b"null")
 
@@ -59,7 +62,9 @@ def airflow_services(pg_server_url: str, home: Path, extra_env: dict):
     server = pg_server_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
     port = free_port()
     env = {
-        "AIRFLOW_CONN_SPARK_DEFAULT": spark_connection("local[*]"),  # the Spark tasks' master, unless set
+        "AIRFLOW_CONN_SPARK_DEFAULT": spark_connection(
+            "local[*]"
+        ),  # the Spark tasks' master, unless set
         **os.environ,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
@@ -78,12 +83,21 @@ def airflow_services(pg_server_url: str, home: Path, extra_env: dict):
     airflow = str(Path(sys.executable).with_name("airflow"))
     procs = []
     try:
-        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=600
+        )
         for args in COMPONENTS:
             log = open(home / f"{args[0]}.log", "w")
             extra = ["--port", str(port)] if args[0] == "api-server" else []
-            procs.append(subprocess.Popen([airflow, *args, *extra], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [airflow, *args, *extra],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         api = Api(f"http://127.0.0.1:{port}")
         api.wait("/monitor/health", 180)
         yield api

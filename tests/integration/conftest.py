@@ -20,9 +20,25 @@ def airflow_home(tmp_path_factory):
 
 
 def recsys_run(data: Path, work: Path, home: Path, ds: str, *extra: str, env: dict | None = None):
-    cmd = [sys.executable, "-m", "recsys_cli.main", "run", "--data", str(data), "--ds", ds,
-           "--work", str(work), "--airflow-home", str(home), *FAST, *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env={**os.environ, **(env or {})})
+    cmd = [
+        sys.executable,
+        "-m",
+        "recsys_cli.main",
+        "run",
+        "--data",
+        str(data),
+        "--ds",
+        ds,
+        "--work",
+        str(work),
+        "--airflow-home",
+        str(home),
+        *FAST,
+        *extra,
+    ]
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=1800, env={**os.environ, **(env or {})}
+    )
 
 
 def table_rows(url: str, sql: str, params=()) -> list[tuple]:
@@ -39,8 +55,12 @@ def duckdb_url(work: Path) -> str:
 
 def checksum(url: str, ds: str) -> tuple[int, str]:
     """Row count and an order-insensitive digest of a ds partition of recommendations."""
-    rows = table_rows(url, "SELECT user_id, rank, item_id, round(score::NUMERIC, 5), reason FROM recommendations "
-                           "WHERE ds = ?::DATE ORDER BY user_id, rank", [ds])
+    rows = table_rows(
+        url,
+        "SELECT user_id, rank, item_id, round(score::NUMERIC, 5), reason FROM recommendations "
+        "WHERE ds = ?::DATE ORDER BY user_id, rank",
+        [ds],
+    )
     return len(rows), hashlib.sha256(repr([tuple(map(str, r)) for r in rows]).encode()).hexdigest()
 
 
@@ -50,8 +70,12 @@ def assert_invariants(url: str, data: Path, ds: str, top_n: int = 20) -> None:
     items = set(pq.read_table(data / "items").column("item_id").to_pylist())
     inter = pq.read_table(data / "interactions", columns=["user_id", "item_id"]).to_pandas()
     seen = inter[inter.item_id.isin(items)].groupby("user_id").item_id.apply(set).to_dict()
-    rows = table_rows(url, "SELECT user_id, rank, item_id, score, predicted_rating, reason FROM recommendations "
-                           "WHERE ds = ?::DATE", [ds])
+    rows = table_rows(
+        url,
+        "SELECT user_id, rank, item_id, score, predicted_rating, reason FROM recommendations "
+        "WHERE ds = ?::DATE",
+        [ds],
+    )
     assert rows, f"no recommendations for ds={ds}"
     by_user: dict[int, list] = {}
     for r in rows:
@@ -65,5 +89,8 @@ def assert_invariants(url: str, data: Path, ds: str, top_n: int = 20) -> None:
         assert len({r[2] for r in got}) == len(got), f"user {user}: duplicate items"
     assert {r[2] for r in rows} <= items, "recommended an item outside the catalogue"
     assert set(by_user) <= {int(u) for u in users}, "recommendations for an unknown user"
-    assert np.isfinite([float(r[3]) for r in rows]).all() and np.isfinite([float(r[4]) for r in rows]).all()
+    assert (
+        np.isfinite([float(r[3]) for r in rows]).all()
+        and np.isfinite([float(r[4]) for r in rows]).all()
+    )
     assert all(r[5] for r in rows), "a recommendation without a reason"

@@ -26,7 +26,9 @@ def _wait_for_log(path: Path, text: str, proc: subprocess.Popen, timeout: float)
         if proc.poll() is not None:
             break
         time.sleep(0.5)
-    raise RuntimeError(f"waited for {text!r} in {path}: {path.read_text(errors='replace')[-3000:] if path.exists() else ''}")
+    raise RuntimeError(
+        f"waited for {text!r} in {path}: {path.read_text(errors='replace')[-3000:] if path.exists() else ''}"
+    )
 
 
 @contextlib.contextmanager
@@ -34,8 +36,12 @@ def standalone_cluster(folder: Path, cores: int = 2, memory: str = "2g"):
     """Start `spark-class ...Master` and `...Worker` on 127.0.0.1, yield the master URL, stop both."""
     spark_home = Path(pyspark.__file__).parent
     spark_class = str(spark_home / "bin" / "spark-class")
-    env = {**os.environ, "SPARK_HOME": str(spark_home), "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_WORKER_DIR": str(folder / "worker")}
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(spark_home),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_WORKER_DIR": str(folder / "worker"),
+    }
     port = free_port()
     url = f"spark://127.0.0.1:{port}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -43,16 +49,41 @@ def standalone_cluster(folder: Path, cores: int = 2, memory: str = "2g"):
     try:
         master_log = folder / "master.log"
         master = subprocess.Popen(
-            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-             "--webui-port", str(free_port())],
-            env=env, stdout=master_log.open("w"), stderr=subprocess.STDOUT)
+            [
+                spark_class,
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(free_port()),
+            ],
+            env=env,
+            stdout=master_log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
         procs.append(master)
         _wait_for_log(master_log, "I have been elected leader", master, 120)
         worker_log = folder / "worker.log"
         worker = subprocess.Popen(
-            [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
-             "--cores", str(cores), "--memory", memory, "--webui-port", str(free_port())],
-            env=env, stdout=worker_log.open("w"), stderr=subprocess.STDOUT)
+            [
+                spark_class,
+                "org.apache.spark.deploy.worker.Worker",
+                url,
+                "--host",
+                "127.0.0.1",
+                "--cores",
+                str(cores),
+                "--memory",
+                memory,
+                "--webui-port",
+                str(free_port()),
+            ],
+            env=env,
+            stdout=worker_log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
         procs.append(worker)
         _wait_for_log(worker_log, "Successfully registered with master", worker, 120)
         yield url

@@ -2,13 +2,10 @@
 
 import time
 
-import pytest
-
 from recsys_core.datasets.generate import generate_dataset
 from tests.integration.airflow_services import airflow_services
 from tests.integration.conftest import assert_invariants, duckdb_url, table_rows
 
-pytestmark = pytest.mark.integration
 DAG = "recsys_nightly"
 
 
@@ -31,17 +28,34 @@ def test_rest_trigger_with_conf_and_the_schedule_both_publish(pg_server, tmp_pat
     # the scheduled run serves its own classification model whatever the triggered run blessed before
     config = tmp_path / "recsys.toml"
     config.write_text("[model]\nepochs = 2\n\n[evaluation]\nbless_margin = 1.0\n")
-    env = {"RECSYS_DATA_DIR": str(data), "RECSYS_WORK_DIR": str(work), "RECSYS_SETTINGS": "",
-           "RECSYS_CONFIG": str(config)}
+    env = {
+        "RECSYS_DATA_DIR": str(data),
+        "RECSYS_WORK_DIR": str(work),
+        "RECSYS_SETTINGS": "",
+        "RECSYS_CONFIG": str(config),
+    }
     with airflow_services(pg_server, home, env) as api:
         api.wait(f"/dags/{DAG}", 240)
-        run = api.call("POST", f"/dags/{DAG}/dagRuns", {
-            "logical_date": "2026-01-31T00:00:00Z",
-            "conf": {"top_n": 7, "model_mode": "regression", "settings": ["model.epochs=2"],
-                     "data_dir": str(data), "work_dir": str(work)},
-        })
-        api.call("PATCH", f"/dags/{DAG}", {"is_paused": False})  # the schedule now creates its latest run
-        assert wait_for_state(api, run["dag_run_id"], 1200) == "success", (home / "scheduler.log").read_text()[-3000:]
+        run = api.call(
+            "POST",
+            f"/dags/{DAG}/dagRuns",
+            {
+                "logical_date": "2026-01-31T00:00:00Z",
+                "conf": {
+                    "top_n": 7,
+                    "model_mode": "regression",
+                    "settings": ["model.epochs=2"],
+                    "data_dir": str(data),
+                    "work_dir": str(work),
+                },
+            },
+        )
+        api.call(
+            "PATCH", f"/dags/{DAG}", {"is_paused": False}
+        )  # the schedule now creates its latest run
+        assert wait_for_state(api, run["dag_run_id"], 1200) == "success", (
+            home / "scheduler.log"
+        ).read_text()[-3000:]
         scheduled = []
         deadline = time.time() + 1200
         while time.time() < deadline and not scheduled:
@@ -56,12 +70,20 @@ def test_rest_trigger_with_conf_and_the_schedule_both_publish(pg_server, tmp_pat
     assert_invariants(url, data, scheduled_ds, top_n=20)
     assert table_rows(url, "SELECT count(DISTINCT run_id) FROM recommendations") == [(2,)]
     # the triggered run trained in regression mode: predicted_rating holds ratings on the 0.5..5 scale
-    low, high = table_rows(url, "SELECT min(predicted_rating), max(predicted_rating) FROM recommendations "
-                                "WHERE ds = '2026-01-31'")[0]
+    low, high = table_rows(
+        url,
+        "SELECT min(predicted_rating), max(predicted_rating) FROM recommendations "
+        "WHERE ds = '2026-01-31'",
+    )[0]
     assert high > 1
-    low, high = table_rows(url, f"SELECT min(predicted_rating), max(predicted_rating) FROM recommendations "
-                                f"WHERE ds = '{scheduled_ds}'")[0]
-    assert 0 < low <= high < 1  # the scheduled run kept the config's classification mode: probabilities
+    low, high = table_rows(
+        url,
+        f"SELECT min(predicted_rating), max(predicted_rating) FROM recommendations "
+        f"WHERE ds = '{scheduled_ds}'",
+    )[0]
+    assert (
+        0 < low <= high < 1
+    )  # the scheduled run kept the config's classification mode: probabilities
 
 
 def test_recsys_ui_starts_airflow_standalone_with_the_dag(tmp_path):
@@ -73,9 +95,21 @@ def test_recsys_ui_starts_airflow_standalone_with_the_dag(tmp_path):
     from tests.integration.airflow_services import Api, free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "recsys_cli.main", "ui", "--port", str(port), "--airflow-home",
-                             str(tmp_path / "af")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "recsys_cli.main",
+            "ui",
+            "--port",
+            str(port),
+            "--airflow-home",
+            str(tmp_path / "af"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         api = Api(f"http://127.0.0.1:{port}")
         assert api.wait("/monitor/health", 300)["metadatabase"]["status"] == "healthy"

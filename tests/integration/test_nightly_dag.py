@@ -20,10 +20,19 @@ from tests.paths import SHARED_DATA
 from tests.paths import SHIPPED_CONFIG as PROJECT_CONFIG
 from tests.recsys_airflow.test_notify import Receiver
 
-pytestmark = pytest.mark.integration
 DS = "2026-01-31"
-STEPS = ["validate_inputs", "build_features", "validate_features", "train_towers", "gate_model",
-         "embed_items", "item_similarity", "retrieve_candidates", "rank_candidates", "publish"]
+STEPS = [
+    "validate_inputs",
+    "build_features",
+    "validate_features",
+    "train_towers",
+    "gate_model",
+    "embed_items",
+    "item_similarity",
+    "retrieve_candidates",
+    "rank_candidates",
+    "publish",
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +65,16 @@ def test_published_recommendations_hold_every_invariant(first_run, small_data):
 
 def test_item_neighbors_published_k_per_item_without_self(first_run, small_data):
     work, _ = first_run
-    rows = table_rows(duckdb_url(work),
-                      "SELECT item_id, count(*), sum((item_id = neighbor_id)::INT), min(distance) "
-                      "FROM item_neighbors WHERE ds = ?::DATE GROUP BY item_id", [DS])
+    rows = table_rows(
+        duckdb_url(work),
+        "SELECT item_id, count(*), sum((item_id = neighbor_id)::INT), min(distance) "
+        "FROM item_neighbors WHERE ds = ?::DATE GROUP BY item_id",
+        [DS],
+    )
     assert len(rows) == pq.read_table(small_data / "items").num_rows
-    k = load_config(PROJECT_CONFIG).similarity.k  # what `recsys run` used: the project's config file
+    k = load_config(
+        PROJECT_CONFIG
+    ).similarity.k  # what `recsys run` used: the project's config file
     assert all(r[1] == k and r[2] == 0 and r[3] >= 0 for r in rows)
 
 
@@ -83,15 +97,28 @@ def test_rerun_of_the_same_ds_replaces_it(first_run, small_data, airflow_home):
     after = checksum(db, DS)
     assert after[0] == before[0], "a rerun must not duplicate rows"
     assert after == before, "same inputs, config and seed must give the same recommendations"
-    dupes = table_rows(db, "SELECT count(*) FROM (SELECT ds, user_id, rank FROM recommendations "
-                           "GROUP BY ALL HAVING count(*) > 1)")
+    dupes = table_rows(
+        db,
+        "SELECT count(*) FROM (SELECT ds, user_id, rank FROM recommendations "
+        "GROUP BY ALL HAVING count(*) > 1)",
+    )
     assert dupes == [(0,)]
-    sums = table_rows(db, "SELECT checksum FROM publish_log WHERE ds = ?::DATE AND table_name = 'recommendations'", [DS])
-    assert len(sums) == 2 and sums[0] == sums[1], "two runs on the same inputs must publish identical rows"
+    sums = table_rows(
+        db,
+        "SELECT checksum FROM publish_log WHERE ds = ?::DATE AND table_name = 'recommendations'",
+        [DS],
+    )
+    assert len(sums) == 2 and sums[0] == sums[1], (
+        "two runs on the same inputs must publish identical rows"
+    )
 
 
-@pytest.mark.parametrize("damage", ["missing_column", "non_numeric_rating", "empty_interactions", "missing_table"])
-def test_bad_input_fails_at_validation_and_leaves_the_warehouse(first_run, small_data, airflow_home, tmp_path, damage):
+@pytest.mark.parametrize(
+    "damage", ["missing_column", "non_numeric_rating", "empty_interactions", "missing_table"]
+)
+def test_bad_input_fails_at_validation_and_leaves_the_warehouse(
+    first_run, small_data, airflow_home, tmp_path, damage
+):
     import pyarrow as pa
 
     work, _ = first_run
@@ -106,7 +133,9 @@ def test_bad_input_fails_at_validation_and_leaves_the_warehouse(first_run, small
         if damage == "missing_column":
             inter = inter.drop_columns(["rating"])
         elif damage == "non_numeric_rating":
-            inter = inter.set_column(2, "rating", pa.array([str(v) for v in inter.column("rating").to_pylist()]))
+            inter = inter.set_column(
+                2, "rating", pa.array([str(v) for v in inter.column("rating").to_pylist()])
+            )
         else:
             inter = inter.slice(0, 0)
         pq.write_table(inter, data / "interactions" / "part-0.parquet")
@@ -120,10 +149,12 @@ def test_bad_input_fails_at_validation_and_leaves_the_warehouse(first_run, small
     assert "validate_inputs       failed" in out, out[-3000:]
     assert "build_features        not run" in out
     assert "interactions" in out
-    expected = {"missing_column": "column rating: expect_column_to_exist",
-                "non_numeric_rating": "column rating: expect_column_values_to_be_in_type_list",
-                "empty_interactions": "expect_table_row_count_to_be_between",
-                "missing_table": "input table 'interactions' not found"}[damage]
+    expected = {
+        "missing_column": "column rating: expect_column_to_exist",
+        "non_numeric_rating": "column rating: expect_column_values_to_be_in_type_list",
+        "empty_interactions": "expect_table_row_count_to_be_between",
+        "missing_table": "input table 'interactions' not found",
+    }[damage]
     assert expected in out, out[-3000:]
     assert checksum(db, DS) == before
     # the failure callback posted one summary naming the task, the ds and the job's own error
@@ -133,7 +164,9 @@ def test_bad_input_fails_at_validation_and_leaves_the_warehouse(first_run, small
     assert alert["log"].endswith(".log") and "runs" in alert["log"]
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "ml-latest-small").is_dir(), reason="MovieLens ml-latest-small not present")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "ml-latest-small").is_dir(), reason="MovieLens ml-latest-small not present"
+)
 def test_movielens_latest_small_end_to_end(tmp_path, airflow_home):
     data = tmp_path / "ml"
     counts = ingest_movielens(SHARED_DATA / "ml-latest-small", data)
@@ -143,8 +176,14 @@ def test_movielens_latest_small_end_to_end(tmp_path, airflow_home):
     assert_invariants(duckdb_url(tmp_path / "work"), data, DS)
 
 
-@pytest.mark.parametrize("conf, param", [({"top_n": 0}, "top_n"), ({"ds": "31/01/2026"}, "ds"),
-                                         ({"warehouse_url": "mysql://x"}, "warehouse_url")])
+@pytest.mark.parametrize(
+    "conf, param",
+    [
+        ({"top_n": 0}, "top_n"),
+        ({"ds": "31/01/2026"}, "ds"),
+        ({"warehouse_url": "mysql://x"}, "warehouse_url"),
+    ],
+)
 def test_invalid_params_are_refused_before_any_task_runs(airflow_home, tmp_path, conf, param):
     import json
     import subprocess
@@ -156,8 +195,21 @@ def test_invalid_params_are_refused_before_any_task_runs(airflow_home, tmp_path,
     with open(tmp_path / "migrate.log", "w") as log:
         ensure_metadata_db(airflow_home, env, log)
     conf = {"work_dir": str(tmp_path / "work"), **conf}
-    proc = subprocess.run([str(Path(sys.executable).with_name("airflow")), "dags", "test", "recsys_nightly", DS,
-                           "--conf", json.dumps(conf)], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("airflow")),
+            "dags",
+            "test",
+            "recsys_nightly",
+            DS,
+            "--conf",
+            json.dumps(conf),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0
     assert f"ParamValidationError: Invalid input for param {param}" in proc.stdout + proc.stderr
     assert not (tmp_path / "work").exists(), "a task ran although the params were invalid"
@@ -169,14 +221,22 @@ def test_run_report_is_in_the_warehouse_and_as_html(first_run):
 
     work, proc = first_run
     assert any(line.startswith("report") and "success" in line for line in proc.stdout.splitlines())
-    steps = table_rows(duckdb_url(work), "SELECT step, status, seconds, rows_out, run_id FROM run_report "
-                                         "WHERE ds = ?::DATE", [DS])
-    for run_id in {s[4] for s in steps}:  # the first run, and the rerun when that test ran before this one
+    steps = table_rows(
+        duckdb_url(work),
+        "SELECT step, status, seconds, rows_out, run_id FROM run_report WHERE ds = ?::DATE",
+        [DS],
+    )
+    for run_id in {
+        s[4] for s in steps
+    }:  # the first run, and the rerun when that test ran before this one
         assert sorted(s[0] for s in steps if s[4] == run_id) == sorted(STEPS)
     assert all(s[1] == "success" and s[2] >= 0 for s in steps)
     assert any('"recommendations": ' in s[3] for s in steps)
-    out = subprocess.run([sys.executable, "-m", "recsys_cli.main", "report", "--work", str(work)],
-                         capture_output=True, text=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-m", "recsys_cli.main", "report", "--work", str(work)],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     page = open(out).read()
     assert out.endswith(f"ds={DS}/report.html") and page.count("data:image/png;base64,") == 2
     assert "Data Docs" in page and all(step in page for step in STEPS)

@@ -13,8 +13,6 @@ from recsys_core.datasets.generate import generate_dataset
 from recsys_core.publish.warehouse import open_warehouse
 from tests.integration.conftest import FAST, assert_invariants, duckdb_url, table_rows
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
@@ -23,27 +21,68 @@ def data(tmp_path_factory):
     return out
 
 
-def test_backfill_in_reverse_order_publishes_every_ds_and_latest_is_the_newest(data, tmp_path, pg_url):
-    cmd = [sys.executable, "-m", "recsys_cli.main", "backfill", "--data", str(data), "--start", "2026-02-01",
-           "--end", "2026-02-02", "--reverse", "--work", str(tmp_path / "work"), "--airflow-home",
-           str(tmp_path / "af"), "--warehouse", pg_url, *FAST]
+def test_backfill_in_reverse_order_publishes_every_ds_and_latest_is_the_newest(
+    data, tmp_path, pg_url
+):
+    cmd = [
+        sys.executable,
+        "-m",
+        "recsys_cli.main",
+        "backfill",
+        "--data",
+        str(data),
+        "--start",
+        "2026-02-01",
+        "--end",
+        "2026-02-02",
+        "--reverse",
+        "--work",
+        str(tmp_path / "work"),
+        "--airflow-home",
+        str(tmp_path / "af"),
+        "--warehouse",
+        pg_url,
+        *FAST,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "backfill: 2 of 2 ds published" in proc.stdout
     for ds in ("2026-02-01", "2026-02-02"):
         assert_invariants(pg_url, data, ds)
     # 2026-02-01 was published last, yet the latest view shows the newest ds
-    assert table_rows(pg_url, "SELECT DISTINCT ds::TEXT FROM recommendations_latest") == [("2026-02-02",)]
+    assert table_rows(pg_url, "SELECT DISTINCT ds::TEXT FROM recommendations_latest") == [
+        ("2026-02-02",)
+    ]
 
 
 def test_two_runs_started_at_once_for_different_dates_both_publish(data, tmp_path):
     work = tmp_path / "work"
     runs = {}
-    top_n = {"2026-03-01": 20, "2026-03-02": 5}  # the second also proves the top_n DAG param is honoured
+    top_n = {
+        "2026-03-01": 20,
+        "2026-03-02": 5,
+    }  # the second also proves the top_n DAG param is honoured
     for ds in top_n:
-        cmd = [sys.executable, "-m", "recsys_cli.main", "run", "--data", str(data), "--ds", ds, "--work", str(work),
-               "--airflow-home", str(tmp_path / f"af-{ds}"), "--top-n", str(top_n[ds]), *FAST]
-        runs[ds] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "recsys_cli.main",
+            "run",
+            "--data",
+            str(data),
+            "--ds",
+            ds,
+            "--work",
+            str(work),
+            "--airflow-home",
+            str(tmp_path / f"af-{ds}"),
+            "--top-n",
+            str(top_n[ds]),
+            *FAST,
+        ]
+        runs[ds] = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
     for proc in runs.values():
         out, _ = proc.communicate(timeout=1800)
         assert proc.returncode == 0, out[-4000:]
@@ -57,9 +96,18 @@ def _recommendations(users: int, per_user: int, run: str) -> pa.Table:
     rank = np.tile(np.arange(1, per_user + 1, dtype=np.int32), users)
     score = np.tile(np.linspace(0.9, 0.1, per_user), users)
     n = len(user)
-    return pa.table({"user_id": user, "rank": rank, "item_id": user * 10 + rank, "score": score,
-                     "predicted_rating": score * 2 + 3, "reason": pa.array(["top_genre:Drama"] * n),
-                     "model_version": pa.array([run] * n), "run_id": pa.array([run] * n)})
+    return pa.table(
+        {
+            "user_id": user,
+            "rank": rank,
+            "item_id": user * 10 + rank,
+            "score": score,
+            "predicted_rating": score * 2 + 3,
+            "reason": pa.array(["top_genre:Drama"] * n),
+            "model_version": pa.array([run] * n),
+            "run_id": pa.array([run] * n),
+        }
+    )
 
 
 def test_readers_see_the_complete_old_or_new_ds_during_a_million_user_publish(pg_url):
@@ -77,9 +125,13 @@ def test_readers_see_the_complete_old_or_new_ds_during_a_million_user_publish(pg
                 if stop.is_set():
                     return
                 try:
-                    row = con.execute("SELECT count(*), min(run_id), max(run_id) FROM recommendations_latest").fetchone()
+                    row = con.execute(
+                        "SELECT count(*), min(run_id), max(run_id) FROM recommendations_latest"
+                    ).fetchone()
                     seen.append((tuple(row), publishing.is_set()))
-                except Exception as exc:  # a missing relation or a failed read is a broken guarantee
+                except (
+                    Exception
+                ) as exc:  # a missing relation or a failed read is a broken guarantee
                     errors.append(repr(exc))
 
     threads = [threading.Thread(target=reader) for _ in range(3)]
@@ -88,7 +140,9 @@ def test_readers_see_the_complete_old_or_new_ds_during_a_million_user_publish(pg
     time.sleep(1)
     publishing.set()
     started = time.time()
-    result = wh.publish("2026-04-01", "new", {"recommendations": _recommendations(users, 2, "new")}, "new")
+    result = wh.publish(
+        "2026-04-01", "new", {"recommendations": _recommendations(users, 2, "new")}, "new"
+    )
     seconds = time.time() - started
     publishing.clear()
     time.sleep(2)
@@ -99,4 +153,8 @@ def test_readers_see_the_complete_old_or_new_ds_during_a_million_user_publish(pg
     assert {row for row, _ in seen} <= valid, {row for row, _ in seen} - valid
     during = [row for row, busy in seen if busy]
     assert during, f"no read overlapped the {seconds:.0f}s publish"
-    assert (3 * users, "old", "old") in {row for row, _ in seen} and seen[-1][0] == (2 * users, "new", "new")
+    assert (3 * users, "old", "old") in {row for row, _ in seen} and seen[-1][0] == (
+        2 * users,
+        "new",
+        "new",
+    )

@@ -13,9 +13,24 @@ pytestmark = pytest.mark.spark
 
 
 def step(name, data, work, *settings):
-    cmd = [sys.executable, "-m", f"jobs.{name}", "--ds", DS, "--data", str(data), "--work", str(work),
-           "--set", "spark.shuffle_partitions=2", "--set", "evaluation.holdout_user_share=0.3",
-           "--set", "evaluation.bless_margin=0", *[x for s in settings for x in ("--set", s)]]
+    cmd = [
+        sys.executable,
+        "-m",
+        f"jobs.{name}",
+        "--ds",
+        DS,
+        "--data",
+        str(data),
+        "--work",
+        str(work),
+        "--set",
+        "spark.shuffle_partitions=2",
+        "--set",
+        "evaluation.holdout_user_share=0.3",
+        "--set",
+        "evaluation.bless_margin=0",
+        *[x for s in settings for x in ("--set", s)],
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((work / "lake" / "_steps" / f"ds={DS}" / f"{name}.json").read_text())
@@ -47,8 +62,12 @@ def test_a_worse_model_is_kept_out_of_serving_and_the_reason_recorded(tmp_path):
     assert blessed["version"] == first["model_version"]
     # every run's metrics are stored with the model version it trained
     for version in (first["model_version"], second["model_version"]):
-        stored = json.loads((work / "models" / version / "evaluations" / f"ds={DS}.json").read_text())
-        assert stored["candidate_version"] == version and stored["candidate_metrics"]["ndcg@10"] >= 0
+        stored = json.loads(
+            (work / "models" / version / "evaluations" / f"ds={DS}.json").read_text()
+        )
+        assert (
+            stored["candidate_version"] == version and stored["candidate_metrics"]["ndcg@10"] >= 0
+        )
     # the next step ranks with the blessed model
     embedded = step("embed_items", data, work, *bad)
     assert embedded["model_version"] == first["model_version"]

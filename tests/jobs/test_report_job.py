@@ -18,12 +18,30 @@ DS = "2026-01-31"
 def make_lake(work):
     lake = Lake(work / "lake")
     for step in ("validate_inputs", "publish"):
-        lake.write_json({"step": step, "status": "success", "seconds": 1.0, "started_at": "2026-01-31T02:00:00+00:00",
-                         "rows_out": {"x": 3}}, layout.STEP_RECORDS, DS, f"{step}.json")
+        lake.write_json(
+            {
+                "step": step,
+                "status": "success",
+                "seconds": 1.0,
+                "started_at": "2026-01-31T02:00:00+00:00",
+                "rows_out": {"x": 3},
+            },
+            layout.STEP_RECORDS,
+            DS,
+            f"{step}.json",
+        )
     (work / "models" / "m1").mkdir(parents=True)
-    (work / "models" / "m1" / "meta.json").write_text(json.dumps(
-        {"mode": "regression", "metrics": {"loss": [0.3, 0.2], "val_loss": [0.4, 0.3], "val_rmse": 0.8}}))
-    lake.write_json({"version": "m1", "path": str(work / "models" / "m1")}, "model_ref", DS, "model.json")
+    (work / "models" / "m1" / "meta.json").write_text(
+        json.dumps(
+            {
+                "mode": "regression",
+                "metrics": {"loss": [0.3, 0.2], "val_loss": [0.4, 0.3], "val_rmse": 0.8},
+            }
+        )
+    )
+    lake.write_json(
+        {"version": "m1", "path": str(work / "models" / "m1")}, "model_ref", DS, "model.json"
+    )
     lake.write_table(pa.table({"score": np.linspace(-0.5, 0.9, 50)}), "recommendations", DS)
     return lake
 
@@ -41,7 +59,9 @@ def test_report_writes_the_page_and_the_run_report_rows(tmp_path):
     html = page.read_text()
     assert html.count("data:image/png;base64,") == 2 and "val_rmse" in html and "Data Docs" in html
     rows = open_warehouse(url).query("SELECT step, status, rows_out FROM run_report ORDER BY step")
-    assert list(rows["step"]) == ["publish", "validate_inputs"] and set(rows["status"]) == {"success"}
+    assert list(rows["step"]) == ["publish", "validate_inputs"] and set(rows["status"]) == {
+        "success"
+    }
     assert json.loads(rows["rows_out"][0]) == {"x": 3}
     code, _, _ = run(tmp_path)  # a rerun replaces the run's rows
     assert len(open_warehouse(url).query("SELECT * FROM run_report")) == 2
@@ -51,7 +71,9 @@ def test_the_tradeoff_curve_is_embedded_when_the_experiment_wrote_one(tmp_path):
     import base64
 
     make_lake(tmp_path)
-    folder = tmp_path / "evaluation"  # <work>/evaluation/tradeoff.png, as `recsys evaluate --plot` in the README
+    folder = (
+        tmp_path / "evaluation"
+    )  # <work>/evaluation/tradeoff.png, as `recsys evaluate --plot` in the README
     folder.mkdir(parents=True)
     (folder / "tradeoff.png").write_bytes(base64.b64decode(score_plot(np.array([0.1, 0.2]))))
     code, _, page = run(tmp_path)
@@ -61,9 +83,22 @@ def test_the_tradeoff_curve_is_embedded_when_the_experiment_wrote_one(tmp_path):
 
 def test_the_model_gate_decision_is_on_the_page(tmp_path):
     lake = make_lake(tmp_path)
-    lake.write_json({"blessed": False, "candidate_version": "m2", "reason": "ndcg@10 0.0100 is worse than the "
-                     "blessed model's 0.2000 by more than the margin 0.01: ranking with the blessed model"},
-                    "model_evaluation", DS, "evaluation.json")
+    lake.write_json(
+        {
+            "blessed": False,
+            "candidate_version": "m2",
+            "reason": "ndcg@10 0.0100 is worse than the "
+            "blessed model's 0.2000 by more than the margin 0.01: ranking with the blessed model",
+        },
+        "model_evaluation",
+        DS,
+        "evaluation.json",
+    )
     code, _, page = run(tmp_path)
     text = page.read_text()
-    assert code == 0 and "new model rejected" in text and "ranking with the blessed model" in text and "m2" in text
+    assert (
+        code == 0
+        and "new model rejected" in text
+        and "ranking with the blessed model" in text
+        and "m2" in text
+    )

@@ -18,8 +18,21 @@ pytestmark = pytest.mark.spark
 
 def similarity_job(work, master, fault):
     env = {**os.environ, "RECSYS_FAULT": fault}
-    cmd = [sys.executable, "-m", "jobs.item_similarity", "--ds", DS, "--work", str(work),
-           "--set", f"spark.master={master}", "--set", "similarity.k=5", "--set", "retrieval.similar_per_item=5"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jobs.item_similarity",
+        "--ds",
+        DS,
+        "--work",
+        str(work),
+        "--set",
+        f"spark.master={master}",
+        "--set",
+        "similarity.k=5",
+        "--set",
+        "retrieval.similar_per_item=5",
+    ]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -28,7 +41,9 @@ def work(tmp_path):
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(300, 8)).astype(np.float32)
     ids = np.arange(1000, 1300)
-    Lake(tmp_path / "lake").write_table(embedding_table(ids, "item_id", vectors), "item_embeddings", DS)
+    Lake(tmp_path / "lake").write_table(
+        embedding_table(ids, "item_id", vectors), "item_embeddings", DS
+    )
     return tmp_path, ids, vectors
 
 

@@ -9,8 +9,9 @@ import pytest
 
 from jobs import validate_inputs
 from recsys_core.datasets.generate import generate_dataset
+from recsys_core.errors import EXIT_USER_ERROR
 from recsys_core.io import layout
-from recsys_core.step_runner import EXIT_USER_ERROR, run_job
+from recsys_core.step_runner import run_job
 
 DS = "2026-01-31"
 
@@ -23,8 +24,14 @@ def data(tmp_path_factory):
 
 
 def run(data, work, *extra, ds=DS):
-    code = run_job("validate_inputs", validate_inputs.body, ["--ds", ds, "--data", str(data), "--work", str(work), *extra])
-    record = json.loads((work / "lake" / layout.STEP_RECORDS / f"ds={ds}" / "validate_inputs.json").read_text())
+    code = run_job(
+        "validate_inputs",
+        validate_inputs.body,
+        ["--ds", ds, "--data", str(data), "--work", str(work), *extra],
+    )
+    record = json.loads(
+        (work / "lake" / layout.STEP_RECORDS / f"ds={ds}" / "validate_inputs.json").read_text()
+    )
     return code, record
 
 
@@ -59,20 +66,40 @@ def test_chunked_validation_snapshots_the_same_rows_in_the_same_order(data, tmp_
     ids[[10, 250, 490]] = 777_777  # 3 orphans of one unknown user, far apart in the file
     shutil.rmtree(copy / "interactions")
     (copy / "interactions").mkdir()
-    pq.write_table(t.set_column(0, "user_id", pa.array(ids)), copy / "interactions" / "p.parquet", row_group_size=64)
+    pq.write_table(
+        t.set_column(0, "user_id", pa.array(ids)),
+        copy / "interactions" / "p.parquet",
+        row_group_size=64,
+    )
     snapshots = {}
     for name, extra in (("whole", ()), ("chunked", ("--set", "validation.chunk_rows=120"))):
         code, record = run(copy, tmp_path / name, *extra)
-        assert code == 0 and record["orphan_interactions_dropped"] == 3 and record["rows_in"]["interactions"] == 500
-        snapshots[name] = pq.read_table(tmp_path / name / "lake" / "inputs" / "interactions" / f"ds={DS}")
-        report = json.loads((tmp_path / name / "lake" / "validation" / f"ds={DS}" / "interactions.json").read_text())
-        [orphans] = [r for r in report["results"] if r["type"].endswith("not_be_in_set") and r["kwargs"]["column"] == "user_id"]
-        assert orphans["result"]["unexpected_count"] == 3 and orphans["kwargs"]["value_set"] == [777_777]
+        assert (
+            code == 0
+            and record["orphan_interactions_dropped"] == 3
+            and record["rows_in"]["interactions"] == 500
+        )
+        snapshots[name] = pq.read_table(
+            tmp_path / name / "lake" / "inputs" / "interactions" / f"ds={DS}"
+        )
+        report = json.loads(
+            (tmp_path / name / "lake" / "validation" / f"ds={DS}" / "interactions.json").read_text()
+        )
+        [orphans] = [
+            r
+            for r in report["results"]
+            if r["type"].endswith("not_be_in_set") and r["kwargs"]["column"] == "user_id"
+        ]
+        assert orphans["result"]["unexpected_count"] == 3 and orphans["kwargs"]["value_set"] == [
+            777_777
+        ]
         snapshots[name + " chunks"] = report["chunks"]
     assert snapshots["whole chunks"] == 1 and snapshots["chunked chunks"] >= 3
     assert snapshots["chunked"].equals(snapshots["whole"]) and snapshots["whole"].num_rows == 497
     assert 777_777 not in snapshots["whole"].column("user_id").to_pylist()
-    assert not list((tmp_path / "chunked" / "lake" / "validation" / f"ds={DS}").glob("key-chunks-*"))  # spill removed
+    assert not list(
+        (tmp_path / "chunked" / "lake" / "validation" / f"ds={DS}").glob("key-chunks-*")
+    )  # spill removed
 
 
 def test_corrupt_parquet_is_named(data, tmp_path):

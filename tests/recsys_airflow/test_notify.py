@@ -42,7 +42,9 @@ def receiver():
 
 
 def context():
-    ti = SimpleNamespace(dag_id="recsys_nightly", task_id="validate_inputs", run_id="manual__1", try_number=1)
+    ti = SimpleNamespace(
+        dag_id="recsys_nightly", task_id="validate_inputs", run_id="manual__1", try_number=1
+    )
     return {"ti": ti, "ds": "2026-01-31", "exception": ValueError("input table 'users' not found")}
 
 
@@ -53,10 +55,19 @@ def test_summary_is_posted_to_the_webhook(receiver, monkeypatch, tmp_path):
     notify_failure(context())
     assert len(receiver.received) == 1
     got = receiver.received[0]
-    assert (got["dag_id"], got["task_id"], got["ds"]) == ("recsys_nightly", "validate_inputs", "2026-01-31")
+    assert (got["dag_id"], got["task_id"], got["ds"]) == (
+        "recsys_nightly",
+        "validate_inputs",
+        "2026-01-31",
+    )
     assert "input table 'users' not found" in got["error"]
-    assert got["log"] == str(tmp_path / "dag_id=recsys_nightly" / "run_id=manual__1" / "task_id=validate_inputs"
-                             / "attempt=1.log")
+    assert got["log"] == str(
+        tmp_path
+        / "dag_id=recsys_nightly"
+        / "run_id=manual__1"
+        / "task_id=validate_inputs"
+        / "attempt=1.log"
+    )
 
 
 def test_without_a_webhook_the_summary_goes_to_the_log(monkeypatch, caplog):

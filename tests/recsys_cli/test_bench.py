@@ -4,15 +4,34 @@ kernel finds FAISS's exact neighbors (speed is printed, never asserted)."""
 import json
 
 import numpy as np
+import pytest
 
 from recsys_cli.bench.similarity import unit_vectors
 from recsys_cli.main import main
 
 
+@pytest.mark.slow
 def test_bench_similarity_prints_figures_and_agrees_with_faiss(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["bench", "similarity", "--items", "3000", "--dim", "16", "--k", "5", "--spark-items", "2500",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "similarity",
+                "--items",
+                "3000",
+                "--dim",
+                "16",
+                "--k",
+                "5",
+                "--spark-items",
+                "2500",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     for method in ("kernel", "faiss", "matmul"):
         assert method in printed
@@ -32,17 +51,41 @@ def test_bench_inputs_are_seeded_unit_vectors():
     assert np.array_equal(a, b) and np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_bench_training_trains_both_methods_on_the_same_examples(tmp_path, capsys):
     out = tmp_path / "training.json"
-    assert main(["bench", "training", "--examples", "3000", "--users", "300", "--items", "50", "--batch-size", "64", "--repeat", "1",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "training",
+                "--examples",
+                "3000",
+                "--users",
+                "300",
+                "--items",
+                "50",
+                "--batch-size",
+                "64",
+                "--repeat",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "in_memory" in printed and "stream" in printed and "vs in-memory" in printed
     runs = {r["method"]: r for r in json.loads(out.read_text())["runs"]}
     assert set(runs) == {"in_memory", "stream"}
     assert runs["in_memory"]["examples"] == runs["stream"]["examples"] == 3000  # the same epoch
     for r in runs.values():
-        assert r["examples_per_second"] > 0 and np.isfinite(r["loss"]) and r["peak_rss_mb"] >= r["rss_before_mb"]
+        assert (
+            r["examples_per_second"] > 0
+            and np.isfinite(r["loss"])
+            and r["peak_rss_mb"] >= r["rss_before_mb"]
+        )
     # random labels with a 20% base rate: a trained model's log loss is near the base rate's 0.50
     assert all(0.3 < r["loss"] < 0.8 for r in runs.values())
 
@@ -75,10 +118,22 @@ def test_scale_bench_rerunning_only_some_stages_keeps_the_earlier_figures_marked
     data, work = tmp_path / "in", tmp_path / "work"
     work.mkdir()
     earlier = {"seconds": 10.0, "peak_rss_mb": 500.0, "returncode": 0}
-    stages = {"retrieve_candidates": earlier, "rank_candidates": earlier, "als_reference": {**earlier, "seconds": 40.0}}
+    stages = {
+        "retrieve_candidates": earlier,
+        "rank_candidates": earlier,
+        "als_reference": {**earlier, "seconds": 40.0},
+    }
     (work / "scale-report.json").write_text(json.dumps({"stages": stages}))
-    report = bench_scale(data, work, 30, 20, 300, only=[])  # nothing rerun: every figure is the earlier one
-    assert set(report["stages"]) == set(stages) and all(r["earlier_run"] for r in report["stages"].values())
+    report = bench_scale(
+        data, work, 30, 20, 300, only=[]
+    )  # nothing rerun: every figure is the earlier one
+    assert set(report["stages"]) == set(stages) and all(
+        r["earlier_run"] for r in report["stages"].values()
+    )
     print_scale(report)
     printed = capsys.readouterr().out
-    assert printed.count("(earlier run)") == 3 and "retrieval + ranking: 20.0s" in printed and "2.00x faster" in printed
+    assert (
+        printed.count("(earlier run)") == 3
+        and "retrieval + ranking: 20.0s" in printed
+        and "2.00x faster" in printed
+    )

@@ -188,14 +188,22 @@ def test_an_invalid_toml_file_raises(tmp_path):
 
 
 def test_spark_resources_are_checked_and_empty_or_zero_means_not_set():
-    assert (SparkConfig().executor_memory, SparkConfig().executor_cores, SparkConfig().total_executor_cores) == ("", 0, 0)
-    spark = load_config(None, ["spark.executor_memory=2g", "spark.executor_cores=2", "spark.driver_memory=512m"]).spark
+    assert (
+        SparkConfig().executor_memory,
+        SparkConfig().executor_cores,
+        SparkConfig().total_executor_cores,
+    ) == ("", 0, 0)
+    spark = load_config(
+        None, ["spark.executor_memory=2g", "spark.executor_cores=2", "spark.driver_memory=512m"]
+    ).spark
     assert (spark.executor_memory, spark.executor_cores, spark.driver_memory) == ("2g", 2, "512m")
-    for raw, message in (({"driver_memory": "lots"}, r"spark\.driver_memory: expected a size"),
-                         ({"driver_memory": ""}, r"spark\.driver_memory: expected a size"),
-                         ({"executor_memory": "2 GB"}, r"spark\.executor_memory: expected a size"),
-                         ({"executor_cores": -1}, r"spark\.executor_cores: must be >= 0"),
-                         ({"total_executor_cores": -2}, r"spark\.total_executor_cores: must be >= 0")):
+    for raw, message in (
+        ({"driver_memory": "lots"}, r"spark\.driver_memory: expected a size"),
+        ({"driver_memory": ""}, r"spark\.driver_memory: expected a size"),
+        ({"executor_memory": "2 GB"}, r"spark\.executor_memory: expected a size"),
+        ({"executor_cores": -1}, r"spark\.executor_cores: must be >= 0"),
+        ({"total_executor_cores": -2}, r"spark\.total_executor_cores: must be >= 0"),
+    ):
         with pytest.raises(ConfigError, match=message):
             from_dict({"spark": raw})
 
@@ -205,28 +213,66 @@ def test_spark_resources_are_checked_and_empty_or_zero_means_not_set():
     [
         (ModelConfig, {"epochs": 0}, r"config model\.epochs: must be positive, got 0"),
         (ModelConfig, {"batch_size": -1}, r"config model\.batch_size: must be positive"),
-        (ModelConfig, {"user_layers": ()}, r"config model\.user_layers: needs at least one positive"),
-        (ModelConfig, {"item_layers": (8, -4)}, r"config model\.item_layers: needs at least one positive"),
+        (
+            ModelConfig,
+            {"user_layers": ()},
+            r"config model\.user_layers: needs at least one positive",
+        ),
+        (
+            ModelConfig,
+            {"item_layers": (8, -4)},
+            r"config model\.item_layers: needs at least one positive",
+        ),
         (ModelConfig, {"mode": "ranking"}, r"config model\.mode: must be one of"),
         (ModelConfig, {"label": "clicked"}, r"config model\.label: must be one of"),
         (ModelConfig, {"negatives": -1}, r"config model\.negatives: must be >= 0"),
         (ModelConfig, {"learning_rate": 0.0}, r"learning_rate must be > 0"),
         (ModelConfig, {"l2": -1e-3}, r"l2 >= 0, got .*l2=-0\.001"),
-        (ModelConfig, {"validation_share": 0.5}, r"config model\.validation_share: must be in \[0, 0\.5\)"),
+        (
+            ModelConfig,
+            {"validation_share": 0.5},
+            r"config model\.validation_share: must be in \[0, 0\.5\)",
+        ),
         (ValidationConfig, {"chunk_rows": 0}, r"config validation\.chunk_rows: must be positive"),
-        (ValidationConfig, {"max_orphan_share": 1.0}, r"config validation\.max_orphan_share: must be in \[0, 1\)"),
-        (EvaluationConfig, {"holdout_user_share": 1.0}, r"config evaluation: holdout_user_share must be in"),
-        (EvaluationConfig, {"bless_margin": -0.1}, r"config evaluation: .*bless_margin >= 0, got 0\.1 and -0\.1"),
+        (
+            ValidationConfig,
+            {"max_orphan_share": 1.0},
+            r"config validation\.max_orphan_share: must be in \[0, 1\)",
+        ),
+        (
+            EvaluationConfig,
+            {"holdout_user_share": 1.0},
+            r"config evaluation: holdout_user_share must be in",
+        ),
+        (
+            EvaluationConfig,
+            {"bless_margin": -0.1},
+            r"config evaluation: .*bless_margin >= 0, got 0\.1 and -0\.1",
+        ),
         (SimilarityConfig, {"k": 0}, r"config similarity\.k: must be positive, got 0"),
         (RankingConfig, {"top_n": -3}, r"config ranking\.top_n: must be positive, got -3"),
-        (SparkConfig, {"shuffle_partitions": 0}, r"config spark\.shuffle_partitions: must be positive"),
+        (
+            SparkConfig,
+            {"shuffle_partitions": 0},
+            r"config spark\.shuffle_partitions: must be positive",
+        ),
         (SparkConfig, {"driver_memory": "lots"}, r"config spark\.driver_memory: expected a size"),
-        (SparkConfig, {"executor_memory": "2 GB"}, r"config spark\.executor_memory: expected a size"),
+        (
+            SparkConfig,
+            {"executor_memory": "2 GB"},
+            r"config spark\.executor_memory: expected a size",
+        ),
         (SparkConfig, {"executor_cores": -1}, r"config spark\.executor_cores: must be >= 0"),
-        (SparkConfig, {"total_executor_cores": -1}, r"config spark\.total_executor_cores: must be >= 0"),
+        (
+            SparkConfig,
+            {"total_executor_cores": -1},
+            r"config spark\.total_executor_cores: must be >= 0",
+        ),
     ],
 )
-def test_a_section_built_directly_with_an_invalid_value_raises_naming_the_key(section, kwargs, message):
+def test_a_section_built_directly_with_an_invalid_value_raises_naming_the_key(
+    section, kwargs, message
+):
     with pytest.raises(ConfigError, match=message):
         section(**kwargs)
     with pytest.raises(ConfigError, match=message):  # a copy with a change is checked too
@@ -236,17 +282,28 @@ def test_a_section_built_directly_with_an_invalid_value_raises_naming_the_key(se
 def test_every_section_builds_with_its_defaults_and_valid_values():
     for section in dataclasses.fields(Config):
         section.default_factory()
-    assert SparkConfig(driver_memory="512m", executor_memory="2g", executor_cores=2).executor_cores == 2
-    assert ModelConfig(user_layers=(16, 8), item_layers=(8,), l2=0.0, validation_share=0.0).l2 == 0.0
+    assert (
+        SparkConfig(driver_memory="512m", executor_memory="2g", executor_cores=2).executor_cores
+        == 2
+    )
+    assert (
+        ModelConfig(user_layers=(16, 8), item_layers=(8,), l2=0.0, validation_share=0.0).l2 == 0.0
+    )
 
 
 def test_zero_retrieval_sizes_and_unequal_towers_build_alone_but_not_in_a_config():
     # retrieval's tests switch sources off with size 0 and build_model has its own check of the
     # towers, so these two are the pipeline's rules, checked by Config with the messages of the file
-    off = RetrievalConfig(recent_items=0, similar_per_item=0, top_genres=0, items_per_genre=0, country_items=0)
-    with pytest.raises(ConfigError, match=r"config retrieval\.recent_items: must be positive, got 0"):
+    off = RetrievalConfig(
+        recent_items=0, similar_per_item=0, top_genres=0, items_per_genre=0, country_items=0
+    )
+    with pytest.raises(
+        ConfigError, match=r"config retrieval\.recent_items: must be positive, got 0"
+    ):
         Config(retrieval=off)
-    with pytest.raises(ConfigError, match=r"config retrieval\.country_items: must be positive, got 0"):
+    with pytest.raises(
+        ConfigError, match=r"config retrieval\.country_items: must be positive, got 0"
+    ):
         Config(retrieval=RetrievalConfig(country_items=0))
     unequal = ModelConfig(user_layers=(16, 8), item_layers=(4,))
     with pytest.raises(ConfigError, match=r"user_layers ends in 8, item_layers ends in 4"):
@@ -262,7 +319,12 @@ def test_the_cross_section_check_holds_for_configs_built_directly():
 
 def test_param_overrides_map_the_set_params_to_their_config_keys():
     assert PARAM_SETTINGS == {"top_n": "ranking.top_n", "model_mode": "model.mode"}
-    params = {"top_n": 7, "model_mode": "regression", "ds": "2026-01-31", "settings": ["ranking.top_n=3"]}
+    params = {
+        "top_n": 7,
+        "model_mode": "regression",
+        "ds": "2026-01-31",
+        "settings": ["ranking.top_n=3"],
+    }
     lines = param_overrides(params)
     assert lines == ["ranking.top_n=7", "model.mode=regression"]  # other params are not config keys
     cfg = load_config(None, lines)
@@ -271,15 +333,24 @@ def test_param_overrides_map_the_set_params_to_their_config_keys():
 
 @pytest.mark.parametrize(
     "params",
-    [{}, {"top_n": None, "model_mode": None}, {"top_n": "", "model_mode": ""}, {"model_mode": "  "}],
+    [
+        {},
+        {"top_n": None, "model_mode": None},
+        {"top_n": "", "model_mode": ""},
+        {"model_mode": "  "},
+    ],
 )
 def test_param_overrides_skip_unset_params(params):
     assert param_overrides(params) == []
 
 
 def test_param_overrides_pass_a_set_value_on_for_the_config_to_judge():
-    assert param_overrides({"top_n": None, "model_mode": "classification"}) == ["model.mode=classification"]
-    assert param_overrides({"top_n": 0}) == ["ranking.top_n=0"]  # 0 is set, and the config refuses it
+    assert param_overrides({"top_n": None, "model_mode": "classification"}) == [
+        "model.mode=classification"
+    ]
+    assert param_overrides({"top_n": 0}) == [
+        "ranking.top_n=0"
+    ]  # 0 is set, and the config refuses it
     with pytest.raises(ConfigError, match=r"config ranking\.top_n: must be positive, got 0"):
         load_config(None, param_overrides({"top_n": 0}))
 

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.spark
 
 def test_active_stages_are_logged_with_task_counts(spark, caplog):
     stop = threading.Event()
-    watcher = threading.Thread(target=_log_progress, args=(spark.sparkContext, stop, 0.2), daemon=True)
+    watcher = threading.Thread(
+        target=_log_progress, args=(spark.sparkContext, stop, 0.2), daemon=True
+    )
     with caplog.at_level(logging.INFO, logger="recsys_core.spark"):
         watcher.start()
 

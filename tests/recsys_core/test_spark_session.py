@@ -34,7 +34,23 @@ def test_spark_submit_settings_win_over_the_config(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(SCRIPT)
     submit = str(Path(sys.executable).with_name("spark-submit"))
-    submitted = result([submit, "--master", "local[1]", "--driver-memory", "768m", "--name", "from-submit",
-                        str(script)], tmp_path)
-    assert submitted == ["True", "local[1]", "768m", "from-submit", "3"]  # shuffle partitions: the config's
-
+    submitted = result(
+        [
+            submit,
+            "--master",
+            "local[1]",
+            "--driver-memory",
+            "768m",
+            "--name",
+            "from-submit",
+            str(script),
+        ],
+        tmp_path,
+    )
+    assert submitted == [
+        "True",
+        "local[1]",
+        "768m",
+        "from-submit",
+        "3",
+    ]  # shuffle partitions: the config's

@@ -4,17 +4,23 @@ import json
 
 import pytest
 
-from recsys_core.errors import ConfigError, MissingInputError
+from recsys_core.errors import EXIT_USER_ERROR, ConfigError, MissingInputError
 from recsys_core.io import layout
-from recsys_core.step_runner import EXIT_USER_ERROR, parse_args, run_job
+from recsys_core.step_runner import parse_args, run_job
 
 
 def _record(work, ds, name):
-    return json.loads((work / "lake" / layout.STEP_RECORDS / f"ds={ds}" / f"{name}.json").read_text())
+    return json.loads(
+        (work / "lake" / layout.STEP_RECORDS / f"ds={ds}" / f"{name}.json").read_text()
+    )
 
 
 def test_success_records_rows_and_seconds(tmp_path):
-    code = run_job("demo_step", lambda ctx: {"rows_out": {"x": 3}}, ["--ds", "2026-01-02", "--work", str(tmp_path)])
+    code = run_job(
+        "demo_step",
+        lambda ctx: {"rows_out": {"x": 3}},
+        ["--ds", "2026-01-02", "--work", str(tmp_path)],
+    )
     rec = _record(tmp_path, "2026-01-02", "demo_step")
     assert code == 0
     assert rec["status"] == "success" and rec["rows_out"] == {"x": 3} and rec["seconds"] >= 0
@@ -27,7 +33,10 @@ def test_bad_input_exits_with_user_error_code_and_records_the_message(tmp_path):
     code = run_job("demo_step", body, ["--ds", "2026-01-02", "--work", str(tmp_path)])
     rec = _record(tmp_path, "2026-01-02", "demo_step")
     assert code == EXIT_USER_ERROR
-    assert rec["status"] == "failed" and "MissingInputError: input table 'users' not found" in rec["error"]
+    assert (
+        rec["status"] == "failed"
+        and "MissingInputError: input table 'users' not found" in rec["error"]
+    )
 
 
 def test_unexpected_failure_exits_1_so_the_scheduler_retries(tmp_path):
@@ -38,7 +47,10 @@ def test_unexpected_failure_exits_1_so_the_scheduler_retries(tmp_path):
 
 
 def test_bad_ds_is_a_user_error(tmp_path):
-    assert run_job("demo_step", lambda ctx: {}, ["--ds", "2026-13-40", "--work", str(tmp_path)]) == EXIT_USER_ERROR
+    assert (
+        run_job("demo_step", lambda ctx: {}, ["--ds", "2026-13-40", "--work", str(tmp_path)])
+        == EXIT_USER_ERROR
+    )
 
 
 def test_environment_supplies_what_the_dag_passes(tmp_path, monkeypatch):
@@ -62,7 +74,11 @@ def test_invalid_override_from_the_dag_is_refused(tmp_path, monkeypatch):
 def test_warehouse_url_from_config_unless_a_flag_overrides_it(tmp_path, monkeypatch):
     monkeypatch.setenv("RECSYS_SETTINGS", "warehouse.url=postgresql://u@127.0.0.1:5432/wh")
     monkeypatch.delenv("RECSYS_WAREHOUSE_URL", raising=False)
-    assert parse_args(["--ds", "2026-01-02", "--work", str(tmp_path)], "t").warehouse_url == \
-        "postgresql://u@127.0.0.1:5432/wh"
-    flagged = parse_args(["--ds", "2026-01-02", "--work", str(tmp_path), "--warehouse", "duckdb:///x.duckdb"], "t")
+    assert (
+        parse_args(["--ds", "2026-01-02", "--work", str(tmp_path)], "t").warehouse_url
+        == "postgresql://u@127.0.0.1:5432/wh"
+    )
+    flagged = parse_args(
+        ["--ds", "2026-01-02", "--work", str(tmp_path), "--warehouse", "duckdb:///x.duckdb"], "t"
+    )
     assert flagged.warehouse_url == "duckdb:///x.duckdb"

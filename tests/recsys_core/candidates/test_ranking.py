@@ -21,11 +21,13 @@ ITEM_EMB = np.array([[-1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [0.5, 0.5], [1.0, 0.0]
 def candidates(rows: list[tuple[int, int, list[str]]]) -> pd.DataFrame:
     """Retrieval's per-user rows from (user, item, reasons) triples, items kept in the given order."""
     users = list(dict.fromkeys(u for u, _, _ in rows))
-    return pd.DataFrame({
-        "user_id": users,
-        "item_id": [[i for u2, i, _ in rows if u2 == u] for u in users],
-        "reasons": [[r for u2, _, r in rows if u2 == u] for u in users],
-    })
+    return pd.DataFrame(
+        {
+            "user_id": users,
+            "item_id": [[i for u2, i, _ in rows if u2 == u] for u in users],
+            "reasons": [[r for u2, _, r in rows if u2 == u] for u in users],
+        }
+    )
 
 
 CANDIDATES = candidates(
@@ -74,7 +76,9 @@ def test_top_by_score_cuts_rows_of_any_length_by_score_then_item_id():
     offsets = np.array([0, 3, 3, 5])
     items = np.array([1, 3, 0, 0, 2])  # positions into ITEM_IDS / ITEM_EMB
     users = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]], dtype=np.float32)
-    row, index, scores = top_by_score(users, offsets, items, ITEM_IDS, ITEM_EMB.astype(np.float32), top_n=2)
+    row, index, scores = top_by_score(
+        users, offsets, items, ITEM_IDS, ITEM_EMB.astype(np.float32), top_n=2
+    )
     assert row.tolist() == [0, 0, 2, 2]
     assert ITEM_IDS[items[index]].tolist() == [11, 13, 12, 14]
     assert scores.tolist() == [0.5, 0.5, 1.0, 0.0]  # the tie at the cut goes to the lower id

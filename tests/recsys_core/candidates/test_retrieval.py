@@ -16,7 +16,9 @@ USERS_SCHEMA = "user_id long, country string, age int, gender string"
 INTERACTIONS_SCHEMA = "user_id long, item_id long, rating float, timestamp long"
 NEIGHBORS_SCHEMA = "item_id long, rank int, neighbor_id long, distance double"
 
-CFG = RetrievalConfig(recent_items=2, similar_per_item=2, top_genres=1, items_per_genre=2, country_items=2)
+CFG = RetrievalConfig(
+    recent_items=2, similar_per_item=2, top_genres=1, items_per_genre=2, country_items=2
+)
 
 
 def make_items(spark, genres_by_item: dict[int, list[str]]):
@@ -26,7 +28,9 @@ def make_items(spark, genres_by_item: dict[int, list[str]]):
 
 
 def make_users(spark, country_by_user: dict[int, str]):
-    return spark.createDataFrame([(u, c, None, None) for u, c in country_by_user.items()], USERS_SCHEMA)
+    return spark.createDataFrame(
+        [(u, c, None, None) for u, c in country_by_user.items()], USERS_SCHEMA
+    )
 
 
 def make_interactions(spark, rows: list[tuple[int, int, float, int]]):
@@ -39,7 +43,9 @@ def make_neighbors(spark, by_item: dict[int, list[int]]):
     return spark.createDataFrame(rows, NEIGHBORS_SCHEMA)
 
 
-NONE = RetrievalConfig(recent_items=0, similar_per_item=0, top_genres=0, items_per_genre=0, country_items=0)
+NONE = RetrievalConfig(
+    recent_items=0, similar_per_item=0, top_genres=0, items_per_genre=0, country_items=0
+)
 
 
 def only(**sizes) -> RetrievalConfig:
@@ -50,7 +56,9 @@ def only(**sizes) -> RetrievalConfig:
 def candidate_rows(df) -> list[tuple[int, int, tuple[str, ...]]]:
     """Sorted (user_id, item_id, reasons) of retrieve's per-user rows; reasons keep their stored order."""
     return sorted(
-        (r[C.USER_ID], item, tuple(reasons)) for r in df.collect() for item, reasons in zip(r[C.ITEM_ID], r[C.REASONS], strict=True)
+        (r[C.USER_ID], item, tuple(reasons))
+        for r in df.collect()
+        for item, reasons in zip(r[C.ITEM_ID], r[C.REASONS], strict=True)
     )
 
 
@@ -86,9 +94,18 @@ def test_similar_to_recent_uses_last_items_by_timestamp_ties_by_item_id_desc_and
             5: [51, 52, 53],
         },
     )
-    items = make_items(spark, {i: ["Drama"] for i in [1, 2, 3, 4, 5, 11, 12, 21, 22, 31, 32, 33, 41, 42, 51, 52, 53]})
-    out = retrieve(make_users(spark, {1: "de", 2: "de"}), items, interactions, neighbors,
-                   only(recent_items=2, similar_per_item=2), top_n=0)
+    items = make_items(
+        spark,
+        {i: ["Drama"] for i in [1, 2, 3, 4, 5, 11, 12, 21, 22, 31, 32, 33, 41, 42, 51, 52, 53]},
+    )
+    out = retrieve(
+        make_users(spark, {1: "de", 2: "de"}),
+        items,
+        interactions,
+        neighbors,
+        only(recent_items=2, similar_per_item=2),
+        top_n=0,
+    )
     assert out.columns == [C.USER_ID, C.ITEM_ID, C.REASONS]
     assert triples(out) == {
         (1, 51, "similar_to:5"),
@@ -103,33 +120,69 @@ def test_similar_to_recent_uses_last_items_by_timestamp_ties_by_item_id_desc_and
 # --- top in genres -----------------------------------------------------------------------------
 
 
-def test_top_in_genres_picks_most_watched_genre_ties_by_name_and_its_most_popular_unseen_items(spark):
+def test_top_in_genres_picks_most_watched_genre_ties_by_name_and_its_most_popular_unseen_items(
+    spark,
+):
     items = make_items(
-        spark, {1: ["Drama"], 2: ["Drama"], 3: ["Drama"], 4: ["Comedy"], 5: ["Comedy"], 6: ["Comedy"],
-                7: ["Action"], 8: ["Action"]},
+        spark,
+        {
+            1: ["Drama"],
+            2: ["Drama"],
+            3: ["Drama"],
+            4: ["Comedy"],
+            5: ["Comedy"],
+            6: ["Comedy"],
+            7: ["Action"],
+            8: ["Action"],
+        },
     )
     interactions = make_interactions(
         spark,
         [
             # u1 watched Drama once and Comedy twice -> Comedy
-            (1, 1, 1.0, 1), (1, 4, 3.0, 2), (1, 5, 3.0, 3),
+            (1, 1, 1.0, 1),
+            (1, 4, 3.0, 2),
+            (1, 5, 3.0, 3),
             # u2 watched Drama twice and Comedy once -> Drama
-            (2, 1, 1.0, 1), (2, 3, 5.0, 2), (2, 6, 3.0, 3),
+            (2, 1, 1.0, 1),
+            (2, 3, 5.0, 2),
+            (2, 6, 3.0, 3),
             # u3 watched Drama once and Action once -> Action (tie broken by genre name)
-            (3, 2, 4.0, 1), (3, 7, 2.0, 2),
+            (3, 2, 4.0, 1),
+            (3, 7, 2.0, 2),
         ],
     )
     # Drama: item 1 (n=2, mean 1.0) first on count, then item 3 (mean 5.0) beats item 2 (mean 4.0)
     # Comedy: items 4, 5, 6 all n=1, mean 3.0 -> by id; Action: 7 (n=1), then 8 (n=0)
-    out = retrieve(make_users(spark, {1: "de", 2: "de", 3: "de"}), items, interactions, make_neighbors(spark, {}),
-                   only(top_genres=1, items_per_genre=3), top_n=0)
+    out = retrieve(
+        make_users(spark, {1: "de", 2: "de", 3: "de"}),
+        items,
+        interactions,
+        make_neighbors(spark, {}),
+        only(top_genres=1, items_per_genre=3),
+        top_n=0,
+    )
     # each list minus what the user watched: u1 4, 5, 6 -> 6; u2 1, 3, 2 -> 2; u3 7, 8 -> 8
     # (had u3's tie gone to Drama, u3 would get 1 and 3)
-    assert triples(out) == {(1, 6, "top_genre:Comedy"), (2, 2, "top_genre:Drama"), (3, 8, "top_genre:Action")}
-    two = retrieve(make_users(spark, {2: "de"}), items, interactions, make_neighbors(spark, {}),
-                   only(top_genres=2, items_per_genre=3), top_n=0)
+    assert triples(out) == {
+        (1, 6, "top_genre:Comedy"),
+        (2, 2, "top_genre:Drama"),
+        (3, 8, "top_genre:Action"),
+    }
+    two = retrieve(
+        make_users(spark, {2: "de"}),
+        items,
+        interactions,
+        make_neighbors(spark, {}),
+        only(top_genres=2, items_per_genre=3),
+        top_n=0,
+    )
     # u2's second genre is Comedy: 4, 5, 6 minus 6
-    assert triples(two) == {(2, 2, "top_genre:Drama"), (2, 4, "top_genre:Comedy"), (2, 5, "top_genre:Comedy")}
+    assert triples(two) == {
+        (2, 2, "top_genre:Drama"),
+        (2, 4, "top_genre:Comedy"),
+        (2, 5, "top_genre:Comedy"),
+    }
 
 
 # --- top in country ----------------------------------------------------------------------------
@@ -141,21 +194,28 @@ def test_top_in_country_gives_country_list_and_global_list_for_unknown_or_unrate
     interactions = make_interactions(
         spark,
         [
-            (1, 1, 4.0, 1), (1, 2, 3.0, 2),
-            (2, 1, 2.0, 1), (2, 3, 5.0, 2),
-            (3, 3, 4.0, 1), (3, 4, 1.0, 2),
-            (4, 4, 5.0, 1), (4, 2, 5.0, 2),
+            (1, 1, 4.0, 1),
+            (1, 2, 3.0, 2),
+            (2, 1, 2.0, 1),
+            (2, 3, 5.0, 2),
+            (3, 3, 4.0, 1),
+            (3, 4, 1.0, 2),
+            (4, 4, 5.0, 1),
+            (4, 2, 5.0, 2),
         ],
     )
     # de: item 1 (n=2) then item 3 (mean 5.0) beats item 2 (mean 3.0); fr: items 3 and 4
     # global: every rated item has n=2 -> by mean: item 3 (4.5), item 2 (4.0)
     # u4's region is unknown; nobody in "it" rated anything -> both get the global list
-    out = retrieve(users, items, interactions, make_neighbors(spark, {}), only(country_items=2), top_n=0)
+    out = retrieve(
+        users, items, interactions, make_neighbors(spark, {}), only(country_items=2), top_n=0
+    )
     # minus what each watched: u2 and u3 watched their whole list
     assert triples(out) == {
         (1, 3, "top_country:de"),
         (4, 3, "top_global:all"),
-        (5, 3, "top_global:all"), (5, 2, "top_global:all"),
+        (5, 3, "top_global:all"),
+        (5, 2, "top_global:all"),
     }
 
 
@@ -168,18 +228,27 @@ def test_popular_fill_tops_up_short_users_with_the_most_popular_unseen_items(spa
     interactions = make_interactions(
         spark,
         [
-            (1, 1, 3.0, 1), (1, 2, 3.0, 2),
+            (1, 1, 3.0, 1),
+            (1, 2, 3.0, 2),
             (2, 1, 3.0, 1),
-            (9, 1, 3.0, 1), (9, 2, 3.0, 2), (9, 3, 3.0, 3),  # u9 is not a user, but counts for popularity
+            (9, 1, 3.0, 1),
+            (9, 2, 3.0, 2),
+            (9, 3, 3.0, 3),  # u9 is not a user, but counts for popularity
         ],
     )
     # popularity order: 1 (n=3), 2 (n=2), 3 (n=1), then unrated 4, 5, 6 by id
     out = retrieve(users, items, interactions, make_neighbors(spark, {}), NONE, top_n=3)
     fill = "popular_fill:all"
     assert triples(out) == {
-        (1, 3, fill), (1, 4, fill), (1, 5, fill),
-        (2, 2, fill), (2, 3, fill), (2, 4, fill),
-        (3, 1, fill), (3, 2, fill), (3, 3, fill),
+        (1, 3, fill),
+        (1, 4, fill),
+        (1, 5, fill),
+        (2, 2, fill),
+        (2, 3, fill),
+        (2, 4, fill),
+        (3, 1, fill),
+        (3, 2, fill),
+        (3, 3, fill),
     }
 
 
@@ -219,13 +288,19 @@ EXPECTED = sorted(
 
 def end_to_end_inputs(spark) -> tuple:
     """(users, items, interactions, neighbors) of the case above."""
-    items = make_items(spark, {1: ["Drama"], 2: ["Drama"], 3: ["Drama"], 4: ["Comedy"], 5: ["Comedy"], 6: ["Comedy"]})
+    items = make_items(
+        spark,
+        {1: ["Drama"], 2: ["Drama"], 3: ["Drama"], 4: ["Comedy"], 5: ["Comedy"], 6: ["Comedy"]},
+    )
     users = make_users(spark, {1: "de", 2: "de", 3: "unknown"})
     interactions = make_interactions(
         spark,
         [
-            (1, 1, 5.0, 10), (1, 4, 4.0, 20),
-            (2, 2, 4.0, 10), (2, 3, 3.0, 20), (2, 1, 3.0, 30),
+            (1, 1, 5.0, 10),
+            (1, 4, 4.0, 20),
+            (2, 2, 4.0, 10),
+            (2, 3, 3.0, 20),
+            (2, 1, 3.0, 30),
             (9, 5, 5.0, 5),
         ],
     )
@@ -278,7 +353,9 @@ def test_retrieve_tops_up_users_short_of_top_n_to_exactly_top_n_with_popular_fil
     assert sorted(i for i, r in u3 if r == ("popular_fill:all",)) == [2, 4]
 
 
-def test_retrieve_gives_every_unseen_item_when_the_catalogue_has_fewer_unseen_items_than_top_n(retrieved):
+def test_retrieve_gives_every_unseen_item_when_the_catalogue_has_fewer_unseen_items_than_top_n(
+    retrieved,
+):
     _, rows = retrieved
     u2 = sorted(i for u, i, _ in rows if u == 2)
     assert u2 == sorted(CATALOGUE - WATCHED[2])  # 3 items < TOP_N
@@ -299,7 +376,8 @@ def test_retrieve_never_returns_items_outside_the_catalogue(spark):
         [
             (1, 1, 4.0, 10),
             (1, 99, 5.0, 50),  # item 99 left the catalogue: it is not a recent item of u1
-            (2, 99, 5.0, 1), (2, 88, 5.0, 2),  # heavy ratings of removed items: not popular
+            (2, 99, 5.0, 1),
+            (2, 88, 5.0, 2),  # heavy ratings of removed items: not popular
         ],
     )
     # a stale neighbor table: item 1's nearest item 77 and item 99 are not in the catalogue
@@ -331,16 +409,26 @@ def test_retrieve_lists_each_users_candidates_by_ascending_item_id(spark):
     items = make_items(spark, {i: ["Drama"] for i in range(1, 9)})
     users = make_users(spark, {1: "de", 2: "unknown"})
     interactions = make_interactions(spark, [(2, i, float(i % 5), i) for i in (8, 3, 6)])
-    out = retrieve(users, items, interactions, make_neighbors(spark, {}), only(country_items=5), top_n=5).collect()
+    out = retrieve(
+        users, items, interactions, make_neighbors(spark, {}), only(country_items=5), top_n=5
+    ).collect()
     # global list by popularity: 3 and 8 (mean 3.0, by id), 6 (mean 1.0), then unrated 1, 2;
     # u2 watched 3, 6, 8 and is filled with 4, 5, 7
-    assert {r[C.USER_ID]: list(r[C.ITEM_ID]) for r in out} == {1: [1, 2, 3, 6, 8], 2: [1, 2, 4, 5, 7]}
+    assert {r[C.USER_ID]: list(r[C.ITEM_ID]) for r in out} == {
+        1: [1, 2, 3, 6, 8],
+        2: [1, 2, 4, 5, 7],
+    }
 
 
 def test_long_form_has_one_row_per_candidate():
     import pandas as pd
 
-    per_user = pd.DataFrame({C.USER_ID: [1, 2, 3], C.ITEM_ID: [[5, 7], [], [2]],
-                             C.REASONS: [[["a"], ["b", "c"]], [], [["d"]]]})
+    per_user = pd.DataFrame(
+        {
+            C.USER_ID: [1, 2, 3],
+            C.ITEM_ID: [[5, 7], [], [2]],
+            C.REASONS: [[["a"], ["b", "c"]], [], [["d"]]],
+        }
+    )
     out = long_form(per_user)
     assert out.values.tolist() == [[1, 5, ["a"]], [1, 7, ["b", "c"]], [3, 2, ["d"]]]

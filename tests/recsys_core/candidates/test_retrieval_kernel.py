@@ -46,16 +46,38 @@ from recsys_core.candidates.retrieval_kernel import (
 from recsys_core.config import RetrievalConfig
 
 ITEM_IDS = np.array([10, 20, 30, 40, 50, 60, 70, 80])
-GENRES = [["Action"], ["Action", "Comedy"], ["Comedy"], ["Drama"], ["Drama", "Action"], ["Comedy"], ["Drama"], []]
+GENRES = [
+    ["Action"],
+    ["Action", "Comedy"],
+    ["Comedy"],
+    ["Drama"],
+    ["Drama", "Action"],
+    ["Comedy"],
+    ["Drama"],
+    [],
+]
 N = np.array([5, 5, 2, 7, 2, 0, 1, 0])
 MEAN = np.array([3.0, 4.0, 4.5, 2.0, 4.5, np.nan, 5.0, np.nan])
-NEAR = [(10, 1, 20), (10, 2, 30), (20, 1, 10), (20, 2, 60), (40, 1, 70), (40, 2, 999), (40, 3, 50),
-        (70, 2, 80), (999, 1, 10)]
+NEAR = [
+    (10, 1, 20),
+    (10, 2, 30),
+    (20, 1, 10),
+    (20, 2, 60),
+    (40, 1, 70),
+    (40, 2, 999),
+    (40, 3, 50),
+    (70, 2, 80),
+    (999, 1, 10),
+]
 COUNTRY_LISTS = {"US": np.array([80, 10, 60]), "FR": np.array([30, 60]), "DE": np.array([999, 80])}
 
 # every source sized as in the module docstring
-ALL = RetrievalConfig(recent_items=2, similar_per_item=2, top_genres=2, items_per_genre=2, country_items=2)
-NONE = RetrievalConfig(recent_items=0, similar_per_item=0, top_genres=0, items_per_genre=0, country_items=0)
+ALL = RetrievalConfig(
+    recent_items=2, similar_per_item=2, top_genres=2, items_per_genre=2, country_items=2
+)
+NONE = RetrievalConfig(
+    recent_items=0, similar_per_item=0, top_genres=0, items_per_genre=0, country_items=0
+)
 
 DE, FR, US, GLOBAL = 0, 1, 2, 3  # rows of country_top (countries sorted, then the global list)
 COUNTRY = np.array([US, GLOBAL, FR, DE])
@@ -86,7 +108,7 @@ def decode(src, got: Candidates) -> dict[int, dict[int, tuple[str, ...]]]:
     assert keys == sorted(set(keys))
     out: dict[int, dict[int, tuple[str, ...]]] = {}
     for k, (user, item) in enumerate(keys):
-        codes = got.reasons[got.reason_offsets[k]:got.reason_offsets[k + 1]]
+        codes = got.reasons[got.reason_offsets[k] : got.reason_offsets[k + 1]]
         assert list(codes) == sorted(set(codes.tolist()))
         out.setdefault(user, {})[int(src.item_ids[item])] = tuple(src.vocabulary[codes].tolist())
     assert got.reason_offsets[-1] == len(got.reasons)
@@ -111,7 +133,9 @@ def test_pad_truncates_long_rows_and_fills_short_ones_with_minus_one():
 def test_popularity_order_ranks_by_count_then_mean_then_lower_id_and_a_missing_mean_last():
     assert popularity_order(N, MEAN, ITEM_IDS).tolist() == [3, 1, 0, 2, 4, 6, 5, 7]
     # same count: a missing mean (NaN) comes after any mean, even a low one; equal means: lower id first
-    got = popularity_order(np.array([3, 3, 3, 3]), np.array([np.nan, 1.0, 1.0, 0.5]), np.array([1, 7, 4, 9]))
+    got = popularity_order(
+        np.array([3, 3, 3, 3]), np.array([np.nan, 1.0, 1.0, 0.5]), np.array([1, 7, 4, 9])
+    )
     assert got.tolist() == [2, 1, 3, 0]
 
 
@@ -126,13 +150,40 @@ def test_build_sources_lays_out_genres_neighbors_countries_and_reason_codes():
     # each genre's 2 most popular items: Action 20, 10 (50 cut); Comedy 20, 30; Drama 40, 50
     assert src.genre_top.tolist() == [[1, 0], [1, 2], [3, 4]]
     # holes: 40's rank 2 is outside the catalogue, 70 has no rank 1; 40's rank 3 is beyond 2
-    assert src.neighbors.tolist() == [[1, 2], [0, 5], [-1, -1], [6, -1], [-1, -1], [-1, -1], [-1, 7], [-1, -1]]
+    assert src.neighbors.tolist() == [
+        [1, 2],
+        [0, 5],
+        [-1, -1],
+        [6, -1],
+        [-1, -1],
+        [-1, -1],
+        [-1, 7],
+        [-1, -1],
+    ]
     assert src.countries.tolist() == ["DE", "FR", "US"] and src.global_row == GLOBAL
-    assert src.country_top.tolist() == [[-1, 7], [2, 5], [7, 0], [3, 1]]  # the global row: popular[:2]
+    assert src.country_top.tolist() == [
+        [-1, 7],
+        [2, 5],
+        [7, 0],
+        [3, 1],
+    ]  # the global row: popular[:2]
     assert src.vocabulary.tolist() == [
-        "popular_fill:all", "similar_to:10", "similar_to:20", "similar_to:30", "similar_to:40", "similar_to:50",
-        "similar_to:60", "similar_to:70", "similar_to:80", "top_country:DE", "top_country:FR", "top_country:US",
-        "top_genre:Action", "top_genre:Comedy", "top_genre:Drama", "top_global:all",
+        "popular_fill:all",
+        "similar_to:10",
+        "similar_to:20",
+        "similar_to:30",
+        "similar_to:40",
+        "similar_to:50",
+        "similar_to:60",
+        "similar_to:70",
+        "similar_to:80",
+        "top_country:DE",
+        "top_country:FR",
+        "top_country:US",
+        "top_genre:Action",
+        "top_genre:Comedy",
+        "top_genre:Drama",
+        "top_global:all",
     ]
     assert src.similar_reason.tolist() == [1, 2, 3, 4, 5, 6, 7, 8]
     assert src.genre_reason.tolist() == [12, 13, 14]
@@ -141,8 +192,11 @@ def test_build_sources_lays_out_genres_neighbors_countries_and_reason_codes():
 
 
 def test_build_sources_keeps_a_genres_whole_list_in_popularity_order_padded_with_minus_one():
-    src = sources(RetrievalConfig(recent_items=2, similar_per_item=2, top_genres=2, items_per_genre=4,
-                                  country_items=2))
+    src = sources(
+        RetrievalConfig(
+            recent_items=2, similar_per_item=2, top_genres=2, items_per_genre=4, country_items=2
+        )
+    )
     assert src.genre_top.tolist() == [[1, 0, 4, -1], [1, 2, 5, -1], [3, 4, 6, -1]]
 
 
@@ -169,7 +223,10 @@ def test_similar_to_recent_alone_gives_the_neighbors_of_the_last_recent_items_mi
 def test_similar_to_recent_reaches_only_as_far_back_as_recent_items():
     # recent_items=3 adds user 0's third most recent item, 70, whose only neighbor is 80 (rank 2)
     assert run(only(recent_items=3, similar_per_item=2))[0] == {
-        20: ("similar_to:10",), 30: ("similar_to:10",), 80: ("similar_to:70",)}
+        20: ("similar_to:10",),
+        30: ("similar_to:10",),
+        80: ("similar_to:70",),
+    }
     # recent_items=1: only the newest item, 10, explains anything
     assert run(only(recent_items=1, similar_per_item=2)) == {
         0: {20: ("similar_to:10",), 30: ("similar_to:10",)},
@@ -188,7 +245,9 @@ def test_top_in_genres_alone_takes_the_most_watched_genres_ties_by_name_and_thei
     }
     # one genre each: user 0 Drama (most watched), user 1 Action (the tie goes to the first name)
     assert run(only(top_genres=1, items_per_genre=2)) == {
-        0: {50: ("top_genre:Drama",)}, 1: {10: ("top_genre:Action",)}}
+        0: {50: ("top_genre:Drama",)},
+        1: {10: ("top_genre:Action",)},
+    }
 
 
 def test_top_in_genres_never_picks_a_genre_the_user_did_not_watch():
@@ -230,10 +289,18 @@ def test_popular_fill_stops_at_the_unseen_catalogue_when_top_n_exceeds_it():
 
 
 MERGED = {
-    0: {20: ("similar_to:10", "top_genre:Action"), 30: ("similar_to:10",), 50: ("top_genre:Drama",),
-        80: ("top_country:US",)},
-    1: {10: ("similar_to:20", "top_genre:Action"), 30: ("top_genre:Comedy",), 40: ("top_global:all",),
-        60: ("similar_to:20",)},
+    0: {
+        20: ("similar_to:10", "top_genre:Action"),
+        30: ("similar_to:10",),
+        50: ("top_genre:Drama",),
+        80: ("top_country:US",),
+    },
+    1: {
+        10: ("similar_to:20", "top_genre:Action"),
+        30: ("top_genre:Comedy",),
+        40: ("top_global:all",),
+        60: ("similar_to:20",),
+    },
     2: {30: ("top_country:FR",), 60: ("top_country:FR",)},
     3: {80: ("top_country:DE",)},
 }
@@ -250,7 +317,12 @@ def test_candidates_arrays_hold_user_item_pairs_and_reason_offsets_exactly():
     assert got.user.tolist() == [0, 0, 0]
     assert got.item.tolist() == [1, 2, 4]  # 20, 30, 50
     assert got.reason_offsets.tolist() == [0, 2, 3, 4]
-    assert got.reasons.tolist() == [1, 12, 1, 14]  # similar_to:10 + top_genre:Action; similar_to:10; Drama
+    assert got.reasons.tolist() == [
+        1,
+        12,
+        1,
+        14,
+    ]  # similar_to:10 + top_genre:Action; similar_to:10; Drama
 
 
 def test_already_seen_items_never_come_back_from_any_source():
@@ -265,14 +337,26 @@ def test_popular_fill_adds_only_new_items_and_only_as_many_as_top_n_needs():
     # user 1 has 4: 40 has one, 20 seen, 10 and 30 have one -> 50
     assert got[1] == {**MERGED[1], 50: ("popular_fill:all",)}
     # no history: the country list plus the most popular items up to 5 (80 already from DE)
-    assert got[2] == {**MERGED[2], 10: ("popular_fill:all",), 20: ("popular_fill:all",), 40: ("popular_fill:all",)}
-    assert got[3] == {**MERGED[3], 10: ("popular_fill:all",), 20: ("popular_fill:all",), 40: ("popular_fill:all",),
-                      30: ("popular_fill:all",)}
+    assert got[2] == {
+        **MERGED[2],
+        10: ("popular_fill:all",),
+        20: ("popular_fill:all",),
+        40: ("popular_fill:all",),
+    }
+    assert got[3] == {
+        **MERGED[3],
+        10: ("popular_fill:all",),
+        20: ("popular_fill:all",),
+        40: ("popular_fill:all",),
+        30: ("popular_fill:all",),
+    }
 
 
 def test_users_with_more_candidates_than_top_n_keep_all_of_them():
     got = run(ALL, top_n=1)
-    assert got[0] == MERGED[0] and got[1] == MERGED[1] and got[2] == MERGED[2] and got[3] == MERGED[3]
+    assert (
+        got[0] == MERGED[0] and got[1] == MERGED[1] and got[2] == MERGED[2] and got[3] == MERGED[3]
+    )
 
 
 def test_a_user_without_history_gets_the_global_list_and_popular_fill_only():
@@ -283,8 +367,12 @@ def test_a_user_without_history_gets_the_global_list_and_popular_fill_only():
 def test_no_users_or_no_items_give_empty_candidates():
     src = sources(ALL)
     got = candidates(src, ALL, 5, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
-    assert (got.user.tolist(), got.item.tolist(), got.reason_offsets.tolist(), got.reasons.tolist()) == (
-        [], [], [0], [])
+    assert (
+        got.user.tolist(),
+        got.item.tolist(),
+        got.reason_offsets.tolist(),
+        got.reasons.tolist(),
+    ) == ([], [], [0], [])
     empty = build_sources(np.zeros(0), [], np.zeros(0), np.zeros(0), (np.zeros(0),) * 3, {}, ALL)
     got = candidates(empty, ALL, 5, np.array([empty.global_row]), np.zeros(0), np.zeros(0))
     assert (got.user.tolist(), got.item.tolist(), got.reason_offsets.tolist()) == ([], [], [0])
@@ -292,8 +380,15 @@ def test_no_users_or_no_items_give_empty_candidates():
 
 def test_a_batch_whose_users_have_seen_every_item_gives_empty_candidates():
     items = np.array([10, 20])
-    src = build_sources(items, [["A"], ["B"]], np.array([1, 1]), np.array([4.0, 4.0]),
-                        (np.zeros(0), np.zeros(0), np.zeros(0)), {}, ALL)
+    src = build_sources(
+        items,
+        [["A"], ["B"]],
+        np.array([1, 1]),
+        np.array([4.0, 4.0]),
+        (np.zeros(0), np.zeros(0), np.zeros(0)),
+        {},
+        ALL,
+    )
     got = candidates(src, ALL, 5, np.array([src.global_row]), np.array([0, 0]), np.array([1, 0]))
     assert (got.user.tolist(), got.item.tolist(), got.reason_offsets.tolist()) == ([], [], [0])
 
@@ -305,23 +400,32 @@ def test_batch_maps_unknown_missing_or_listless_countries_to_the_global_list():
     # per user its users-table row (item_id null) and its interactions; user 5 is in no users row and
     # item 999 is in no catalogue: both explain nothing
     rows = [
-        (1, "unknown", None), (1, None, 20), (1, None, 999),
+        (1, "unknown", None),
+        (1, None, 20),
+        (1, None, 999),
         (2, None, None),
         (3, "JP", None),
-        (4, "FR", None), (4, None, 30),
+        (4, "FR", None),
+        (4, None, 30),
         (5, None, 40),
     ]
-    table = pa.table({
-        C.USER_ID: pa.array([r[0] for r in rows], pa.int64()),
-        C.COUNTRY: pa.array([r[1] for r in rows], pa.string()),
-        C.ITEM_ID: pa.array([r[2] for r in rows], pa.int64()),
-    })
+    table = pa.table(
+        {
+            C.USER_ID: pa.array([r[0] for r in rows], pa.int64()),
+            C.COUNTRY: pa.array([r[1] for r in rows], pa.string()),
+            C.ITEM_ID: pa.array([r[2] for r in rows], pa.int64()),
+        }
+    )
     cfg = only(country_items=2)
     src = sources(cfg)
     out = _batch(src, pa.array(src.vocabulary, pa.string()), cfg, 0, table).to_pydict()
     assert out == {
         C.USER_ID: [1, 2, 3, 4],
         C.ITEM_ID: [[40], [20, 40], [20, 40], [60]],
-        C.REASONS: [[["top_global:all"]], [["top_global:all"]] * 2, [["top_global:all"]] * 2,
-                    [["top_country:FR"]]],
+        C.REASONS: [
+            [["top_global:all"]],
+            [["top_global:all"]] * 2,
+            [["top_global:all"]] * 2,
+            [["top_country:FR"]],
+        ],
     }

@@ -84,12 +84,16 @@ def test_equals_a_brute_force_full_sort_on_continuous_random_data(block):
     np.testing.assert_allclose(d2, ref_d2, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("n, d, k, integer", [(2000, 2, 10, True), (3001, 8, 10, False), (1500, 3, 100, True)])
+@pytest.mark.parametrize(
+    "n, d, k, integer", [(2000, 2, 10, True), (3001, 8, 10, False), (1500, 3, 100, True)]
+)
 def test_the_two_stage_selection_equals_a_full_sort_on_catalogues_of_many_groups(n, d, k, integer):
     """Large enough that only k of the n / 64 column groups are examined per row; integer data in a
     small range makes ties at the k-th distance common, which must fall back to the exact row."""
     rng = np.random.default_rng(n)
-    emb = (rng.integers(-4, 5, size=(n, d)) if integer else rng.normal(size=(n, d))).astype(np.float32)
+    emb = (rng.integers(-4, 5, size=(n, d)) if integer else rng.normal(size=(n, d))).astype(
+        np.float32
+    )
     idx, d2 = top_k_neighbors(emb, k, block=512)
     e = emb.astype(np.float64)
     exact = (e * e).sum(1)[:, None] + (e * e).sum(1)[None, :] - 2 * e @ e.T

@@ -230,7 +230,9 @@ def user_genre_profiles(inter, items):
     genres = items[[ITEM_ID, GENRES]].explode(GENRES)
     genres["w"] = 1.0 / genres.groupby(ITEM_ID)[GENRES].transform("size")
     rows = inter[[USER_ID, ITEM_ID]].merge(genres, on=ITEM_ID)
-    profile = rows.pivot_table(index=USER_ID, columns=GENRES, values="w", aggfunc="sum", fill_value=0)
+    profile = rows.pivot_table(
+        index=USER_ID, columns=GENRES, values="w", aggfunc="sum", fill_value=0
+    )
     profile = profile.div(per_user(inter), axis=0).reindex(columns=list(GENRE_NAMES), fill_value=0)
     return profile - profile.mean()
 

@@ -42,7 +42,9 @@ def recs(rows) -> pd.DataFrame:
 
 # user 1: items 1..10 at t=1..10; user 2: items 1..5; user 3: items 1, 2; user 4: item 1 only.
 # All rated 5 except user 2's item 4 (rated 3). Given in reverse order: the split sorts by itself.
-SPLIT_ROWS = [(1, i, 5.0, i) for i in range(1, 11)] + [(2, i, 3.0 if i == 4 else 5.0, i) for i in range(1, 6)]
+SPLIT_ROWS = [(1, i, 5.0, i) for i in range(1, 11)] + [
+    (2, i, 3.0 if i == 4 else 5.0, i) for i in range(1, 6)
+]
 SPLIT_ROWS += [(3, 1, 5.0, 1), (3, 2, 5.0, 2), (4, 1, 5.0, 1)]
 INTERACTIONS = frame(SPLIT_ROWS[::-1])
 
@@ -51,7 +53,9 @@ def test_make_split_test_holdout_is_the_protocols_last_fifth_of_each_user():
     split = experiment.make_split(INTERACTIONS, "test")
     # last round-half-up(0.2 n), at least one: user 1 10 -> 2, user 2 5 -> 1, user 3 2 -> 1, user 4 1 -> 1
     assert pairs(split.test) == [(1, 9), (1, 10), (2, 5), (3, 2), (4, 1)]
-    assert pairs(split.train) == [(1, i) for i in range(1, 9)] + [(2, i) for i in range(1, 5)] + [(3, 1)]
+    assert pairs(split.train) == [(1, i) for i in range(1, 9)] + [(2, i) for i in range(1, 5)] + [
+        (3, 1)
+    ]
     assert split.evaluated_users.tolist() == [1, 2, 3]  # user 4 has no training row
 
 
@@ -75,8 +79,10 @@ def test_make_split_refuses_an_unknown_holdout():
 # --- _entry, _timed --------------------------------------------------------------------------------
 
 # relevant: user 1 {5, 6}, user 2 {8}; user 3 has no training row, user 1's item 7 is rated 3
-ENTRY_SPLIT = Split(frame([(1, 1, 4.0, 0), (2, 1, 4.0, 0)]),
-                    frame([(1, 5, 5.0, 1), (1, 6, 4.0, 1), (1, 7, 3.0, 1), (2, 8, 4.5, 1), (3, 5, 5.0, 1)]))
+ENTRY_SPLIT = Split(
+    frame([(1, 1, 4.0, 0), (2, 1, 4.0, 0)]),
+    frame([(1, 5, 5.0, 1), (1, 6, 4.0, 1), (1, 7, 3.0, 1), (2, 8, 4.5, 1), (3, 5, 5.0, 1)]),
+)
 
 
 def test_entry_is_the_ranking_metrics_of_the_split_plus_seconds_rounded_to_hundredths():
@@ -126,26 +132,40 @@ USERS = pd.DataFrame({C.USER_ID: [1, 2, 3], C.COUNTRY: ["US", "US", "unknown"]})
 ITEMS = pd.DataFrame({C.ITEM_ID: [10, 20, 30, 40, 50], C.GENRES: [["Drama"]] * 5})
 TABLES = {C.USERS: USERS, C.ITEMS: ITEMS}
 # relevant: (1, 30), (2, 10); (1, 40) is rated 2; user 4 is unknown and untrained
-SPLIT = Split(frame([(1, 10, 4.0, 0), (1, 20, 3.0, 1), (2, 30, 5.0, 0), (3, 10, 2.0, 0)]),
-              frame([(1, 30, 5.0, 5), (1, 40, 2.0, 6), (2, 10, 4.0, 5), (4, 10, 5.0, 5)]))
+SPLIT = Split(
+    frame([(1, 10, 4.0, 0), (1, 20, 3.0, 1), (2, 30, 5.0, 0), (3, 10, 2.0, 0)]),
+    frame([(1, 30, 5.0, 5), (1, 40, 2.0, 6), (2, 10, 4.0, 5), (4, 10, 5.0, 5)]),
+)
 
 
-def trained(item_scores, user_signs=(1.0, 1.0, 1.0), seconds=10.0, user_ids=(1, 2, 3)) -> offline.Trained:
+def trained(
+    item_scores, user_signs=(1.0, 1.0, 1.0), seconds=10.0, user_ids=(1, 2, 3)
+) -> offline.Trained:
     """1-d towers: user u scores item i as user_signs[u] * item_scores[i]."""
     return offline.Trained(
-        Affine(), pd.DataFrame({C.USER_ID: list(user_ids)}), pd.DataFrame({C.ITEM_ID: [10, 20, 30, 40, 50]}),
-        np.array(user_signs, dtype=float)[:, None], np.array(item_scores, dtype=float)[:, None], seconds,
+        Affine(),
+        pd.DataFrame({C.USER_ID: list(user_ids)}),
+        pd.DataFrame({C.ITEM_ID: [10, 20, 30, 40, 50]}),
+        np.array(user_signs, dtype=float)[:, None],
+        np.array(item_scores, dtype=float)[:, None],
+        seconds,
     )
 
 
 TOWERS = trained([0.1, 0.2, 0.5, 0.4, 0.3], seconds=10.0)
 REGRESSION = trained([0.1, 0.2, 0.5, 0.4, 0.3], seconds=20.0)
-ALS = offline.AlsFactors(np.array([1, 2]), np.array([[1.0], [1.0]]), np.array([10, 20, 30, 40, 50]),
-                         np.array([[4.0], [3.0], [5.0], [1.0], [2.0]]), fallback=3.5)
+ALS = offline.AlsFactors(
+    np.array([1, 2]),
+    np.array([[1.0], [1.0]]),
+    np.array([10, 20, 30, 40, 50]),
+    np.array([[4.0], [3.0], [5.0], [1.0], [2.0]]),
+    fallback=3.5,
+)
 PIPELINE = offline.PipelineResult(
     recs=recs([(1, 1, 40), (1, 2, 30), (2, 1, 40), (2, 2, 20)]),
     candidates=pd.DataFrame({C.USER_ID: [1, 1, 1, 2, 2], C.ITEM_ID: [30, 40, 50, 20, 40]}),
-    retrieval_seconds=1.5, ranking_seconds=0.25,
+    retrieval_seconds=1.5,
+    ranking_seconds=0.25,
 )
 
 
@@ -172,20 +192,36 @@ def fakes(monkeypatch):
 
     calls["first_mode"], calls["towers"] = "classification", TOWERS
     calls["pipeline_result"] = lambda cfg: PIPELINE
-    for name, fn in (("train_towers", train_towers), ("neighbors", neighbors), ("pipeline", pipeline),
-                     ("als", als)):
+    for name, fn in (
+        ("train_towers", train_towers),
+        ("neighbors", neighbors),
+        ("pipeline", pipeline),
+        ("als", als),
+    ):
         monkeypatch.setattr(offline, name, fn)
     monkeypatch.setattr(experiment, "time", Clock())
     return calls
 
 
 # towers for user 1 (seen 10, 20): 30, 40, 50; user 2 (seen 30): 40, 50, 20, 10 (its relevant 10 at 4)
-TOWERS_METRICS = {"recall@10": 1.0, "ndcg@10": (1 + 1 / math.log2(5)) / 2, "precision@10": 0.1, "coverage": 1.0,
-                  "users": 2}
+TOWERS_METRICS = {
+    "recall@10": 1.0,
+    "ndcg@10": (1 + 1 / math.log2(5)) / 2,
+    "precision@10": 0.1,
+    "coverage": 1.0,
+    "users": 2,
+}
 # pipeline: user 1 hits 30 at rank 2, user 2 misses; 3 of 5 items shown; 5 candidates for 2 users,
 # of the relevant (1, 30) and (2, 10) only (1, 30) is a candidate
-PIPELINE_METRICS = {"recall@10": 0.5, "ndcg@10": (1 / math.log2(3)) / 2, "precision@10": 0.05, "coverage": 0.6,
-                    "users": 2, "candidates_per_user": 2.5, "candidate_recall": 0.5}
+PIPELINE_METRICS = {
+    "recall@10": 0.5,
+    "ndcg@10": (1 / math.log2(3)) / 2,
+    "precision@10": 0.05,
+    "coverage": 0.6,
+    "users": 2,
+    "candidates_per_user": 2.5,
+    "candidate_recall": 0.5,
+}
 # rating errors of Affine on the known test pairs (1, 30) 4.0 vs 5, (1, 40) 3.8 vs 2, (2, 10) 3.2 vs 4
 TOWER_ERRORS = {"rmse": math.sqrt((1 + 1.8**2 + 0.8**2) / 3), "mae": (1 + 1.8 + 0.8) / 3}
 
@@ -194,7 +230,9 @@ def approx(d: dict) -> dict:
     return {k: pytest.approx(v) if isinstance(v, float) else v for k, v in d.items()}
 
 
-def test_compare_systems_reports_pipeline_towers_and_the_other_model_function_with_their_seconds(fakes):
+def test_compare_systems_reports_pipeline_towers_and_the_other_model_function_with_their_seconds(
+    fakes,
+):
     cfg = Config(similarity=SimilarityConfig(k=30))  # classification, similar_per_item 20
     systems, context = experiment.compare_systems(None, TABLES, SPLIT, cfg, baselines=False)
     assert set(systems) == {"pipeline", "towers", "towers_regression"}
@@ -202,7 +240,9 @@ def test_compare_systems_reports_pipeline_towers_and_the_other_model_function_wi
     assert systems["pipeline"] == approx({**PIPELINE_METRICS, "seconds": 10.0 + 1.5 + 0.25})
     assert systems["towers"] == approx({**TOWERS_METRICS, "seconds": 11.0})
     # classification gives no rating: only the regression towers carry RMSE/MAE
-    assert systems["towers_regression"] == approx({**TOWERS_METRICS, "seconds": 21.0, **TOWER_ERRORS})
+    assert systems["towers_regression"] == approx(
+        {**TOWERS_METRICS, "seconds": 21.0, **TOWER_ERRORS}
+    )
     assert [mode for mode, _ in fakes["train"]] == ["classification", "regression"]
     assert fakes["train"][0][1] == pairs(SPLIT.train)  # trained on the training part only
     assert fakes["neighbors"] == [(TOWERS, 30)]  # max(similarity.k, similar_per_item)
@@ -211,7 +251,9 @@ def test_compare_systems_reports_pipeline_towers_and_the_other_model_function_wi
     assert pairs(context["catalogue"].train) == pairs(SPLIT.train)
 
 
-def test_compare_systems_in_regression_mode_puts_the_towers_rating_errors_on_pipeline_and_towers(fakes):
+def test_compare_systems_in_regression_mode_puts_the_towers_rating_errors_on_pipeline_and_towers(
+    fakes,
+):
     fakes["first_mode"] = "regression"
     cfg = Config(model=ModelConfig(mode="regression"))
     systems, _ = experiment.compare_systems(None, TABLES, SPLIT, cfg, baselines=False)
@@ -221,42 +263,83 @@ def test_compare_systems_in_regression_mode_puts_the_towers_rating_errors_on_pip
     assert [mode for mode, _ in fakes["train"]] == ["regression"]
 
 
-def test_compare_systems_baselines_add_popularity_and_both_als_with_rank_and_explicit_rating_errors(fakes):
+def test_compare_systems_baselines_add_popularity_and_both_als_with_rank_and_explicit_rating_errors(
+    fakes,
+):
     cfg = Config(model=ModelConfig(seed=7))
     systems, _ = experiment.compare_systems(None, TABLES, SPLIT, cfg, baselines=True)
     # popularity 10 (2x), 30 (1x, mean 5), 20 (1x, mean 3), 40, 50: user 1 -> 30, 40, 50; user 2 -> 10, 20, ...
     perfect = {"recall@10": 1.0, "ndcg@10": 1.0, "precision@10": 0.1, "users": 2}
     assert systems["popularity"] == approx({**perfect, "coverage": 1.0, "seconds": 1.0})
     # ALS scores 30 5, 10 4, 20 3, 50 2, 40 1: user 1 -> 30, 50, 40; user 2 -> 10, 20, 50, 40
-    als_errors = {"rmse": math.sqrt(1 / 3), "mae": 1 / 3}  # (1, 30) 5 vs 5, (1, 40) 1 vs 2, (2, 10) 4 vs 4
-    assert systems["als_explicit"] == approx({"rank": 10, **perfect, "coverage": 1.0, "seconds": 2.0,
-                                              **als_errors})
-    assert systems["als_implicit"] == approx({"rank": 64, **perfect, "coverage": 1.0, "seconds": 2.0})
+    als_errors = {
+        "rmse": math.sqrt(1 / 3),
+        "mae": 1 / 3,
+    }  # (1, 30) 5 vs 5, (1, 40) 1 vs 2, (2, 10) 4 vs 4
+    assert systems["als_explicit"] == approx(
+        {"rank": 10, **perfect, "coverage": 1.0, "seconds": 2.0, **als_errors}
+    )
+    assert systems["als_implicit"] == approx(
+        {"rank": 64, **perfect, "coverage": 1.0, "seconds": 2.0}
+    )
     assert fakes["als"] == [(10, False, 7), (64, True, 7)]
 
 
 def test_tradeoff_gives_one_row_per_retrieval_size_with_its_sizes_and_metrics(fakes):
-    small = offline.PipelineResult(recs([(1, 1, 40), (2, 1, 40)]),
-                                   pd.DataFrame({C.USER_ID: [1, 2], C.ITEM_ID: [40, 40]}), 0.5, 0.0004)
+    small = offline.PipelineResult(
+        recs([(1, 1, 40), (2, 1, 40)]),
+        pd.DataFrame({C.USER_ID: [1, 2], C.ITEM_ID: [40, 40]}),
+        0.5,
+        0.0004,
+    )
     fakes["pipeline_result"] = lambda size: small if size.similar_per_item < 20 else PIPELINE
     cfg = Config(retrieval=RetrievalConfig(recent_items=4))
     context = {"catalogue": offline.Catalogue(USERS, ITEMS, SPLIT.train), "trained": TOWERS}
     rows = experiment.tradeoff(None, SPLIT, cfg, context)
     assert fakes["neighbors"] == [(TOWERS, 100)]  # the largest similar_per_item of the sweep
-    assert [(r["similar_per_item"], r["top_genres"], r["items_per_genre"], r["country_items"]) for r in rows] == [
-        (2, 1, 5, 5), (5, 2, 10, 10), (10, 3, 10, 20), (20, 3, 30, 50), (50, 5, 50, 100), (100, 8, 100, 200)]
+    assert [
+        (r["similar_per_item"], r["top_genres"], r["items_per_genre"], r["country_items"])
+        for r in rows
+    ] == [
+        (2, 1, 5, 5),
+        (5, 2, 10, 10),
+        (10, 3, 10, 20),
+        (20, 3, 30, 50),
+        (50, 5, 50, 100),
+        (100, 8, 100, 200),
+    ]
     assert {r["recent_items"] for r in rows} == {4}
     assert [users for *_, users in fakes["pipeline"]] == [[1, 2]] * 6
-    assert rows[0] == approx({
-        "recent_items": 4, "similar_per_item": 2, "top_genres": 1, "items_per_genre": 5, "country_items": 5,
-        "candidates_per_user": 1.0, "candidate_recall": 0.0, "recall@10": 0.0, "ndcg@10": 0.0,
-        "retrieval_seconds": 0.5, "ranking_seconds": 0.0,
-    })
-    assert rows[3] == approx({
-        "recent_items": 4, "similar_per_item": 20, "top_genres": 3, "items_per_genre": 30, "country_items": 50,
-        "candidates_per_user": 2.5, "candidate_recall": 0.5, "recall@10": 0.5, "ndcg@10": (1 / math.log2(3)) / 2,
-        "retrieval_seconds": 1.5, "ranking_seconds": 0.25,
-    })
+    assert rows[0] == approx(
+        {
+            "recent_items": 4,
+            "similar_per_item": 2,
+            "top_genres": 1,
+            "items_per_genre": 5,
+            "country_items": 5,
+            "candidates_per_user": 1.0,
+            "candidate_recall": 0.0,
+            "recall@10": 0.0,
+            "ndcg@10": 0.0,
+            "retrieval_seconds": 0.5,
+            "ranking_seconds": 0.0,
+        }
+    )
+    assert rows[3] == approx(
+        {
+            "recent_items": 4,
+            "similar_per_item": 20,
+            "top_genres": 3,
+            "items_per_genre": 30,
+            "country_items": 50,
+            "candidates_per_user": 2.5,
+            "candidate_recall": 0.5,
+            "recall@10": 0.5,
+            "ndcg@10": (1 / math.log2(3)) / 2,
+            "retrieval_seconds": 1.5,
+            "ranking_seconds": 0.25,
+        }
+    )
 
 
 # --- cold start ------------------------------------------------------------------------------------
@@ -277,10 +360,14 @@ class Choice:
         return self.picked
 
 
-def test_cold_start_holds_the_drawn_items_out_of_training_and_measures_both_systems(fakes, monkeypatch):
+def test_cold_start_holds_the_drawn_items_out_of_training_and_measures_both_systems(
+    fakes, monkeypatch
+):
     rng = Choice([30, 20])
     monkeypatch.setattr(experiment.np.random, "default_rng", rng)
-    cold_pipeline = offline.PipelineResult(recs([(1, 1, 40), (1, 2, 20)]), PIPELINE.candidates, 0.0, 0.0)
+    cold_pipeline = offline.PipelineResult(
+        recs([(1, 1, 40), (1, 2, 20)]), PIPELINE.candidates, 0.0, 0.0
+    )
     fakes["pipeline_result"] = lambda cfg: cold_pipeline
     cfg = Config(model=ModelConfig(seed=5))
     out = experiment.cold_start(None, TABLES, SPLIT, cfg, share=2 / 3)
@@ -293,18 +380,35 @@ def test_cold_start_holds_the_drawn_items_out_of_training_and_measures_both_syst
         "cold_items": 2,
         "relevant_cold_pairs": 1,  # (1, 30); (2, 10) is not cold
         # towers for user 1 (seen 10): 30, 40, 50, 20 -> 2 of 4 slots cold, 30 is a hit
-        "towers": approx({"share_of_slots": 0.5, "users_with_one": 1.0, "distinct_cold_items_shown": 2,
-                          "cold_recall@10": 1.0, "cold_auc": 1.0}),  # 30 (0.5) above 20 (0.2)
+        "towers": approx(
+            {
+                "share_of_slots": 0.5,
+                "users_with_one": 1.0,
+                "distinct_cold_items_shown": 2,
+                "cold_recall@10": 1.0,
+                "cold_auc": 1.0,
+            }
+        ),  # 30 (0.5) above 20 (0.2)
         # pipeline: 40, 20 -> 1 of 2 slots cold, no hit
-        "pipeline": approx({"share_of_slots": 0.5, "users_with_one": 1.0, "distinct_cold_items_shown": 1,
-                            "cold_recall@10": 0.0}),
+        "pipeline": approx(
+            {
+                "share_of_slots": 0.5,
+                "users_with_one": 1.0,
+                "distinct_cold_items_shown": 1,
+                "cold_recall@10": 0.0,
+            }
+        ),
     }
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cold_auc's docstring compares a cold item the user rated >= 4 with 'one they did not rate at all', "
-    "but cold_start passes the training rows as `seen`, which by construction hold no cold item: a cold "
-    "item the user rated below 4 in the test period counts as a negative"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "cold_auc's docstring compares a cold item the user rated >= 4 with 'one they did not rate at all', "
+        "but cold_start passes the training rows as `seen`, which by construction hold no cold item: a cold "
+        "item the user rated below 4 in the test period counts as a negative"
+    ),
+)
 def test_cold_auc_of_cold_start_ignores_cold_items_the_user_rated_below_four(fakes, monkeypatch):
     monkeypatch.setattr(experiment.np.random, "default_rng", Choice([20, 30, 50]))
     split = Split(SPLIT.train, frame([(1, 30, 5.0, 5), (1, 20, 1.0, 6), (2, 10, 4.0, 5)]))
@@ -336,23 +440,42 @@ def test_cold_auc_is_nan_without_relevant_cold_pairs():
 
 def test_evaluate_reports_protocol_data_counts_config_and_only_the_requested_parts(monkeypatch):
     interactions = INTERACTIONS.copy()
-    monkeypatch.setattr(experiment, "load_tables",
-                        lambda data_dir: {C.USERS: USERS, C.ITEMS: ITEMS, C.INTERACTIONS: interactions})
+    monkeypatch.setattr(
+        experiment,
+        "load_tables",
+        lambda data_dir: {C.USERS: USERS, C.ITEMS: ITEMS, C.INTERACTIONS: interactions},
+    )
     seen = []
-    monkeypatch.setattr(experiment, "compare_systems",
-                        lambda spark, tables, split, cfg, baselines: seen.append((split, baselines)) or
-                        ({"popularity": {"ndcg@10": 0.5}}, {}))
+    monkeypatch.setattr(
+        experiment,
+        "compare_systems",
+        lambda spark, tables, split, cfg, baselines: (
+            seen.append((split, baselines)) or ({"popularity": {"ndcg@10": 0.5}}, {})
+        ),
+    )
     monkeypatch.setattr(experiment, "cold_start", lambda *a, **k: {"cold_items": 1})
     monkeypatch.setattr(experiment, "tradeoff", lambda *a, **k: [{"row": 1}])
     cfg = Config()
-    report = experiment.evaluate(None, "/data", cfg, holdout="validation", baselines=False, sweep=False, cold=True)
+    report = experiment.evaluate(
+        None, "/data", cfg, holdout="validation", baselines=False, sweep=False, cold=True
+    )
     assert set(report) == {"protocol", "data", "config", "systems", "cold_start"}
     assert report["protocol"]["holdout"] == "validation" and report["protocol"]["k"] == 10
     assert report["protocol"]["test_share"] == 0.2
     # 18 interactions; the validation split of make_split's test above: 9 train, 4 test, 2 relevant, user 1
-    assert report["data"] == {"dir": "/data", "users": 3, "items": 5, "interactions": 18, "train_rows": 9,
-                              "test_rows": 4, "relevant_rows": 2, "evaluated_users": 1}
-    assert report["config"] == cfg.to_dict() and report["systems"] == {"popularity": {"ndcg@10": 0.5}}
+    assert report["data"] == {
+        "dir": "/data",
+        "users": 3,
+        "items": 5,
+        "interactions": 18,
+        "train_rows": 9,
+        "test_rows": 4,
+        "relevant_rows": 2,
+        "evaluated_users": 1,
+    }
+    assert report["config"] == cfg.to_dict() and report["systems"] == {
+        "popularity": {"ndcg@10": 0.5}
+    }
     assert report["cold_start"] == {"cold_items": 1}
     assert pairs(seen[0][0].test) == [(1, 7), (1, 8), (2, 4), (3, 1)] and seen[0][1] is False
 
@@ -363,10 +486,24 @@ def test_evaluate_reports_protocol_data_counts_config_and_only_the_requested_par
 def test_plot_tradeoff_writes_a_1320_by_495_png_creating_the_directory(tmp_path):
     size = dataclasses.asdict(RetrievalConfig())
     rows = [
-        {**size, "candidates_per_user": 12.0, "candidate_recall": 0.2, "recall@10": 0.05, "ndcg@10": 0.04,
-         "retrieval_seconds": 3.0, "ranking_seconds": 0.1},
-        {**size, "candidates_per_user": 150.0, "candidate_recall": 0.6, "recall@10": 0.09, "ndcg@10": 0.07,
-         "retrieval_seconds": 9.0, "ranking_seconds": 0.4},
+        {
+            **size,
+            "candidates_per_user": 12.0,
+            "candidate_recall": 0.2,
+            "recall@10": 0.05,
+            "ndcg@10": 0.04,
+            "retrieval_seconds": 3.0,
+            "ranking_seconds": 0.1,
+        },
+        {
+            **size,
+            "candidates_per_user": 150.0,
+            "candidate_recall": 0.6,
+            "recall@10": 0.09,
+            "ndcg@10": 0.07,
+            "retrieval_seconds": 9.0,
+            "ranking_seconds": 0.4,
+        },
     ]
     target = tmp_path / "plots" / "nested" / "tradeoff.png"
     assert experiment.plot_tradeoff(rows, str(target)) == target

@@ -26,7 +26,9 @@ def test_split_takes_the_last_fifth_rounded_half_up_and_at_least_one():
     rows += [(2, i, 4.0, 100 + i) for i in range(3)]  # 0.6 -> 1
     rows += [(3, i, 4.0, 100 + i) for i in range(13)]  # 2.6 -> 3
     rows += [(4, 7, 5.0, 100)]  # 1 -> 1 test, no training
-    rows += [(5, i, 4.0, 100 + i) for i in range(5)] + [(5, i, 4.0, 100 + i) for i in range(5, 8)]  # 8 -> 1.6 -> 2
+    rows += [(5, i, 4.0, 100 + i) for i in range(5)] + [
+        (5, i, 4.0, 100 + i) for i in range(5, 8)
+    ]  # 8 -> 1.6 -> 2
     split = temporal_split(frame(rows))
     n_test = split.test.groupby(C.USER_ID).size().to_dict()
     assert n_test == {1: 2, 2: 1, 3: 3, 4: 1, 5: 2}
@@ -37,7 +39,13 @@ def test_split_takes_the_last_fifth_rounded_half_up_and_at_least_one():
 
 def test_split_orders_by_timestamp_then_item_id():
     # same timestamp: the higher item_id is "later"; input order must not matter
-    rows = [(1, 30, 5.0, 200), (1, 10, 5.0, 200), (1, 20, 5.0, 200), (1, 99, 5.0, 50), (1, 5, 5.0, 300)]
+    rows = [
+        (1, 30, 5.0, 200),
+        (1, 10, 5.0, 200),
+        (1, 20, 5.0, 200),
+        (1, 99, 5.0, 50),
+        (1, 5, 5.0, 300),
+    ]
     split = temporal_split(frame(rows[::-1]))
     assert split.test[C.ITEM_ID].tolist() == [5]
     split = temporal_split(frame([r for r in rows if r[1] != 5]))
@@ -66,7 +74,11 @@ def test_perfect_ranking_scores_one_and_empty_ranking_zero():
 def test_metrics_match_a_hand_computed_case():
     # user 1: relevant {5, 6, 7}; hits at ranks 2 and 4. user 2: relevant {9}; hit at rank 11 (beyond k)
     relevant = frame([(1, 5, 4.0, 0), (1, 6, 4.0, 0), (1, 7, 4.0, 0), (2, 9, 4.0, 0)])
-    ranked = recs([(1, 1, 1), (1, 2, 5), (1, 3, 2), (1, 4, 7)] + [(2, r, 100 + r) for r in range(1, 11)] + [(2, 11, 9)])
+    ranked = recs(
+        [(1, 1, 1), (1, 2, 5), (1, 3, 2), (1, 4, 7)]
+        + [(2, r, 100 + r) for r in range(1, 11)]
+        + [(2, 11, 9)]
+    )
     m = ranking_metrics(ranked, relevant, n_items=1000)
     dcg = 1 / math.log2(3) + 1 / math.log2(5)
     idcg = 1 + 1 / math.log2(3) + 1 / math.log2(4)
@@ -88,7 +100,9 @@ def test_top_k_unseen_never_returns_seen_items_and_breaks_ties_by_item_id():
     items = np.array([40, 10, 30, 20])
     scores = {1: [1.0, 1.0, 0.5, 1.0], 2: [0.1, 0.2, 0.3, 0.4]}  # aligned with `items`
     seen = frame([(1, 10, 5.0, 0), (2, 20, 1.0, 0)])
-    out = top_k_unseen(np.array([1, 2]), items, lambda ids: np.array([scores[u] for u in ids]), seen, k=3, block=1)
+    out = top_k_unseen(
+        np.array([1, 2]), items, lambda ids: np.array([scores[u] for u in ids]), seen, k=3, block=1
+    )
     by_user = out.groupby(C.USER_ID)[C.ITEM_ID].apply(list).to_dict()
     assert by_user[1] == [20, 40, 30]  # 10 seen; 20 and 40 tie at 1.0: lower id first
     assert by_user[2] == [30, 10, 40]
@@ -97,7 +111,9 @@ def test_top_k_unseen_never_returns_seen_items_and_breaks_ties_by_item_id():
 
 def test_top_k_unseen_gives_fewer_rows_when_the_user_has_seen_almost_everything():
     seen = frame([(1, 1, 5.0, 0), (1, 2, 5.0, 0)])
-    out = top_k_unseen(np.array([1]), np.array([1, 2, 3]), lambda ids: np.ones((len(ids), 3)), seen, k=10)
+    out = top_k_unseen(
+        np.array([1]), np.array([1, 2, 3]), lambda ids: np.ones((len(ids), 3)), seen, k=10
+    )
     assert out[C.ITEM_ID].tolist() == [3]
 
 

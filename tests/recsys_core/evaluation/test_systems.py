@@ -19,15 +19,31 @@ FAST = ["model.epochs=2", "spark.shuffle_partitions=2"]
 
 def catalogue(train_rows):
     users = pd.DataFrame({C.USER_ID: [1, 2, 3], C.COUNTRY: ["US", "US", "unknown"]})
-    items = pd.DataFrame({C.ITEM_ID: [10, 20, 30, 40, 50], C.TITLE: list("abcde"), C.YEAR: [2000] * 5,
-                          C.GENRES: [["Drama"]] * 5})
+    items = pd.DataFrame(
+        {
+            C.ITEM_ID: [10, 20, 30, 40, 50],
+            C.TITLE: list("abcde"),
+            C.YEAR: [2000] * 5,
+            C.GENRES: [["Drama"]] * 5,
+        }
+    )
     train = pd.DataFrame(train_rows, columns=[C.USER_ID, C.ITEM_ID, C.RATING, C.TIMESTAMP])
     return offline.Catalogue(users, items, train)
 
 
 def test_popularity_orders_by_count_then_mean_then_id_and_skips_seen_items():
-    cat = catalogue([(1, 30, 5.0, 0), (2, 30, 4.0, 0), (3, 30, 3.0, 0), (1, 20, 2.0, 0), (2, 20, 2.0, 0),
-                     (2, 10, 2.0, 0), (3, 10, 2.0, 0), (3, 50, 4.0, 0)])
+    cat = catalogue(
+        [
+            (1, 30, 5.0, 0),
+            (2, 30, 4.0, 0),
+            (3, 30, 3.0, 0),
+            (1, 20, 2.0, 0),
+            (2, 20, 2.0, 0),
+            (2, 10, 2.0, 0),
+            (3, 10, 2.0, 0),
+            (3, 50, 4.0, 0),
+        ]
+    )
     recs = offline.popularity(cat, np.array([1, 2, 3]), k=4)
     got = recs.groupby(C.USER_ID)[C.ITEM_ID].apply(list).to_dict()
     # 30 (3x), then 10 and 20 (2x, same mean 2.0: lower id), then 50 (1x), then 40 (never)
@@ -38,8 +54,11 @@ def test_popularity_orders_by_count_then_mean_then_id_and_skips_seen_items():
 
 def test_both_als_variants_fit_and_recommend_unseen_items(spark):
     rng = np.random.default_rng(0)
-    rows = [(u, int(i), float(rng.integers(1, 6)), 0) for u in (1, 2, 3) for i in rng.choice([10, 20, 30, 40, 50], 3,
-                                                                                              replace=False)]
+    rows = [
+        (u, int(i), float(rng.integers(1, 6)), 0)
+        for u in (1, 2, 3)
+        for i in rng.choice([10, 20, 30, 40, 50], 3, replace=False)
+    ]
     cat = catalogue(rows)
     seen = set((r[0], r[1]) for r in rows)
     for implicit in (False, True):
@@ -49,7 +68,9 @@ def test_both_als_variants_fit_and_recommend_unseen_items(spark):
         assert len(recs) == 6 and not seen & set(zip(recs[C.USER_ID], recs[C.ITEM_ID], strict=True))
     pairs = pd.DataFrame({C.USER_ID: [1, 99], C.ITEM_ID: [10, 10]})
     predicted = offline.als(spark, cat, rank=4, implicit=False, seed=1).predict_ratings(pairs)
-    assert predicted[1] == pytest.approx(cat.train[C.RATING].mean())  # unknown user: the training mean
+    assert predicted[1] == pytest.approx(
+        cat.train[C.RATING].mean()
+    )  # unknown user: the training mean
 
 
 def test_recsys_evaluate_writes_every_system_cold_start_and_the_tradeoff_curve(spark, tmp_path):
@@ -61,15 +82,28 @@ def test_recsys_evaluate_writes_every_system_cold_start_and_the_tradeoff_curve(s
     args = ["evaluate", "--data", str(data), "--out", str(out), "--plot", str(plot)]
     assert main(args + [x for s in FAST for x in ("--set", s)]) == 0
     report = json.loads(out.read_text())
-    assert set(report["systems"]) == {"pipeline", "towers", "towers_regression", "popularity", "als_explicit",
-                                      "als_implicit"}
+    assert set(report["systems"]) == {
+        "pipeline",
+        "towers",
+        "towers_regression",
+        "popularity",
+        "als_explicit",
+        "als_implicit",
+    }
     for name, m in report["systems"].items():
         for key in ("ndcg@10", "recall@10", "precision@10", "coverage"):
             assert 0 <= m[key] <= 1, (name, key)
         assert m["users"] == report["data"]["evaluated_users"] > 0 and m["seconds"] >= 0
-    assert "rmse" in report["systems"]["als_explicit"] and "rmse" not in report["systems"]["popularity"]
-    assert 0 < report["systems"]["towers_regression"]["rmse"] < 5  # ratings are 0.5..5 in generated data
-    assert "rmse" not in report["systems"]["pipeline"]  # classification (the default) predicts no rating
+    assert (
+        "rmse" in report["systems"]["als_explicit"]
+        and "rmse" not in report["systems"]["popularity"]
+    )
+    assert (
+        0 < report["systems"]["towers_regression"]["rmse"] < 5
+    )  # ratings are 0.5..5 in generated data
+    assert (
+        "rmse" not in report["systems"]["pipeline"]
+    )  # classification (the default) predicts no rating
     assert report["systems"]["pipeline"]["candidate_recall"] > 0
     sizes = [row["candidates_per_user"] for row in report["tradeoff"]]
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
@@ -78,4 +112,6 @@ def test_recsys_evaluate_writes_every_system_cold_start_and_the_tradeoff_curve(s
     cold = report["cold_start"]
     assert cold["cold_items"] > 0 and 0 <= cold["towers"]["share_of_slots"] <= 1
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert report["data"]["train_rows"] + report["data"]["test_rows"] == report["data"]["interactions"]
+    assert (
+        report["data"]["train_rows"] + report["data"]["test_rows"] == report["data"]["interactions"]
+    )

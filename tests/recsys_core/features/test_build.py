@@ -120,8 +120,15 @@ def test_genre_column_is_prefixed_lowercase_and_sql_safe(prefix, genre, expected
 def test_item_features_have_one_row_per_item_with_the_expected_columns(item_out):
     columns, rows = item_out
     assert columns == [
-        C.ITEM_ID, C.YEAR, C.YEAR_MISSING, C.AVG_RATING, C.RATING_COUNT, C.RATED_AT,
-        "g_comedy", "g_drama", "g_sci_fi",
+        C.ITEM_ID,
+        C.YEAR,
+        C.YEAR_MISSING,
+        C.AVG_RATING,
+        C.RATING_COUNT,
+        C.RATED_AT,
+        "g_comedy",
+        "g_drama",
+        "g_sci_fi",
     ]
     assert sorted(rows) == [10, 20, 30, 40]
 
@@ -171,9 +178,23 @@ def test_user_features_have_one_row_per_user_of_the_users_table_with_the_expecte
 ):
     columns, rows = user_out
     assert columns == [
-        C.USER_ID, C.AVG_RATING, C.RATING_COUNT, C.ACTIVE_AT, C.LAST_ACTIVE_AT, C.TASTE_POPULARITY,
-        C.TASTE_YEAR, C.AGE, C.AGE_MISSING, "gender_m", "gender_f",
-        "ug_comedy", "ug_drama", "ug_sci_fi", "us_comedy", "us_drama", "us_sci_fi",
+        C.USER_ID,
+        C.AVG_RATING,
+        C.RATING_COUNT,
+        C.ACTIVE_AT,
+        C.LAST_ACTIVE_AT,
+        C.TASTE_POPULARITY,
+        C.TASTE_YEAR,
+        C.AGE,
+        C.AGE_MISSING,
+        "gender_m",
+        "gender_f",
+        "ug_comedy",
+        "ug_drama",
+        "ug_sci_fi",
+        "us_comedy",
+        "us_drama",
+        "us_sci_fi",
     ]
     # u9 rated items but is not a user: no row for it
     assert sorted(rows) == [1, 2, 3]
@@ -246,7 +267,9 @@ def test_item_rated_at_is_the_mean_interaction_time_in_years(item_out):
     rows = item_out[1]
     assert rows[10][C.RATED_AT] == pytest.approx(100 / YEAR_SECONDS)
     assert rows[20][C.RATED_AT] == pytest.approx((200 + 250 + 50) / 3 / YEAR_SECONDS)
-    assert rows[40][C.RATED_AT] == pytest.approx(MEAN_TIMESTAMP / YEAR_SECONDS)  # never rated: the global mean
+    assert rows[40][C.RATED_AT] == pytest.approx(
+        MEAN_TIMESTAMP / YEAR_SECONDS
+    )  # never rated: the global mean
 
 
 def test_user_genre_share_is_the_share_of_the_users_interactions_in_each_genre(user_out):
@@ -262,7 +285,11 @@ def test_user_activity_times_and_taste_profile(user_out):
     assert rows[1][C.ACTIVE_AT] == pytest.approx(200 / YEAR_SECONDS)
     assert rows[1][C.LAST_ACTIVE_AT] == pytest.approx(300 / YEAR_SECONDS)
     assert rows[2][C.LAST_ACTIVE_AT] == pytest.approx(350 / YEAR_SECONDS)
-    assert rows[3][C.ACTIVE_AT] == rows[3][C.LAST_ACTIVE_AT] == pytest.approx(MEAN_TIMESTAMP / YEAR_SECONDS)
+    assert (
+        rows[3][C.ACTIVE_AT]
+        == rows[3][C.LAST_ACTIVE_AT]
+        == pytest.approx(MEAN_TIMESTAMP / YEAR_SECONDS)
+    )
     # popularity of the chosen items: log1p of their counts (u9's rating counts for item 20)
     pop = {10: math.log1p(1), 20: math.log1p(3), 30: math.log1p(2)}
     assert rows[1][C.TASTE_POPULARITY] == pytest.approx((pop[10] + pop[20] + pop[30]) / 3)

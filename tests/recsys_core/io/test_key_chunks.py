@@ -19,7 +19,9 @@ def parquet(folder, *tables: pa.Table):
 
 def keyed(rows: int, keys: int, seed: int = 0) -> pa.Table:
     rng = np.random.default_rng(seed)
-    return pa.table({"user_id": rng.integers(0, keys, rows) * 1000, "row": np.arange(rows)})  # ids share a stride
+    return pa.table(
+        {"user_id": rng.integers(0, keys, rows) * 1000, "row": np.arange(rows)}
+    )  # ids share a stride
 
 
 def test_every_row_once_and_each_key_in_one_chunk(tmp_path):
@@ -27,17 +29,25 @@ def test_every_row_once_and_each_key_in_one_chunk(tmp_path):
     spill = tmp_path / "spill"
     spill.mkdir()
     chunks = list(key_chunks(data, "user_id", 1000, spill_root=spill))
-    assert 3 <= len(chunks) <= chunk_count(5000, 1000) == 5  # buckets by hash: about, not exactly, even
+    assert (
+        3 <= len(chunks) <= chunk_count(5000, 1000) == 5
+    )  # buckets by hash: about, not exactly, even
     rows = np.sort(np.concatenate([c["row"].to_numpy() for c in chunks]))
     assert np.array_equal(rows, np.arange(5000))
-    owners = pd.concat([c[["user_id"]].assign(chunk=i) for i, c in enumerate(chunks)]).drop_duplicates()
+    owners = pd.concat(
+        [c[["user_id"]].assign(chunk=i) for i, c in enumerate(chunks)]
+    ).drop_duplicates()
     assert owners["user_id"].is_unique  # no key split between chunks
     assert list(spill.iterdir()) == []  # spill files removed
 
 
 def test_null_keys_do_not_move_a_key_between_chunks(tmp_path):
-    with_nulls = pa.table({"user_id": pa.array([7, None, 8, 9] * 50, pa.int64()), "row": np.arange(200)})
-    without = pa.table({"user_id": pa.array([7, 8, 9, 10] * 50, pa.int64()), "row": np.arange(200, 400)})
+    with_nulls = pa.table(
+        {"user_id": pa.array([7, None, 8, 9] * 50, pa.int64()), "row": np.arange(200)}
+    )
+    without = pa.table(
+        {"user_id": pa.array([7, 8, 9, 10] * 50, pa.int64()), "row": np.arange(200, 400)}
+    )
     chunks = list(key_chunks(parquet(tmp_path / "in", with_nulls, without), "user_id", 50))
     owner = {}
     for i, chunk in enumerate(chunks):

@@ -29,14 +29,22 @@ def test_ds_must_be_a_date(tmp_path):
 
 
 def test_conform_orders_and_casts_to_the_contract():
-    t = conform("interactions", pa.table({"rating": [4.5], "timestamp": [1], "item_id": [2], "user_id": [3],
-                                          "extra": ["x"]}))
+    t = conform(
+        "interactions",
+        pa.table(
+            {"rating": [4.5], "timestamp": [1], "item_id": [2], "user_id": [3], "extra": ["x"]}
+        ),
+    )
     assert t.column_names == ["user_id", "item_id", "rating", "timestamp"]
     assert t.schema.field("rating").type == pa.float32()
 
 
 def test_require_inputs_names_the_missing_table(tmp_path):
     write_input(tmp_path, "users", pa.table({"user_id": [1], "country": ["US"]}))
-    write_input(tmp_path, "items", pa.table({"item_id": [1], "title": ["a"], "year": [2000], "genres": [["Drama"]]}))
+    write_input(
+        tmp_path,
+        "items",
+        pa.table({"item_id": [1], "title": ["a"], "year": [2000], "genres": [["Drama"]]}),
+    )
     with pytest.raises(MissingInputError, match="input table 'interactions' not found"):
         require_inputs(tmp_path)

@@ -18,7 +18,9 @@ def interactions(n_users=200, seed=0):
         n = int(rng.integers(1, 15))
         items = rng.choice(500, n, replace=False)
         ts = rng.integers(0, 5, n)  # many timestamp ties: the item_id tie-break matters
-        rows += [(u, int(i), float(rng.integers(1, 6)), int(t)) for i, t in zip(items, ts, strict=True)]
+        rows += [
+            (u, int(i), float(rng.integers(1, 6)), int(t)) for i, t in zip(items, ts, strict=True)
+        ]
     return pd.DataFrame(rows, columns=[C.USER_ID, C.ITEM_ID, C.RATING, C.TIMESTAMP])
 
 
@@ -27,7 +29,9 @@ def test_holdout_is_the_protocol_split_of_a_stable_share_of_users(spark):
     df = interactions()
     train, held = (x.toPandas() for x in split_holdout(spark.createDataFrame(df), 0.3))
     assert len(train) + len(held) == len(df)
-    assert not set(map(tuple, train[[C.USER_ID, C.ITEM_ID]].values)) & set(map(tuple, held[[C.USER_ID, C.ITEM_ID]].values))
+    assert not set(map(tuple, train[[C.USER_ID, C.ITEM_ID]].values)) & set(
+        map(tuple, held[[C.USER_ID, C.ITEM_ID]].values)
+    )
     chosen = set(held[C.USER_ID])
     assert 0.15 * 200 < len(chosen) < 0.45 * 200
     # for the chosen users, exactly the offline protocol's test rows (users keep one training row)
@@ -37,7 +41,9 @@ def test_holdout_is_the_protocol_split_of_a_stable_share_of_users(spark):
     assert set(train[C.USER_ID]) >= chosen  # nobody loses all their training rows
     singles = df.groupby(C.USER_ID).size()
     assert not chosen & set(singles[singles == 1].index)
-    again = split_holdout(spark.createDataFrame(df.sample(frac=1, random_state=1)), 0.3)[1].toPandas()
+    again = split_holdout(spark.createDataFrame(df.sample(frac=1, random_state=1)), 0.3)[
+        1
+    ].toPandas()
     assert set(again[C.USER_ID]) == chosen  # the same users every night, whatever the row order
     assert split_holdout(spark.createDataFrame(df), 0.0)[1].count() == 0
 

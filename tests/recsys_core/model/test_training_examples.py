@@ -16,8 +16,13 @@ from recsys_core.model.training_examples import sample_negatives, training_examp
 
 USERS = pd.DataFrame({C.USER_ID: [1, 2, 3], "f": [0.1, 0.2, 0.3]})
 ITEMS = pd.DataFrame({C.ITEM_ID: [10, 20, 30, 40], "g": [1.0, 2.0, 3.0, 4.0]})
-INTER = pd.DataFrame({C.USER_ID: [1, 1, 2, 3, 9], C.ITEM_ID: [10, 20, 30, 40, 10],
-                      C.RATING: [5.0, 2.0, 4.0, 3.5, 5.0]})
+INTER = pd.DataFrame(
+    {
+        C.USER_ID: [1, 1, 2, 3, 9],
+        C.ITEM_ID: [10, 20, 30, 40, 10],
+        C.RATING: [5.0, 2.0, 4.0, 3.5, 5.0],
+    }
+)
 
 
 def test_regression_targets_are_the_ratings_of_known_pairs():
@@ -39,7 +44,9 @@ def test_negatives_are_never_pairs_the_user_interacted_with():
     i = np.random.default_rng(0).integers(0, 20, len(u))
     nu, ni = sample_negatives(u, i, 20, 3, seed=1)
     assert 0.5 * 3 * len(u) < len(nu) <= 3 * len(u)
-    assert not set(zip(nu.tolist(), ni.tolist(), strict=True)) & set(zip(u.tolist(), i.tolist(), strict=True))
+    assert not set(zip(nu.tolist(), ni.tolist(), strict=True)) & set(
+        zip(u.tolist(), i.tolist(), strict=True)
+    )
     again = sample_negatives(u, i, 20, 3, seed=1)
     assert np.array_equal(again[1], ni)  # seeded
 
@@ -63,20 +70,49 @@ def test_users_and_items_that_never_interacted_get_embeddings_from_their_feature
     n_users, n_items = 120, 60
     user_genre = rng.integers(0, 2, n_users)
     item_genre = rng.integers(0, 2, n_items)
-    users = pd.DataFrame({C.USER_ID: np.arange(n_users), "likes_a": (user_genre == 0).astype(float),
-                          "likes_b": (user_genre == 1).astype(float)})
-    items = pd.DataFrame({C.ITEM_ID: np.arange(n_items), "is_a": (item_genre == 0).astype(float),
-                          "is_b": (item_genre == 1).astype(float)})
-    rows = [(u, i) for u in range(n_users) for i in rng.choice(np.flatnonzero(item_genre == user_genre[u]), 8)]
-    inter = pd.DataFrame(rows, columns=[C.USER_ID, C.ITEM_ID]).drop_duplicates().assign(**{C.RATING: 4.0})
-    cfg = ModelConfig(mode="classification", label="interacted", negatives=2, user_layers=(16, 8),
-                      item_layers=(16, 8), epochs=8, batch_size=64, learning_rate=0.01, seed=3)
+    users = pd.DataFrame(
+        {
+            C.USER_ID: np.arange(n_users),
+            "likes_a": (user_genre == 0).astype(float),
+            "likes_b": (user_genre == 1).astype(float),
+        }
+    )
+    items = pd.DataFrame(
+        {
+            C.ITEM_ID: np.arange(n_items),
+            "is_a": (item_genre == 0).astype(float),
+            "is_b": (item_genre == 1).astype(float),
+        }
+    )
+    rows = [
+        (u, i)
+        for u in range(n_users)
+        for i in rng.choice(np.flatnonzero(item_genre == user_genre[u]), 8)
+    ]
+    inter = (
+        pd.DataFrame(rows, columns=[C.USER_ID, C.ITEM_ID])
+        .drop_duplicates()
+        .assign(**{C.RATING: 4.0})
+    )
+    cfg = ModelConfig(
+        mode="classification",
+        label="interacted",
+        negatives=2,
+        user_layers=(16, 8),
+        item_layers=(16, 8),
+        epochs=8,
+        batch_size=64,
+        learning_rate=0.01,
+        seed=3,
+    )
     model = fit_towers(*training_examples(inter, users, items, cfg), cfg)
 
     new_item = pd.DataFrame({"is_a": [1.0], "is_b": [0.0]})
     new_user = pd.DataFrame({"likes_a": [1.0], "likes_b": [0.0]})
     vi, vu = model.embed_items(new_item), model.embed_users(new_user)
-    assert np.allclose(np.linalg.norm(vi, axis=1), 1, atol=1e-5) and np.allclose(np.linalg.norm(vu, axis=1), 1, atol=1e-5)
+    assert np.allclose(np.linalg.norm(vi, axis=1), 1, atol=1e-5) and np.allclose(
+        np.linalg.norm(vu, axis=1), 1, atol=1e-5
+    )
     fans_a = users[users["likes_a"] == 1].drop(columns=C.USER_ID).head(20)
     fans_b = users[users["likes_b"] == 1].drop(columns=C.USER_ID).head(20)
     p_a = model.predict(fans_a, pd.concat([new_item] * len(fans_a), ignore_index=True))

@@ -57,7 +57,12 @@ def test_output_is_the_dot_product_of_unit_norm_vectors():
     xu = rng.normal(size=(50, 5)).astype(np.float32) * 3
     xi = rng.normal(size=(50, 3)).astype(np.float32) * 3
     tt = TwoTowerModel(
-        model, Scaler(np.zeros(5), np.ones(5)), Scaler(np.zeros(3), np.ones(3)), 1.0, 5.0
+        model,
+        Scaler(np.zeros(5), np.ones(5)),
+        Scaler(np.zeros(3), np.ones(3)),
+        1.0,
+        5.0,
+        mode=SMALL.mode,
     )
     vu, vm = tt.embed_users(xu), tt.embed_items(xi)
     assert vu.shape == vm.shape == (50, 4)
@@ -237,7 +242,9 @@ def test_classification_mode_learns_likes_and_outputs_probabilities(data, tmp_pa
     from dataclasses import replace
 
     users, items, ratings = data
-    model = fit_towers(users, items, ratings, replace(SMALL, mode="classification", like_threshold=4.0))
+    model = fit_towers(
+        users, items, ratings, replace(SMALL, mode="classification", like_threshold=4.0)
+    )
     assert model.keras_model.get_layer("probability").activation.__name__ == "sigmoid"
     assert model.keras_model.loss == "binary_crossentropy"
     metrics = model.meta["metrics"]
@@ -249,11 +256,15 @@ def test_classification_mode_learns_likes_and_outputs_probabilities(data, tmp_pa
     w, b = model.calibration
     assert w > 0  # a learned temperature that cannot flip the ranking by v_u . v_m
     np.testing.assert_allclose(probs, 1 / (1 + np.exp(-(w * scores + b))), rtol=1e-5)
-    assert probs.max() > 0.9 and probs.min() < 0.1  # not squeezed into sigmoid([-1, 1]) = 0.27..0.73
+    assert (
+        probs.max() > 0.9 and probs.min() < 0.1
+    )  # not squeezed into sigmoid([-1, 1]) = 0.27..0.73
     liked = ratings >= 4.0
     assert probs[liked].mean() > probs[~liked].mean() + 0.2
     again = TwoTowerModel.load(model.save(tmp_path / "m"))
-    assert again.mode == "classification" and np.allclose(again.predict(users, items), probs, atol=1e-6)
+    assert again.mode == "classification" and np.allclose(
+        again.predict(users, items), probs, atol=1e-6
+    )
 
 
 def test_unknown_model_mode_is_rejected():
@@ -266,7 +277,9 @@ def test_classification_accepts_boolean_labels_and_regression_refuses_them(data)
     cfg = dataclasses.replace(SMALL, mode="classification", epochs=2)
     from_ratings = fit_towers(users, items, ratings, cfg)
     from_labels = fit_towers(users, items, ratings >= 4.0, cfg)
-    np.testing.assert_allclose(from_ratings.predict(users, items), from_labels.predict(users, items), atol=1e-6)
+    np.testing.assert_allclose(
+        from_ratings.predict(users, items), from_labels.predict(users, items), atol=1e-6
+    )
     with pytest.raises(RecsysError, match="regression mode trains on ratings"):
         fit_towers(users, items, ratings >= 4.0, SMALL)
 
@@ -278,7 +291,9 @@ def test_output_transform_reproduces_output_in_both_modes(data, fitted):
     np.testing.assert_allclose(slope * scores + intercept, fitted.to_rating(scores))
     np.testing.assert_allclose(fitted.output(scores), fitted.to_rating(scores))
     users, items, ratings = data
-    clf = fit_towers(users, items, ratings, dataclasses.replace(SMALL, mode="classification", epochs=1))
+    clf = fit_towers(
+        users, items, ratings, dataclasses.replace(SMALL, mode="classification", epochs=1)
+    )
     slope, intercept, sigmoid = clf.output_transform()
     assert sigmoid and (slope, intercept) == clf.calibration
     np.testing.assert_allclose(clf.output(scores), 1 / (1 + np.exp(-(slope * scores + intercept))))

@@ -17,39 +17,51 @@ from recsys_core.publish.warehouse import checksum, open_warehouse
 DB_ERRORS = (duckdb.Error, psycopg.Error)  # what each backend raises when a value cannot be loaded
 
 
-def recommendations(user_ids: list[int], score: float = 0.5, version: str = "v1", run: str = "r1") -> pa.Table:
+def recommendations(
+    user_ids: list[int], score: float = 0.5, version: str = "v1", run: str = "r1"
+) -> pa.Table:
     n = len(user_ids)
-    return pa.table({
-        "user_id": pa.array(user_ids, pa.int64()),
-        "rank": pa.array([1] * n, pa.int32()),
-        "item_id": pa.array([100 + u for u in user_ids], pa.int64()),
-        "score": pa.array([score] * n, pa.float64()),
-        "predicted_rating": pa.array([3.0] * n, pa.float64()),
-        "reason": pa.array(["top_genre:Drama"] * n),
-        "model_version": pa.array([version] * n),
-        "run_id": pa.array([run] * n),
-    })
+    return pa.table(
+        {
+            "user_id": pa.array(user_ids, pa.int64()),
+            "rank": pa.array([1] * n, pa.int32()),
+            "item_id": pa.array([100 + u for u in user_ids], pa.int64()),
+            "score": pa.array([score] * n, pa.float64()),
+            "predicted_rating": pa.array([3.0] * n, pa.float64()),
+            "reason": pa.array(["top_genre:Drama"] * n),
+            "model_version": pa.array([version] * n),
+            "run_id": pa.array([run] * n),
+        }
+    )
 
 
 def neighbors(item_ids: list[int], distance: float = 1.0) -> pa.Table:
-    return pa.table({
-        "item_id": pa.array(item_ids, pa.int64()),
-        "rank": pa.array([1] * len(item_ids), pa.int32()),
-        "neighbor_id": pa.array([i + 1 for i in item_ids], pa.int64()),
-        "distance": pa.array([distance] * len(item_ids), pa.float64()),
-    })
+    return pa.table(
+        {
+            "item_id": pa.array(item_ids, pa.int64()),
+            "rank": pa.array([1] * len(item_ids), pa.int32()),
+            "neighbor_id": pa.array([i + 1 for i in item_ids], pa.int64()),
+            "distance": pa.array([distance] * len(item_ids), pa.float64()),
+        }
+    )
 
 
 def items(item_ids: list[int], title: str = "T") -> pa.Table:
-    return pa.table({
-        "item_id": pa.array(item_ids, pa.int64()),
-        "title": pa.array([f"{title}{i}" for i in item_ids]),
-        "year": pa.array([1999] + [None] * (len(item_ids) - 1), pa.int32()),
-        "genres": pa.array([['Drama', 'Sci-Fi "B"']] + [[]] * (len(item_ids) - 1), pa.list_(pa.string())),
-    })
+    return pa.table(
+        {
+            "item_id": pa.array(item_ids, pa.int64()),
+            "title": pa.array([f"{title}{i}" for i in item_ids]),
+            "year": pa.array([1999] + [None] * (len(item_ids) - 1), pa.int32()),
+            "genres": pa.array(
+                [["Drama", 'Sci-Fi "B"']] + [[]] * (len(item_ids) - 1), pa.list_(pa.string())
+            ),
+        }
+    )
 
 
-def tables(users: list[int], item_ids: list[int], score: float = 0.5, version: str = "v1", run: str = "r1"):
+def tables(
+    users: list[int], item_ids: list[int], score: float = 0.5, version: str = "v1", run: str = "r1"
+):
     return {
         "recommendations": recommendations(users, score, version, run),
         "item_neighbors": neighbors(item_ids),
@@ -73,13 +85,24 @@ def snapshot(wh) -> dict[str, list[tuple]]:
         return v.isoformat() if isinstance(v, dt.date) else str(v)[:10]
 
     return {
-        "recommendations": sorted((day(r[0]), *r[1:]) for r in rows(
-            wh, "SELECT ds, user_id, rank, item_id, score, reason, model_version, run_id FROM recommendations")),
-        "item_neighbors": sorted((day(r[0]), *r[1:]) for r in rows(
-            wh, "SELECT ds, item_id, rank, neighbor_id, distance FROM item_neighbors")),
-        "items": sorted((day(r[0]), *r[1:]) for r in rows(wh, "SELECT ds, item_id, title FROM items")),
-        "publish_log": sorted((day(r[0]), *r[1:]) for r in rows(
-            wh, "SELECT ds, run_id, table_name, rows, checksum FROM publish_log")),
+        "recommendations": sorted(
+            (day(r[0]), *r[1:])
+            for r in rows(
+                wh,
+                "SELECT ds, user_id, rank, item_id, score, reason, model_version, run_id FROM recommendations",
+            )
+        ),
+        "item_neighbors": sorted(
+            (day(r[0]), *r[1:])
+            for r in rows(wh, "SELECT ds, item_id, rank, neighbor_id, distance FROM item_neighbors")
+        ),
+        "items": sorted(
+            (day(r[0]), *r[1:]) for r in rows(wh, "SELECT ds, item_id, title FROM items")
+        ),
+        "publish_log": sorted(
+            (day(r[0]), *r[1:])
+            for r in rows(wh, "SELECT ds, run_id, table_name, rows, checksum FROM publish_log")
+        ),
     }
 
 
@@ -88,7 +111,9 @@ def test_publish_creates_tables_log_and_latest_view(wh):
     assert result.status == "published"
     assert result.rows == {"recommendations": 3, "item_neighbors": 2, "items": 2}
     assert rows(wh, "SELECT count(*) FROM recommendations_latest") == [(3,)]
-    log = rows(wh, "SELECT table_name, rows, checksum, model_version FROM publish_log ORDER BY table_name")
+    log = rows(
+        wh, "SELECT table_name, rows, checksum, model_version FROM publish_log ORDER BY table_name"
+    )
     assert [r[:2] for r in log] == [("item_neighbors", 2), ("items", 2), ("recommendations", 3)]
     assert log[2][2] == checksum(recommendations([1, 2, 3])) and log[2][3] == "v1"
 
@@ -96,9 +121,14 @@ def test_publish_creates_tables_log_and_latest_view(wh):
 def test_tables_and_columns_carry_comments_for_analysts(wh):
     wh.publish("2024-03-01", "r1", tables([1], [10]), "v1")
     if wh.dialect == "duckdb":
-        table = rows(wh, "SELECT comment FROM duckdb_tables() WHERE table_name = 'recommendations'")[0][0]
-        column = rows(wh, "SELECT comment FROM duckdb_columns() WHERE table_name = 'recommendations' "
-                          "AND column_name = 'predicted_rating'")[0][0]
+        table = rows(
+            wh, "SELECT comment FROM duckdb_tables() WHERE table_name = 'recommendations'"
+        )[0][0]
+        column = rows(
+            wh,
+            "SELECT comment FROM duckdb_columns() WHERE table_name = 'recommendations' "
+            "AND column_name = 'predicted_rating'",
+        )[0][0]
     else:
         table = rows(wh, "SELECT obj_description('recommendations'::regclass)")[0][0]
         column = rows(wh, "SELECT col_description('recommendations'::regclass, 6)")[0][0]
@@ -133,7 +163,9 @@ def test_repeated_publish_of_the_same_run_is_a_noop(wh):
 
 def test_two_ds_coexist_and_latest_shows_the_newest_ds_only(wh):
     wh.publish("2024-03-02", "r2", tables([4, 5], [10], version="v2"), "v2")
-    wh.publish("2024-03-01", "r1", tables([1, 2, 3], [10]), "v1")  # an older ds published later (backfill)
+    wh.publish(
+        "2024-03-01", "r1", tables([1, 2, 3], [10]), "v1"
+    )  # an older ds published later (backfill)
     got = rows(wh, "SELECT user_id FROM recommendations_latest ORDER BY user_id")
     assert got == [(4,), (5,)]
     assert rows(wh, "SELECT count(DISTINCT ds) FROM recommendations") == [(2,)]
@@ -160,8 +192,11 @@ def test_a_publish_failing_midway_leaves_earlier_rows_unchanged(wh):
     wh.publish("2024-03-01", "r1", tables([1, 2, 3], [10, 11]), "v1")
     before = snapshot(wh)
     bad = recommendations([7, 8]).set_column(3, "score", pa.array(["not a number", "x"]))
-    broken = {"item_neighbors": neighbors([30, 31, 32], distance=9.0), "items": items([30, 31, 32], "new"),
-              "recommendations": bad}
+    broken = {
+        "item_neighbors": neighbors([30, 31, 32], distance=9.0),
+        "items": items([30, 31, 32], "new"),
+        "recommendations": bad,
+    }
     with pytest.raises(DB_ERRORS):
         wh.publish("2024-03-01", "r2", broken, "v2")
     assert snapshot(wh) == before
@@ -182,7 +217,9 @@ def test_duckdb_path_parses_absolute_and_relative_urls():
     assert duckdb_path("duckdb://rel/x.duckdb") == Path("rel/x.duckdb")
 
 
-@pytest.mark.parametrize("url", ["sqlite:///abs/x.db", "postgresql://host/db", "duckdb://", "/abs/x.duckdb"])
+@pytest.mark.parametrize(
+    "url", ["sqlite:///abs/x.db", "postgresql://host/db", "duckdb://", "/abs/x.duckdb"]
+)
 def test_duckdb_path_rejects_other_urls(url):
     with pytest.raises(ConfigError, match="warehouse URL"):
         duckdb_path(url)
