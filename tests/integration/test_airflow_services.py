@@ -4,7 +4,7 @@ import time
 
 from recsys_core.datasets.generate import generate_dataset
 from tests.integration.airflow_services import airflow_services
-from tests.integration.conftest import assert_invariants, duckdb_url, table_rows
+from tests.integration.dag_runs import assert_invariants, duckdb_url, table_rows
 
 DAG = "recsys_nightly"
 

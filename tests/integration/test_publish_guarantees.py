@@ -1,4 +1,5 @@
-"""What downstream readers rely on: backfills in any order, concurrent runs, reads during a big publish."""
+"""What downstream readers rely on: backfills in any order, reads during a big publish (two runs at
+once: tests/integration/test_nightly_dag.py)."""
 
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 
 from recsys_core.datasets.generate import generate_dataset
 from recsys_core.publish.warehouse import open_warehouse
-from tests.integration.conftest import FAST, assert_invariants, duckdb_url, table_rows
+from tests.integration.dag_runs import FAST, assert_invariants, table_rows
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def data(tmp_path_factory):
 
 
 def test_backfill_in_reverse_order_publishes_every_ds_and_latest_is_the_newest(
-    data, tmp_path, pg_url
+    data, tmp_path, pg_url, airflow_home
 ):
     cmd = [
         sys.executable,
@@ -39,7 +40,7 @@ def test_backfill_in_reverse_order_publishes_every_ds_and_latest_is_the_newest(
         "--work",
         str(tmp_path / "work"),
         "--airflow-home",
-        str(tmp_path / "af"),
+        str(airflow_home),
         "--warehouse",
         pg_url,
         *FAST,
@@ -53,42 +54,6 @@ def test_backfill_in_reverse_order_publishes_every_ds_and_latest_is_the_newest(
     assert table_rows(pg_url, "SELECT DISTINCT ds::TEXT FROM recommendations_latest") == [
         ("2026-02-02",)
     ]
-
-
-def test_two_runs_started_at_once_for_different_dates_both_publish(data, tmp_path):
-    work = tmp_path / "work"
-    runs = {}
-    top_n = {
-        "2026-03-01": 20,
-        "2026-03-02": 5,
-    }  # the second also proves the top_n DAG param is honoured
-    for ds in top_n:
-        cmd = [
-            sys.executable,
-            "-m",
-            "recsys_cli.main",
-            "run",
-            "--data",
-            str(data),
-            "--ds",
-            ds,
-            "--work",
-            str(work),
-            "--airflow-home",
-            str(tmp_path / f"af-{ds}"),
-            "--top-n",
-            str(top_n[ds]),
-            *FAST,
-        ]
-        runs[ds] = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-    for proc in runs.values():
-        out, _ = proc.communicate(timeout=1800)
-        assert proc.returncode == 0, out[-4000:]
-    for ds in runs:
-        assert_invariants(duckdb_url(work), data, ds, top_n=top_n[ds])
-    assert table_rows(duckdb_url(work), "SELECT count(DISTINCT ds) FROM recommendations") == [(2,)]
 
 
 def _recommendations(users: int, per_user: int, run: str) -> pa.Table:

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import jobs
 from recsys_core.candidates.retrieval import long_form
 from recsys_core.datasets.generate import generate_dataset
-from tests.integration.conftest import assert_invariants, duckdb_url
+from tests.integration.dag_runs import assert_invariants, duckdb_url
 from tests.integration.spark_cluster import standalone_cluster
 
 DS = "2026-01-31"

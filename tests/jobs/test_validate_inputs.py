@@ -12,6 +12,7 @@ from recsys_core.datasets.generate import generate_dataset
 from recsys_core.errors import EXIT_USER_ERROR
 from recsys_core.io import layout
 from recsys_core.step_runner import run_job
+from tests.damaged_inputs import DAMAGE_ERRORS, damaged_copy
 
 DS = "2026-01-31"
 
@@ -125,3 +126,16 @@ def test_partitioned_inputs_read_the_partition_of_ds(data, tmp_path):
 def test_invalid_config_fails_before_reading(data, tmp_path):
     code, record = run(data, tmp_path, "--set", "ranking.top_n=0")
     assert code == EXIT_USER_ERROR and "ranking.top_n: must be positive" in record["error"]
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE_ERRORS))
+def test_damaged_interactions_fail_by_name_and_keep_the_published_snapshot(data, tmp_path, damage):
+    work = tmp_path / "work"
+    assert run(data, work)[0] == 0
+    snapshot = work / "lake" / "inputs" / "interactions" / f"ds={DS}"
+    before = pq.read_table(snapshot)
+    code, record = run(damaged_copy(data, tmp_path, damage), work)
+    assert code == EXIT_USER_ERROR and record["status"] == "failed"
+    assert DAMAGE_ERRORS[damage] in record["error"], record["error"]
+    assert "interactions" in record["error"]
+    assert pq.read_table(snapshot).equals(before)  # the last good snapshot of ds stays whole
