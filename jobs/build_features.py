@@ -23,7 +23,7 @@ def body(ctx: JobContext) -> dict:
     held_users = t[C.USERS].join(held_out.select(C.USER_ID).distinct(), C.USER_ID, "left_semi")
     held_features = features.user_features(held_users, train_view, t[C.ITEMS], genres)
     return {
-        "rows_in": {name: df.count() for name, df in t.items()},
+        "rows_in": {name: ctx.input_rows(name) for name in t},
         "rows_out": {
             L.USER_FEATURES: ctx.lake.write_spark(
                 users.orderBy(C.USER_ID), L.USER_FEATURES, ctx.ds

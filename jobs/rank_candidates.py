@@ -52,7 +52,7 @@ def body(ctx: JobContext) -> dict:
     )
     rows = ctx.lake.write_spark(ranked, L.RECOMMENDATIONS, ctx.ds)
     return {
-        "rows_in": {L.CANDIDATES: candidates.count(), C.USERS: users},
+        "rows_in": {L.CANDIDATES: ctx.lake.count_rows(L.CANDIDATES, ctx.ds), C.USERS: users},
         "rows_out": {L.USER_EMBEDDINGS: users, L.RECOMMENDATIONS: rows},
         "model_version": version,
     }

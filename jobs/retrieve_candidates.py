@@ -23,7 +23,7 @@ def body(ctx: JobContext) -> dict:
     rows = ctx.lake.write_spark(
         candidates, L.CANDIDATES, ctx.ds
     )  # one row per user, already partitioned by user
-    return {"rows_in": {C.USERS: t[C.USERS].count()}, "rows_out": {L.CANDIDATES: rows}}
+    return {"rows_in": {C.USERS: ctx.input_rows(C.USERS)}, "rows_out": {L.CANDIDATES: rows}}
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 from recsys_cli.bench.commands import add_bench
 from recsys_core.config import DEFAULT_AIRFLOW_HOME, DEFAULT_CONFIG_PATH, DEFAULT_WORK_DIR
 from recsys_core.errors import RecsysError
+from recsys_core.io import layout
 from recsys_core.step_runner import resolve_warehouse_url
 
 # defaults of `recsys generate` (those of recsys_core.datasets.generate.generate_dataset)
@@ -238,8 +239,10 @@ def add_similar(sub) -> None:
 
 def cmd_report(a) -> int:
     """Where the HTML run report of a ds (default: the newest) is."""
-    reports = Path(a.work).resolve() / "reports"
-    found = sorted(reports.glob(f"ds={a.ds}/report.html" if a.ds else "ds=*/report.html"))
+    work = layout.WorkDir(Path(a.work).resolve())
+    reports = work.reports
+    found = [work.report(a.ds)] if a.ds else sorted(reports.glob(f"ds=*/{layout.REPORT_FILE}"))
+    found = [path for path in found if path.is_file()]
     if not found:
         print(
             f"no run report under {reports}" + (f" for ds {a.ds}" if a.ds else ""), file=sys.stderr

@@ -59,6 +59,10 @@ class JobContext:
     def read_input(self, table: str, columns: list[str] | None = None):
         return self.lake.read_table(layout.input_dataset(table), self.ds, columns)
 
+    def input_rows(self, table: str) -> int:
+        """Rows of the validated snapshot of an input table, from its Parquet footers."""
+        return self.lake.count_rows(layout.input_dataset(table), self.ds)
+
     def spark_inputs(self, spark) -> dict:
         """The validated input snapshots of ds as Spark DataFrames (already cast to their contracts)."""
         return {t: spark.read.parquet(str(self.input_path(t))) for t in INPUT_TABLES}
@@ -112,9 +116,6 @@ def parse_args(argv: list[str] | None, description: str) -> JobContext:
 
 def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | None = None) -> int:
     """Run one step: time it, record {seconds, rows...} under the lake's _steps, map errors to exit codes."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     started = time.time()
     args = _arguments(argv, f"recsys step {name}")
     record: dict = {"step": name, "ds": args.ds, "run_id": args.run_id}
@@ -155,4 +156,8 @@ def _utc(seconds: float) -> str:
 
 
 def main_for(name: str, body: Callable[[JobContext], dict]) -> None:
+    """The entry point of `python -m jobs.<name>`: log to stderr, run the step, exit with its code."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     sys.exit(run_job(name, body))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -43,6 +44,8 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+    # py4j logs "closing down" from __del__ at interpreter exit, after pytest has closed the streams
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 PG_URL = os.environ.get("RECSYS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

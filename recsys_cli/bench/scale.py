@@ -95,7 +95,7 @@ def bench_scale(
         result = measured(cmd, logs / f"{name}.log")
         if result["returncode"] != 0:
             raise RuntimeError(f"bench scale: {name} failed; see {logs / (name + '.log')}")
-        record = work / "lake" / "_steps" / f"ds={DS}" / f"{name}.json"
+        record = layout.WorkDir(work).step_record(DS, name)
         if record.exists():
             result["rows_out"] = json.loads(record.read_text()).get("rows_out")
         report["stages"][name] = result
@@ -143,12 +143,12 @@ def train_on_sample(work: Path, rows: int) -> None:
     import numpy as np
     import pyarrow.dataset as pads
 
-    from jobs.train_towers import MODEL_REF_FILE, feature_matrices
     from recsys_core.config import ModelConfig
     from recsys_core.io.lake import Lake
     from recsys_core.model.input_pipeline import ArrayExamples
+    from recsys_core.model.registry import write_serving
     from recsys_core.model.training import fit_towers_on
-    from recsys_core.model.training_examples import example_chunks
+    from recsys_core.model.training_examples import example_chunks, feature_matrices
 
     lake = Lake(work / "lake")
     users = (
@@ -170,7 +170,7 @@ def train_on_sample(work: Path, rows: int) -> None:
     xu, xi, ucols, icols = feature_matrices(users, items)
     model = fit_towers_on(xu, xi, ArrayExamples(u, i, y, np.zeros(len(y), bool)), cfg, ucols, icols)
     path = model.save(work / "models" / "bench-sample")
-    lake.write_json({"version": "bench-sample", "path": str(path)}, L.MODEL_REF, DS, MODEL_REF_FILE)
+    write_serving(lake, DS, {"version": "bench-sample", "path": str(path)})
 
 
 def als_reference(data: Path, work: Path, driver_memory: str) -> None:

@@ -99,23 +99,18 @@ def bench_similarity_job(
 ) -> dict:
     """The item_similarity Spark job (python -m jobs.item_similarity) on n random unit vectors written as
     one ds's item embeddings: its seconds and the peak memory of its whole process tree."""
-    import pyarrow.parquet as pq
-
-    from jobs.embed_items import embedding_table
     from recsys_cli.bench.measure import measured
     from recsys_cli.bench.scale import DS
     from recsys_core import columns as C
     from recsys_core.io import layout as L
     from recsys_core.io.lake import Lake
+    from recsys_core.model.embeddings import embedding_table
 
     lake = Lake(work / "lake")
-    stage = lake.staging(L.ITEM_EMBEDDINGS, DS)
-    stage.mkdir(parents=True, exist_ok=True)
-    pq.write_table(
-        embedding_table(np.arange(n, dtype=np.int64), C.ITEM_ID, unit_vectors(n, dim, seed)),
-        stage / "part-00000.parquet",
+    embeddings = embedding_table(
+        np.arange(n, dtype=np.int64), C.ITEM_ID, unit_vectors(n, dim, seed)
     )
-    lake.commit(stage, L.ITEM_EMBEDDINGS, DS)
+    lake.write_table(embeddings, L.ITEM_EMBEDDINGS, DS)
     result = measured(
         [
             sys.executable,
@@ -136,7 +131,7 @@ def bench_similarity_job(
     )
     if result["returncode"] != 0:
         raise RuntimeError(f"item_similarity failed; see {work / 'item_similarity.log'}")
-    rows = pq.ParquetDataset(lake.partition(L.ITEM_NEIGHBORS, DS)).read([C.ITEM_ID]).num_rows
+    rows = lake.count_rows(L.ITEM_NEIGHBORS, DS)
     return {**result, "items": n, "rows_out": rows}
 
 

@@ -16,6 +16,7 @@ from recsys_core.columns import INPUT_TABLES
 from recsys_core.errors import CorruptInputError, MissingInputError
 from recsys_core.io.contracts import contract
 from recsys_core.io.key_chunks import key_chunks
+from recsys_core.io.layout import PART_FILE
 
 
 def table_path(data_dir: str | Path, table: str) -> Path:
@@ -38,7 +39,7 @@ class InputWriter:
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
         self.table = table
-        self._writer = pq.ParquetWriter(self.dir / "part-00000.parquet", schema)
+        self._writer = pq.ParquetWriter(self.dir / PART_FILE, schema)
 
     def write(self, data: pa.Table) -> None:
         self._writer.write_table(conform(self.table, data))

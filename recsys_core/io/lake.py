@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from recsys_core.errors import MissingInputError, RecsysError
@@ -90,10 +91,14 @@ class Lake:
         return self.partition(dataset, ds)
 
     def write_spark(self, df, dataset: str, ds: str) -> int:
-        """Write a Spark DataFrame as the ds partition; returns the rows committed (read back)."""
+        """Write a Spark DataFrame as the ds partition; returns the rows committed."""
         with self.writing(dataset, ds) as stage:
             df.write.mode("overwrite").parquet(str(stage))
-        return df.sparkSession.read.parquet(str(self.partition(dataset, ds))).count()
+        return self.count_rows(dataset, ds)
+
+    def count_rows(self, dataset: str, ds: str) -> int:
+        """Rows of a partition, from its Parquet footers: no data is read and no Spark job runs."""
+        return pads.dataset(self.require(dataset, ds), format="parquet").count_rows()
 
     def read_table(self, dataset: str, ds: str, columns: list[str] | None = None) -> pa.Table:
         return pq.read_table(self.require(dataset, ds), columns=columns)

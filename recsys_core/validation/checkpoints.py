@@ -132,7 +132,9 @@ def _checkpoint(table: str, suite_name: str, expectations: list[dict], docs_root
     # built in one go: add_expectation_configuration() merges e.g. every expect_column_to_exist into one
     suite = gx.ExpectationSuite(
         name=suite_name,
-        expectations=[ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]) for e in expectations],
+        expectations=[
+            ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"]) for e in expectations
+        ],
     )
     definition = gx.ValidationDefinition(name=table, data=batch, suite=suite)
     checkpoint = gx.Checkpoint(

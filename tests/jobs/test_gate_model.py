@@ -1,42 +1,36 @@
 """The nightly gate with the real jobs: a worse model is trained and recorded but the blessed one serves."""
 
+import importlib
 import json
-import subprocess
-import sys
 
 import pytest
 
 from recsys_core.datasets.generate import generate_dataset
+from recsys_core.step_runner import run_job
 
 DS = "2026-01-31"
+# a larger held-out slice than the default, so a small data set judges models on enough users
+GATE_SETTINGS = (
+    "spark.shuffle_partitions=2",
+    "evaluation.holdout_user_share=0.3",
+    "evaluation.bless_margin=0",
+)
 pytestmark = pytest.mark.spark
 
 
 def step(name, data, work, *settings):
-    cmd = [
-        sys.executable,
-        "-m",
-        f"jobs.{name}",
-        "--ds",
-        DS,
-        "--data",
-        str(data),
-        "--work",
-        str(work),
-        "--set",
-        "spark.shuffle_partitions=2",
-        "--set",
-        "evaluation.holdout_user_share=0.3",
-        "--set",
-        "evaluation.bless_margin=0",
-        *[x for s in settings for x in ("--set", s)],
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((work / "lake" / "_steps" / f"ds={DS}" / f"{name}.json").read_text())
+    """Run one job in this process (its Spark steps on the tests' session), return its step record."""
+    job = importlib.import_module(f"jobs.{name}")
+    argv = ["--ds", DS, "--data", str(data), "--work", str(work)]
+    for setting in (*GATE_SETTINGS, *settings):
+        argv += ["--set", setting]
+    assert run_job(name, job.body, argv) == 0
+    record = json.loads((work / "lake" / "_steps" / f"ds={DS}" / f"{name}.json").read_text())
+    assert record["status"] == "success", record
+    return record
 
 
-def test_a_worse_model_is_kept_out_of_serving_and_the_reason_recorded(tmp_path):
+def test_a_worse_model_is_kept_out_of_serving_and_the_reason_recorded(tmp_path, spark):
     data, work = tmp_path / "data", tmp_path / "work"
     generate_dataset(data, users=300, items=200, interactions=9000, seed=5)
     for name in ("validate_inputs", "build_features", "validate_features"):

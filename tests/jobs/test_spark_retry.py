@@ -8,9 +8,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.embed_items import embedding_table
 from recsys_core.candidates.similarity import top_k_neighbors
 from recsys_core.io.lake import Lake
+from recsys_core.model.embeddings import embedding_table
 
 DS = "2026-01-31"
 pytestmark = pytest.mark.spark
