@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -65,18 +68,31 @@ def pg_server():
     return PG_URL
 
 
-@pytest.fixture
-def pg_url(pg_server, request):
-    """A URL whose search_path is a fresh schema for this test, dropped afterwards."""
-    import re
-    import uuid
-
+@contextlib.contextmanager
+def pg_schema(server: str, name: str):
+    """A URL whose search_path is a fresh schema named after `name`, dropped afterwards."""
     import psycopg
 
-    schema = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:6]
-    with psycopg.connect(pg_server, autocommit=True) as con:
+    schema = "t_" + re.sub(r"\W", "_", name.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+    with psycopg.connect(server, autocommit=True) as con:
         con.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in pg_server else "?"
-    yield f"{pg_server}{sep}options=-csearch_path%3D{schema}"
-    with psycopg.connect(pg_server, autocommit=True) as con:
-        con.execute(f"DROP SCHEMA {schema} CASCADE")
+    sep = "&" if "?" in server else "?"
+    try:
+        yield f"{server}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as con:
+            con.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def pg_url(pg_server, request):
+    """A PostgreSQL warehouse of this test alone (a schema of its own)."""
+    with pg_schema(pg_server, request.node.name) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_pg_url(pg_server, request):
+    """A PostgreSQL warehouse shared by the tests of one module."""
+    with pg_schema(pg_server, request.module.__name__.rsplit(".", 1)[-1]) as url:
+        yield url

@@ -1,5 +1,7 @@
 """The whole nightly DAG, run through Airflow on a small generated dataset and on MovieLens."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -10,6 +12,8 @@ from recsys_core.datasets.generate import generate_dataset
 from recsys_core.datasets.movielens import ingest_movielens
 from tests.damaged_inputs import DAMAGE_ERRORS, damaged_copy
 from tests.integration.dag_runs import (
+    FAST,
+    RUN_TIMEOUT,
     assert_invariants,
     checksum,
     copy_of_airflow_home,
@@ -24,6 +28,7 @@ from tests.paths import SHIPPED_CONFIG as PROJECT_CONFIG
 from tests.recsys_airflow.test_notify import Receiver
 
 DS = "2026-01-31"
+EARLIER_DS = "2026-01-30"
 STEPS = [
     "validate_inputs",
     "build_features",
@@ -46,63 +51,75 @@ def small_data(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def first_run(small_data, airflow_home, tmp_path_factory):
+def warehouse(module_pg_url):
+    """The runs of this module publish into PostgreSQL, as a deployment does (the default DuckDB file
+    is what the cluster, services and MovieLens runs publish into)."""
+    return module_pg_url
+
+
+@pytest.fixture(scope="module")
+def first_run(small_data, airflow_home, tmp_path_factory, warehouse):
+    """`recsys backfill` of two dates in reverse order: the newer ds is published first."""
     work = tmp_path_factory.mktemp("work")
-    proc = recsys_run(small_data, work, airflow_home, DS)
+    cmd = [sys.executable, "-m", "recsys_cli.main", "backfill", "--data", str(small_data)]
+    cmd += ["--start", EARLIER_DS, "--end", DS, "--reverse", "--work", str(work)]
+    cmd += ["--airflow-home", str(airflow_home), "--warehouse", warehouse, *FAST]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=2 * RUN_TIMEOUT)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return work, proc
 
 
-def test_run_prints_every_step_with_its_rows(first_run):
+def test_backfill_prints_every_step_of_every_run_with_its_rows(first_run):
     _, proc = first_run
+    assert "backfill: 2 of 2 ds published" in proc.stdout
     lines = proc.stdout.splitlines()
     for step in STEPS:
-        assert any(line.startswith(step) and "success" in line for line in lines), step
-    assert "recommendations=" in proc.stdout and "succeeded" in proc.stdout
+        assert sum(line.startswith(step) and "success" in line for line in lines) == 2, step
+    assert "recommendations=" in proc.stdout and proc.stdout.count("succeeded") == 2
 
 
-def test_published_recommendations_hold_every_invariant(first_run, small_data):
-    work, _ = first_run
-    assert_invariants(duckdb_url(work), small_data, DS)
+def test_every_ds_of_the_backfill_holds_every_invariant_and_latest_is_the_newest(
+    first_run, small_data, warehouse
+):
+    for ds in (EARLIER_DS, DS):
+        assert_invariants(warehouse, small_data, ds)
+    # EARLIER_DS was published last, yet the latest view shows the newest ds
+    assert table_rows(warehouse, "SELECT DISTINCT ds::TEXT FROM recommendations_latest") == [(DS,)]
 
 
-def test_item_neighbors_published_k_per_item_without_self(first_run, small_data):
-    work, _ = first_run
+def test_item_neighbors_published_k_per_item_without_self(first_run, small_data, warehouse):
     rows = table_rows(
-        duckdb_url(work),
+        warehouse,
         "SELECT item_id, count(*), sum((item_id = neighbor_id)::INT), min(distance) "
         "FROM item_neighbors WHERE ds = ?::DATE GROUP BY item_id",
         [DS],
     )
     assert len(rows) == pq.read_table(small_data / "items").num_rows
-    k = load_config(
-        PROJECT_CONFIG
-    ).similarity.k  # what `recsys run` used: the project's config file
+    k = load_config(PROJECT_CONFIG).similarity.k  # what the runs used: the project's config file
     assert all(r[1] == k and r[2] == 0 and r[3] >= 0 for r in rows)
 
 
-def test_cold_start_users_get_recommendations(first_run, small_data):
-    work, _ = first_run
+def test_cold_start_users_get_recommendations(first_run, small_data, warehouse):
     users = set(pq.read_table(small_data / "users").column("user_id").to_pylist())
     active = set(pq.read_table(small_data / "interactions").column("user_id").to_pylist())
     cold = users - active
     assert cold, "the generator should leave some users without interactions"
-    got = table_rows(duckdb_url(work), "SELECT DISTINCT user_id FROM recommendations_latest")
+    got = table_rows(warehouse, "SELECT DISTINCT user_id FROM recommendations_latest")
     assert cold <= {r[0] for r in got}
 
 
 def test_a_rerun_of_ds_and_a_run_of_another_ds_started_at_once_both_publish_whole(
-    first_run, small_data, airflow_home, tmp_path
+    first_run, small_data, airflow_home, tmp_path, warehouse
 ):
     """The rerun replaces ds with the same rows (no duplicates); the other run, started at the same moment
-    into the same warehouse file with top_n 5, waits for the file and publishes its own ds."""
+    into the same warehouse with top_n 5, waits for the publish lock and publishes its own ds."""
     work, _ = first_run
-    db = duckdb_url(work)
+    db = warehouse
     before = checksum(db, DS)
     other = "2026-02-01"
     other_home = copy_of_airflow_home(airflow_home, tmp_path / "airflow")
     runs = {
-        DS: start_recsys_run(small_data, work, airflow_home, DS),
+        DS: start_recsys_run(small_data, work, airflow_home, DS, "--warehouse", db),
         other: start_recsys_run(
             small_data, tmp_path / "work", other_home, other, "--warehouse", db, "--top-n", "5"
         ),
@@ -128,23 +145,31 @@ def test_a_rerun_of_ds_and_a_run_of_another_ds_started_at_once_both_publish_whol
         "two runs on the same inputs must publish identical rows"
     )
     assert_invariants(db, small_data, other, top_n=5)
-    assert table_rows(db, "SELECT count(DISTINCT ds) FROM recommendations") == [(2,)]
+    assert table_rows(db, "SELECT count(DISTINCT ds) FROM recommendations") == [(3,)]
 
 
 def test_bad_input_fails_at_validation_alerts_and_leaves_the_warehouse(
-    first_run, small_data, airflow_home, tmp_path
+    first_run, small_data, airflow_home, tmp_path, warehouse
 ):
     """One damaged feed through Airflow: the task fails without retries, nothing downstream runs, the
     alert names the task, ds and error, and the published ds is untouched. Every kind of damage is named
     by the job itself in tests/jobs/test_validate_inputs.py."""
     work, _ = first_run
-    db = duckdb_url(work)
+    db = warehouse
     before = checksum(db, DS)
     data = damaged_copy(small_data, tmp_path, "missing_column")
     expected = DAMAGE_ERRORS["missing_column"]
     alerts = Receiver()
     try:
-        proc = recsys_run(data, work, airflow_home, DS, env={"RECSYS_ALERT_WEBHOOK": alerts.url})
+        proc = recsys_run(
+            data,
+            work,
+            airflow_home,
+            DS,
+            "--warehouse",
+            db,
+            env={"RECSYS_ALERT_WEBHOOK": alerts.url},
+        )
     finally:
         alerts.close()
     assert proc.returncode != 0
@@ -206,20 +231,16 @@ def test_an_invalid_param_is_refused_before_any_task_runs(airflow_home, tmp_path
     assert not (tmp_path / "work").exists(), "a task ran although the params were invalid"
 
 
-def test_run_report_is_in_the_warehouse_and_as_html(first_run):
-    import subprocess
-    import sys
-
+def test_run_report_is_in_the_warehouse_and_as_html(first_run, warehouse):
     work, proc = first_run
     assert any(line.startswith("report") and "success" in line for line in proc.stdout.splitlines())
     steps = table_rows(
-        duckdb_url(work),
+        warehouse,
         "SELECT step, status, seconds, rows_out, run_id FROM run_report WHERE ds = ?::DATE",
         [DS],
     )
-    for run_id in {
-        s[4] for s in steps
-    }:  # the first run, and the rerun when that test ran before this one
+    # the backfill's run of ds, and the rerun when that test ran before this one
+    for run_id in {s[4] for s in steps}:
         assert sorted(s[0] for s in steps if s[4] == run_id) == sorted(STEPS)
     assert all(s[1] == "success" and s[2] >= 0 for s in steps)
     assert any('"recommendations": ' in s[3] for s in steps)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import time
 from pathlib import Path
 
 import duckdb
@@ -237,3 +239,36 @@ def test_query_on_a_missing_duckdb_warehouse_raises_and_creates_nothing(tmp_path
     with pytest.raises(ConfigError, match="no warehouse at"):
         wh.query("SELECT 1")
     assert not (tmp_path / "none").exists()
+
+
+def _publish_in_a_child(url: str, ds: str, hold_seconds: float) -> str:
+    """Publish one ds from another process; with hold_seconds, keep the file open (locked) first."""
+    wh = open_warehouse(url)
+    if hold_seconds:
+        con = wh.connect()
+        time.sleep(hold_seconds)
+        con.close()
+    return wh.publish(ds, f"run-{ds}", {"recommendations": recommendations([1, 2])}, "v1").status
+
+
+def test_a_second_duckdb_writer_waits_for_the_file_lock_and_both_ds_publish(tmp_path):
+    """DuckDB lets one process write a file: a run publishing while another holds the file waits its
+    turn instead of failing (two whole DagRuns at once: tests/integration, on PostgreSQL)."""
+    url = f"duckdb://{tmp_path / 'wh.duckdb'}"
+    open_warehouse(url).publish(
+        "2026-01-01", "seed", {"recommendations": recommendations([1])}, "v1"
+    )
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(2) as pool:
+        holder = pool.apply_async(_publish_in_a_child, (url, "2026-01-02", 3.0))
+        time.sleep(1.0)  # the holder has the file by now
+        waiter = pool.apply_async(_publish_in_a_child, (url, "2026-01-03", 0.0))
+        assert [holder.get(timeout=120), waiter.get(timeout=120)] == ["published", "published"]
+    rows = open_warehouse(url).query(
+        "SELECT ds::TEXT, count(*) FROM recommendations GROUP BY 1 ORDER BY 1"
+    )
+    assert [tuple(r) for r in rows.itertuples(index=False)] == [
+        ("2026-01-01", 1),
+        ("2026-01-02", 2),
+        ("2026-01-03", 2),
+    ]

@@ -1,59 +1,13 @@
-"""What downstream readers rely on: backfills in any order, reads during a big publish (two runs at
-once: tests/integration/test_nightly_dag.py)."""
+"""What readers of the warehouse rely on while a big ds is published (backfills in any order and two
+runs at once: tests/integration/test_nightly_dag.py)."""
 
-import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 import pyarrow as pa
-import pytest
 
-from recsys_core.datasets.generate import generate_dataset
 from recsys_core.publish.warehouse import open_warehouse
-from tests.integration.dag_runs import FAST, assert_invariants, table_rows
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("small")
-    generate_dataset(out, users=200, items=120, interactions=4000, seed=21)
-    return out
-
-
-def test_backfill_in_reverse_order_publishes_every_ds_and_latest_is_the_newest(
-    data, tmp_path, pg_url, airflow_home
-):
-    cmd = [
-        sys.executable,
-        "-m",
-        "recsys_cli.main",
-        "backfill",
-        "--data",
-        str(data),
-        "--start",
-        "2026-02-01",
-        "--end",
-        "2026-02-02",
-        "--reverse",
-        "--work",
-        str(tmp_path / "work"),
-        "--airflow-home",
-        str(airflow_home),
-        "--warehouse",
-        pg_url,
-        *FAST,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "backfill: 2 of 2 ds published" in proc.stdout
-    for ds in ("2026-02-01", "2026-02-02"):
-        assert_invariants(pg_url, data, ds)
-    # 2026-02-01 was published last, yet the latest view shows the newest ds
-    assert table_rows(pg_url, "SELECT DISTINCT ds::TEXT FROM recommendations_latest") == [
-        ("2026-02-02",)
-    ]
 
 
 def _recommendations(users: int, per_user: int, run: str) -> pa.Table:
