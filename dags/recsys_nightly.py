@@ -4,7 +4,7 @@
 Nightly two-tower recommendations for every user, keyed by the run's logical date (`ds`):
 
 validate inputs (Great Expectations) → build features (Spark) → validate features → train towers
-(Keras) → evaluate model (bless the new model, or keep the last blessed one) → embed items → item
+(Keras) → gate model (bless the new model, or keep the last blessed one) → embed items → item
 similarity (Spark) → retrieve candidates (Spark) → rank → publish (DuckDB or PostgreSQL warehouse,
 one transaction per ds) → report (run_report table and an HTML report under
 <work_dir>/reports/ds=.../report.html).
@@ -30,6 +30,14 @@ from recsys_airflow.notify import notify_failure
 from recsys_airflow.operators import RecsysJobOperator, RecsysSparkJobOperator
 
 PROJECT = Path(__file__).resolve().parents[1]
+# a run stuck longer than this fails instead of blocking the next night's (one run at a time)
+DAGRUN_TIMEOUT = timedelta(hours=6)
+TASK_TIMEOUT = timedelta(hours=2)  # a step running longer is stuck: it fails, then retries
+# infrastructure failures (a lost Spark executor, a busy warehouse) often pass on a retry; bad input
+# or config fails at once whatever this says (EXIT_USER_ERROR)
+TASK_RETRIES = 2
+RETRY_DELAY = timedelta(minutes=2)  # the first wait; exponential backoff lengthens the next ones
+MAX_TOP_N = 1000  # the top_n param's bound: a mistyped value cannot publish a huge table
 
 with DAG(
     dag_id="recsys_nightly",
@@ -38,13 +46,13 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    dagrun_timeout=timedelta(hours=6),
+    dagrun_timeout=DAGRUN_TIMEOUT,
     default_args={
         "owner": "recsys",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
+        "retries": TASK_RETRIES,
+        "retry_delay": RETRY_DELAY,
         "retry_exponential_backoff": True,
-        "execution_timeout": timedelta(hours=2),
+        "execution_timeout": TASK_TIMEOUT,
         "on_failure_callback": notify_failure,
     },
     params={
@@ -80,7 +88,7 @@ with DAG(
             None,
             type=["null", "integer"],
             minimum=1,
-            maximum=1000,
+            maximum=MAX_TOP_N,
             description="Recommendations per user; empty keeps ranking.top_n of the config (20).",
         ),
         "model_mode": Param(

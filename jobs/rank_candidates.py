@@ -12,7 +12,7 @@ from recsys_core.model.registry import load_serving
 from recsys_core.spark import spark_session
 from recsys_core.step_runner import JobContext, main_for
 
-BATCH_ROWS = 65_536
+BATCH_ROWS = 65_536  # users embedded per batch: memory stays bounded whatever the user count
 
 
 def embed_users(ctx: JobContext, model) -> int:

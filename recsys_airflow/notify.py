@@ -9,6 +9,9 @@ import urllib.request
 
 log = logging.getLogger(__name__)
 WEBHOOK_ENV = "RECSYS_ALERT_WEBHOOK"
+ERROR_CHARS = 4000  # of the error in an alert: a readable message; the whole error is in the log
+# an unreachable webhook must not hold the failure callback (and the task) for long
+WEBHOOK_TIMEOUT_SECONDS = 10
 
 
 def failure_summary(context) -> dict:
@@ -30,7 +33,7 @@ def failure_summary(context) -> dict:
         "ds": (context.get("params") or {}).get("ds") or context.get("ds"),
         "run_id": ti.run_id,
         "try_number": ti.try_number,
-        "error": str(context.get("exception") or "unknown error")[:4000],
+        "error": str(context.get("exception") or "unknown error")[:ERROR_CHARS],
         "log": log_path,
     }
 
@@ -49,7 +52,7 @@ def notify_failure(context) -> None:
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
             log.info("failure alert posted to %s: HTTP %s", url, response.status)
     except OSError as exc:  # an alert that cannot be sent must not hide the task's own failure
         log.error("could not post failure alert to %s (%s): %s", url, exc, json.dumps(summary))

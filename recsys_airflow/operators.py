@@ -16,7 +16,7 @@ import jobs
 
 SPARK_CONN_ID = "spark_default"
 DS_TEMPLATE = "{{ params.ds or ds }}"
-# what every job reads (jobs/common.py): the run's params as RECSYS_* variables, rendered per run
+# what every job reads (recsys_core/step_runner.py): the run's params as RECSYS_* variables, rendered per run
 JOB_ENV = {
     "RECSYS_DATA_DIR": "{{ params.data_dir }}",
     "RECSYS_WORK_DIR": "{{ params.work_dir }}",
@@ -26,6 +26,7 @@ JOB_ENV = {
     "{% if params.top_n %}\nranking.top_n={{ params.top_n }}{% endif %}"
     "{% if params.model_mode %}\nmodel.mode={{ params.model_mode }}{% endif %}",
     "RECSYS_RUN_ID": "{{ run_id }}",
+    # 2: TensorFlow's C++ logs errors only; its INFO and WARNING lines would bury the job's log
     "TF_CPP_MIN_LOG_LEVEL": "2",
 }
 

@@ -37,7 +37,7 @@ def airflow_env(home: Path, spark_master: str = SparkConfig.master) -> dict[str,
         AIRFLOW__CORE__UNIT_TEST_MODE="False",
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
         AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(home / "logs"),
-        TF_CPP_MIN_LOG_LEVEL="2",
+        TF_CPP_MIN_LOG_LEVEL="2",  # TensorFlow's C++ logs errors only
         # Airflow starts its own components as `airflow ...`: the project's environment comes first
         PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     )

@@ -20,6 +20,9 @@ GENERATE_INTERACTIONS = 60_000
 GENERATE_SEED = 42
 # default of `recsys ui`
 UI_PORT = 8080
+# exit code of a command that failed on a RecsysError (bad input, config or state), as argparse's
+# usage errors: the command was given something it cannot use
+EXIT_RECSYS_ERROR = 2
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -383,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except RecsysError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_RECSYS_ERROR
 
 
 if __name__ == "__main__":

@@ -127,8 +127,8 @@ class ValidationConfig:
     # above it the run fails (a broken feed, not a few stragglers)
     max_orphan_share: float = 0.01
     # a table larger than this is validated in chunks of about this many rows, every key's rows in one
-    # chunk (recsys_core/key_chunks.py), so validation's memory does not grow with the table; at 50M
-    # interactions 10 chunks of 5M peak at 1.7 GB against 8.4 GB in one chunk, and run faster (README)
+    # chunk (recsys_core/io/key_chunks.py), so validation's peak memory follows the chunk size, not
+    # the table's size (the README has the measurements)
     chunk_rows: int = 5_000_000
 
     def __post_init__(self) -> None:

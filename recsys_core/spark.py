@@ -11,7 +11,7 @@ import threading
 from recsys_core.config import SparkConfig
 
 log = logging.getLogger(__name__)
-PROGRESS_SECONDS = 15.0
+PROGRESS_SECONDS = 15.0  # between progress lines: a long stage shows, the task log does not flood
 
 
 def _log_progress(sc, stop: threading.Event, every: float) -> None:

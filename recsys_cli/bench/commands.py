@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from recsys_cli.bench.scale import STAGES
+from recsys_cli.bench.scale import DRIVER_MEMORY, STAGES, TRAIN_SAMPLE_ROWS
 
 # defaults of `recsys bench similarity`
 SIMILARITY_ITEMS = 62_000
@@ -30,11 +30,13 @@ SCALE_ITEMS = 100_000
 SCALE_INTERACTIONS = 50_000_000
 SCALE_DATA = "data/bench-scale/inputs"
 SCALE_WORK = "data/bench-scale/work"
-SCALE_DRIVER_MEMORY = "12g"
-SCALE_TRAIN_SAMPLE = 1_000_000
+SCALE_DRIVER_MEMORY = DRIVER_MEMORY
+SCALE_TRAIN_SAMPLE = TRAIN_SAMPLE_ROWS
 # defaults of `recsys bench publish`
 PUBLISH_ROWS = 1_000_000
-PUBLISH_REFERENCE_ROWS = 20_000  # row-by-row INSERT is ~100x slower: fewer rows give the same rate
+# row-by-row INSERT is far slower than COPY, and its rate does not depend on the row count: fewer
+# rows measure the same rate in a reasonable time
+PUBLISH_REFERENCE_ROWS = 20_000
 PUBLISH_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 

@@ -8,13 +8,15 @@ import subprocess
 import time
 from pathlib import Path
 
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+BYTES_PER_KIB = 1024
+KIB_PER_MB = 1024  # the benchmarks' MB are MiB
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // BYTES_PER_KIB
 SAMPLE_SECONDS = 0.5  # how often a child's process tree is sampled for its memory
 
 
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far, in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB_PER_MB  # Linux: KiB
 
 
 def tree_rss_mb(root: int) -> float:
@@ -36,7 +38,7 @@ def tree_rss_mb(root: int) -> float:
         except OSError:
             pass
         todo.extend(children.get(pid, []))
-    return total / 1024
+    return total / KIB_PER_MB
 
 
 def measured(cmd: list[str], log: Path, every: float = SAMPLE_SECONDS) -> dict:

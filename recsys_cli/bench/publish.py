@@ -15,18 +15,27 @@ import pyarrow as pa
 from recsys_core.publish.tables import RECOMMENDATIONS, create_sql
 from recsys_core.publish.warehouse import open_warehouse
 
+# the synthetic recommendations: ranking.top_n's default per user, one fixed ds, ids of a large
+# catalogue and ratings on the 5-star scale; their values do not change the load's speed
+RECS_PER_USER = 20
+DS_DAYS = 20_000  # days since 1970-01-01
+CATALOGUE_ITEMS = 100_000
+MAX_RATING = 5
+SEED = 0
+TABLE_SUFFIX_CHARS = 8  # hex characters of a uuid4 naming the scratch table: concurrent runs differ
+
 
 def recommendations(n: int) -> pa.Table:
-    rng = np.random.default_rng(0)
-    users = np.arange(n, dtype=np.int64) // 20
+    rng = np.random.default_rng(SEED)
+    users = np.arange(n, dtype=np.int64) // RECS_PER_USER
     return pa.table(
         {
-            "ds": pa.array(np.full(n, 20_000, dtype=np.int32)).cast(pa.date32()),
+            "ds": pa.array(np.full(n, DS_DAYS, dtype=np.int32)).cast(pa.date32()),
             "user_id": users,
-            "rank": (np.arange(n) % 20 + 1).astype(np.int32),
-            "item_id": rng.integers(0, 100_000, n),
+            "rank": (np.arange(n) % RECS_PER_USER + 1).astype(np.int32),
+            "item_id": rng.integers(0, CATALOGUE_ITEMS, n),
             "score": rng.random(n),
-            "predicted_rating": rng.random(n) * 5,
+            "predicted_rating": rng.random(n) * MAX_RATING,
             "reason": pa.array(["similar_to:318; top_genre:Drama"] * n),
             "model_version": pa.array(["m1"] * n),
             "run_id": pa.array(["bench"] * n),
@@ -38,7 +47,7 @@ def bench_publish(rows: int, reference_rows: int, url: str) -> dict:
     """Seconds to COPY `rows` recommendations and to INSERT `reference_rows` of them one by one."""
     wh = open_warehouse(url)
     con = wh.connect()
-    table = f"bench_{uuid.uuid4().hex[:8]}"
+    table = f"bench_{uuid.uuid4().hex[:TABLE_SUFFIX_CHARS]}"
     try:
         con.execute(create_sql(RECOMMENDATIONS, "postgres", table))
         data = recommendations(rows)

@@ -34,6 +34,19 @@ SERVING = (
     "retrieve_candidates",
     "rank_candidates",
 )  # the stages the goal is about: candidates to top N
+DATA_SEED = 7  # any fixed seed: the generated data set is reused while sizes and seed match
+DRIVER_MEMORY = "12g"  # Spark driver memory of every stage, in local mode
+# interactions the towers are fitted on: training has its own benchmark, and ranking costs the same
+# whatever the weights
+TRAIN_SAMPLE_ROWS = 1_000_000
+# the ALS reference: rank 32 on implicit feedback, Spark MLlib's defaults for the other settings
+ALS_RANK = 32
+ALS_MAX_ITER = 10
+ALS_REG = 0.1
+ALS_ALPHA = 1.0
+ALS_SEED = 7
+# ALS recommends as many items per user as the pipeline keeps (ranking.top_n's default)
+ALS_TOP_N = 20
 
 
 def prepare(data: Path, users: int, items: int, interactions: int, seed: int) -> dict:
@@ -59,9 +72,9 @@ def bench_scale(
     users: int,
     items: int,
     interactions: int,
-    seed: int = 7,
-    driver_memory: str = "12g",
-    sample: int = 1_000_000,
+    seed: int = DATA_SEED,
+    driver_memory: str = DRIVER_MEMORY,
+    sample: int = TRAIN_SAMPLE_ROWS,
     als: bool = True,
     only: list[str] | None = None,
 ) -> dict:
@@ -183,19 +196,19 @@ def als_reference(data: Path, work: Path, driver_memory: str) -> None:
     spark = spark_session(SparkConfig(driver_memory=driver_memory), "recsys-bench-als")
     inter = spark.read.parquet(str(data / C.INTERACTIONS))
     als = ALS(
-        rank=32,
-        maxIter=10,
-        regParam=0.1,
+        rank=ALS_RANK,
+        maxIter=ALS_MAX_ITER,
+        regParam=ALS_REG,
         implicitPrefs=True,
-        alpha=1.0,
+        alpha=ALS_ALPHA,
         userCol=C.USER_ID,
         itemCol=C.ITEM_ID,
         ratingCol=C.RATING,
         coldStartStrategy="drop",
-        seed=7,
+        seed=ALS_SEED,
     )
     model = als.fit(inter)
-    model.recommendForAllUsers(20).write.mode("overwrite").parquet(
+    model.recommendForAllUsers(ALS_TOP_N).write.mode("overwrite").parquet(
         str(work / "als_recommendations")
     )
 
@@ -238,11 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="what", required=True)
     t = sub.add_parser("train-sample")
     t.add_argument("--work", type=Path, required=True)
-    t.add_argument("--rows", type=int, default=1_000_000)
+    t.add_argument("--rows", type=int, default=TRAIN_SAMPLE_ROWS)
     a = sub.add_parser("als")
     a.add_argument("--data", type=Path, required=True)
     a.add_argument("--work", type=Path, required=True)
-    a.add_argument("--driver-memory", default="12g")
+    a.add_argument("--driver-memory", default=DRIVER_MEMORY)
     args = p.parse_args(argv)
     if args.what == "train-sample":
         train_on_sample(args.work, args.rows)

@@ -16,9 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys_cli.bench.commands import (
+    SIMILARITY_DIM,
+    SIMILARITY_ITEMS,
+    SIMILARITY_K,
+    SIMILARITY_SEED,
+)
 from recsys_cli.bench.measure import peak_rss_mb
 
 METHODS = ("kernel", "faiss", "matmul")
+# query rows per bare product: the kernel's default block (top_k_neighbors), so both run the
+# same products
+MATMUL_BLOCK = 1024
+ERROR_TAIL_CHARS = 2000  # of a failed child's stderr in the error: where the traceback ends
 
 
 def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
@@ -44,9 +54,9 @@ def run_method(method: str, n: int, dim: int, k: int, seed: int, out: Path | Non
         idx = found[:, 1:]
     elif method == "matmul":
         # the floating-point work alone: every score, in the same blocks, nothing selected
-        block = np.empty((1024, n), dtype=np.float32)
-        for s in range(0, n, 1024):
-            np.matmul(x[s : s + 1024], x.T, out=block[: len(x[s : s + 1024])])
+        block = np.empty((MATMUL_BLOCK, n), dtype=np.float32)
+        for s in range(0, n, MATMUL_BLOCK):
+            np.matmul(x[s : s + MATMUL_BLOCK], x.T, out=block[: len(x[s : s + MATMUL_BLOCK])])
     else:
         raise ValueError(f"unknown method {method!r}; one of {METHODS}")
     seconds = time.perf_counter() - start
@@ -60,7 +70,12 @@ def run_method(method: str, n: int, dim: int, k: int, seed: int, out: Path | Non
     }
 
 
-def bench_similarity(n: int = 62_000, dim: int = 32, k: int = 10, seed: int = 0) -> dict:
+def bench_similarity(
+    n: int = SIMILARITY_ITEMS,
+    dim: int = SIMILARITY_DIM,
+    k: int = SIMILARITY_K,
+    seed: int = SIMILARITY_SEED,
+) -> dict:
     """Time every method in a child process; compare the kernel's neighbors with FAISS's."""
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,7 +102,7 @@ def bench_similarity(n: int = 62_000, dim: int = 32, k: int = 10, seed: int = 0)
                 text=True,
             )
             if proc.returncode != 0:
-                raise RuntimeError(f"bench {method} failed: {proc.stderr[-2000:]}")
+                raise RuntimeError(f"bench {method} failed: {proc.stderr[-ERROR_TAIL_CHARS:]}")
             results[method] = json.loads(proc.stdout.strip().splitlines()[-1])
         kernel, faiss_idx = np.load(Path(tmp) / "kernel.npy"), np.load(Path(tmp) / "faiss.npy")
     same = float((kernel == faiss_idx).mean())
@@ -162,10 +177,10 @@ def print_similarity(report: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="one similarity benchmark method, in this process")
     p.add_argument("method", choices=METHODS)
-    p.add_argument("--items", type=int, default=62_000)
-    p.add_argument("--dim", type=int, default=32)
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--items", type=int, default=SIMILARITY_ITEMS)
+    p.add_argument("--dim", type=int, default=SIMILARITY_DIM)
+    p.add_argument("--k", type=int, default=SIMILARITY_K)
+    p.add_argument("--seed", type=int, default=SIMILARITY_SEED)
     p.add_argument("--out", type=Path)
     a = p.parse_args(argv)
     print(json.dumps(run_method(a.method, a.items, a.dim, a.k, a.seed, a.out)))

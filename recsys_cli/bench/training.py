@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys_cli.bench.commands import TRAINING_BATCH_SIZE, TRAINING_ITEMS, TRAINING_USERS
 from recsys_cli.bench.measure import peak_rss_mb
 
 METHODS = ("in_memory", "stream")
@@ -24,6 +25,11 @@ USER_FEATURES, ITEM_FEATURES = (
     46,
     24,
 )  # the widths the pipeline's feature tables have with 18 genres
+EXAMPLE_CHUNK_ROWS = 1 << 22  # examples generated and written at a time: bounds the writer's memory
+# share of positive labels: one interaction in 1 + model.negatives (4 by default) examples
+POSITIVE_SHARE = 0.2
+SEED = 0
+ERROR_TAIL_CHARS = 2000  # of a failed child's stderr in the error: where the traceback ends
 
 
 def write_data(folder: Path, users: int, items: int, examples: int, seed: int) -> None:
@@ -32,7 +38,7 @@ def write_data(folder: Path, users: int, items: int, examples: int, seed: int) -
     rng = np.random.default_rng(seed)
     np.save(folder / "users.npy", rng.normal(size=(users, USER_FEATURES)))
     np.save(folder / "items.npy", rng.normal(size=(items, ITEM_FEATURES)))
-    step = 1 << 22
+    step = EXAMPLE_CHUNK_ROWS
 
     def chunks():
         for s in range(0, examples, step):
@@ -40,7 +46,7 @@ def write_data(folder: Path, users: int, items: int, examples: int, seed: int) -
             yield (
                 rng.integers(0, users, n),
                 rng.integers(0, items, n),
-                (rng.random(n) < 0.2).astype(np.float32),
+                (rng.random(n) < POSITIVE_SHARE).astype(np.float32),
             )
 
     write_examples(chunks(), folder / "examples.parquet", validation_share=0.0, seed=seed)
@@ -95,10 +101,10 @@ def run_method(method: str, folder: Path, batch_size: int) -> dict:
 
 def bench_training(
     sizes: list[int],
-    users: int = 100_000,
-    items: int = 10_000,
-    batch_size: int = 256,
-    seed: int = 0,
+    users: int = TRAINING_USERS,
+    items: int = TRAINING_ITEMS,
+    batch_size: int = TRAINING_BATCH_SIZE,
+    seed: int = SEED,
     repeat: int = 1,
 ) -> dict:
     """Both methods at each number of examples, each in a child process, alternated `repeat` times
@@ -124,7 +130,9 @@ def bench_training(
                     text=True,
                 )
                 if proc.returncode != 0:
-                    raise RuntimeError(f"bench training {method} failed: {proc.stderr[-2000:]}")
+                    raise RuntimeError(
+                        f"bench training {method} failed: {proc.stderr[-ERROR_TAIL_CHARS:]}"
+                    )
                 tries[method].append(json.loads(proc.stdout.strip().splitlines()[-1]))
             for done in tries.values():
                 median = sorted(done, key=lambda r: r["seconds"])[len(done) // 2]
@@ -164,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="one training benchmark method, in this process")
     p.add_argument("method", choices=METHODS)
     p.add_argument("--folder", type=Path, required=True)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=TRAINING_BATCH_SIZE)
     a = p.parse_args(argv)
     print(json.dumps(run_method(a.method, a.folder, a.batch_size)))
     return 0

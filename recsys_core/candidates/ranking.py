@@ -19,6 +19,7 @@ RANKED_SCHEMA = (
     f"{C.USER_ID} long, {C.RANK} int, {C.ITEM_ID} long, {C.SCORE} double, {C.REASON} string"
 )
 SCORE_CHUNK = 65_536  # candidates scored per einsum: bounds the gathered vectors to a few MB
+MISSING_IDS_SHOWN = 5  # of each kind, in the error: enough to look them up, short enough to read
 
 
 def _sorted(ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +68,7 @@ def top_by_score(
 
 
 def _check_known(candidates: DataFrame, shared) -> None:
-    """Fails on candidates whose user or item has no embedding, naming up to five of each."""
+    """Fails on candidates whose user or item has no embedding, naming a few of each."""
     import pyarrow as pa
 
     def missing(batches):
@@ -75,8 +76,8 @@ def _check_known(candidates: DataFrame, shared) -> None:
         for batch in batches:
             users = batch.column(C.USER_ID).to_numpy()
             items = batch.column(C.ITEM_ID).flatten().to_numpy()
-            u = np.unique(users[positions(user_ids, users) < 0])[:5]
-            i = np.unique(items[positions(item_ids, items) < 0])[:5]
+            u = np.unique(users[positions(user_ids, users) < 0])[:MISSING_IDS_SHOWN]
+            i = np.unique(items[positions(item_ids, items) < 0])[:MISSING_IDS_SHOWN]
             yield pa.RecordBatch.from_arrays(
                 [
                     pa.array(["user"] * len(u) + ["item"] * len(i)),
@@ -90,8 +91,8 @@ def _check_known(candidates: DataFrame, shared) -> None:
         .mapInArrow(missing, "kind string, id long")
         .collect()
     )
-    users = sorted({r["id"] for r in found if r["kind"] == "user"})[:5]
-    items = sorted({r["id"] for r in found if r["kind"] == "item"})[:5]
+    users = sorted({r["id"] for r in found if r["kind"] == "user"})[:MISSING_IDS_SHOWN]
+    items = sorted({r["id"] for r in found if r["kind"] == "item"})[:MISSING_IDS_SHOWN]
     if users or items:
         raise RecsysError(f"candidates without embeddings: users {users}, items {items}")
 

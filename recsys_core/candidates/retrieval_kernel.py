@@ -17,6 +17,10 @@ from recsys_core import columns as C
 from recsys_core.config import RetrievalConfig
 from recsys_core.io.sorted_keys import distinct, member, positions
 
+# a batch's (user, item, reason) keys, user * n * reasons at most, must stay below this: int64 holds
+# them with room left for the arithmetic on them
+MAX_KEY = 2**62
+
 
 @dataclass(frozen=True)
 class Sources:
@@ -223,7 +227,7 @@ def candidates(
     pair = user * n + item
     keep = (item >= 0) & ~member(pair, seen)
     size = len(src.vocabulary)
-    if users * n * size >= 2**62:
+    if users * n * size >= MAX_KEY:
         raise ValueError(f"a retrieval batch of {users} users is too large for {n} items")
     keys = distinct(pair[keep] * size + reason[keep])
     keys = _popular_fill(src, top_n, users, seen, keys, size)

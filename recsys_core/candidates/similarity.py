@@ -6,14 +6,22 @@ import numpy as np
 
 GROUP = 64  # columns per group of the two-stage top-k selection
 PAD = np.float32(1e30)  # |x|^2 of padding columns: never among the nearest
+QUERY_BLOCK = 1024  # query rows per BLAS product: a large product keeps BLAS efficient
+# cap of the score buffer: with a large catalogue the block shrinks instead of the memory growing
+SCORE_MEMORY_MB = 256
+# query items per Spark task; the kernel takes them as one block unless SCORE_MEMORY_MB caps it
+TASK_QUERIES = 2048
+BYTES_PER_MB = 2**20
+FLOAT32_BYTES = 4  # one score in the buffer
+BLAS_WIDTH_MULTIPLE = 8  # BLAS is faster on widths that are multiples of 8
 
 
 def top_k_neighbors(
     embeddings: np.ndarray,
     k: int,
     queries: np.ndarray | None = None,
-    block: int = 1024,
-    memory_mb: int = 256,
+    block: int = QUERY_BLOCK,
+    memory_mb: int = SCORE_MEMORY_MB,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each query row (default: every row), the k nearest other rows of `embeddings`.
 
@@ -40,8 +48,8 @@ def top_k_neighbors(
         return idx_out, d2_out
     norms = np.einsum("ij,ij->i", emb, emb)
     groups = -(-n // GROUP)
-    block = max(1, min(block, memory_mb * 2**20 // (4 * groups * GROUP)))
-    width = -(-(dim + 1) // 8) * 8  # BLAS is faster on widths that are multiples of 8
+    block = max(1, min(block, memory_mb * BYTES_PER_MB // (FLOAT32_BYTES * groups * GROUP)))
+    width = -(-(dim + 1) // BLAS_WIDTH_MULTIPLE) * BLAS_WIDTH_MULTIPLE
     # items as [x, |x|^2, 0...], padded to whole groups; queries as [-2q, 1, 0...]: product |x|^2 - 2 q.x
     items = np.zeros((groups * GROUP, width), dtype=np.float32)
     items[:n, :dim], items[:n, dim], items[n:, dim] = emb, norms, PAD
@@ -90,7 +98,7 @@ def _select(scores: np.ndarray, k: int, groups: int) -> tuple[np.ndarray, np.nda
 
 
 def neighbors_dataframe(
-    spark, item_ids: np.ndarray, embeddings: np.ndarray, k: int, block: int = 2048
+    spark, item_ids: np.ndarray, embeddings: np.ndarray, k: int, block: int = TASK_QUERIES
 ):
     """Spark DataFrame (item_id, rank, neighbor_id, distance): the embeddings are broadcast once and
     each partition computes the neighbors of one block of query items with `top_k_neighbors`."""

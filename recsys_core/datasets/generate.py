@@ -53,6 +53,39 @@ START, END = 1577836800, 1767225599  # 2020-01-01 00:00:00 .. 2025-12-31 23:59:5
 COLD_SHARE = 0.02
 EXACT_MAX_ITEMS = 20_000  # catalogues up to it race every cell: the demo data's bytes depend on it
 
+# items: one to three genres each, most items one or two
+GENRES_PER_ITEM = (1, 2, 3)
+GENRES_PER_ITEM_P = (0.45, 0.35, 0.2)
+# release years: NEWEST_YEAR minus an exponential age, so that recent items dominate, and none
+# before OLDEST_YEAR
+NEWEST_YEAR, OLDEST_YEAR = 2025, 1950
+MEAN_ITEM_AGE = 14.0  # years
+YEAR_MISSING_SHARE = 0.02  # items without a year: the features' missing-year path gets rows
+ZIPF_EXPONENT = 1.25  # log popularity = -ZIPF_EXPONENT * log(1 + rank): a few hits, a long tail
+QUALITY_STD = 0.35  # what an item is worth beyond its genres: it moves every user's rating of it
+# users: adult ages around AGE_MEAN, half of them male, some demographics missing
+AGE_MEAN, AGE_STD = 34, 12
+MIN_AGE, MAX_AGE = 16, 70
+MALE_SHARE = 0.5
+AGE_MISSING_SHARE = 0.08  # users without an age: the features' missing-age path gets rows
+GENDER_MISSING_SHARE = 0.06
+COUNTRY_TASTE_STD = 0.3  # countries differ a little in taste, so country is a (weak) feature
+ACTIVITY_SIGMA = 1.0  # lognormal spread of activity: a few heavy users, many light ones
+# hidden tastes, which the towers have to learn: mild for every genre, strong for STRONG_TASTES
+# genres per user
+TASTE_STD = 0.5
+STRONG_TASTES = 3
+STRONG_TASTE = 1.5
+# ratings: BASE_SCORE + affinity + quality + user bias + noise, in half stars; the base sits a
+# little above the scale's middle, as real ratings lean positive
+BASE_SCORE = 3.2
+USER_BIAS_STD = 0.3
+RATING_NOISE_STD = 0.5
+MIN_RATING, MAX_RATING = 0.5, 5.0
+# sort key user * USER_SORT_STRIDE + (timestamp - START): the stride exceeds END - START, so the key
+# orders by user, then time
+USER_SORT_STRIDE = 1 << 28
+
 
 def generate_dataset(
     out: str | Path, users: int = 2000, items: int = 1000, interactions: int = 60000, seed: int = 42
@@ -68,7 +101,7 @@ def generate_dataset(
     user_table, country = _users(rng, users)
     counts = _counts(rng, users, items, interactions)
     # countries differ a little in taste, so country is a (weak) feature
-    country_shift = rng.normal(0.0, 0.3, (len(COUNTRIES), len(GENRE_NAMES)))
+    country_shift = rng.normal(0.0, COUNTRY_TASTE_STD, (len(COUNTRIES), len(GENRE_NAMES)))
     write_input(out, ITEMS, item_table)
     write_input(out, USERS, user_table)
 
@@ -94,7 +127,7 @@ def generate_dataset(
 
 
 def _items(rng: np.random.Generator, n: int) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray]:
-    n_genres = rng.choice([1, 2, 3], size=n, p=[0.45, 0.35, 0.2])
+    n_genres = rng.choice(GENRES_PER_ITEM, size=n, p=GENRES_PER_ITEM_P)
     # Gumbel-top-k: each item draws its genres without replacement, weighted by genre frequency
     keys = np.log(GENRE_WEIGHTS) + rng.gumbel(size=(n, len(GENRE_NAMES)))
     rank = np.argsort(np.argsort(-keys, axis=1), axis=1)
@@ -103,7 +136,9 @@ def _items(rng: np.random.Generator, n: int) -> tuple[pa.Table, np.ndarray, np.n
     offsets = np.concatenate([[0], np.cumsum(onehot.sum(axis=1))]).astype(np.int32)
     genres = pa.ListArray.from_arrays(offsets, pa.array(np.array(GENRE_NAMES)[cols]))
 
-    year = np.maximum(1950, 2025 - np.floor(rng.exponential(14.0, n))).astype(np.int32)
+    year = np.maximum(
+        OLDEST_YEAR, NEWEST_YEAR - np.floor(rng.exponential(MEAN_ITEM_AGE, n))
+    ).astype(np.int32)
     adjective, noun = rng.integers(0, len(ADJECTIVES), n), rng.integers(0, len(NOUNS), n)
     ids = np.arange(1, n + 1, dtype=np.int64)
     titles = [
@@ -114,27 +149,28 @@ def _items(rng: np.random.Generator, n: int) -> tuple[pa.Table, np.ndarray, np.n
         {
             ITEM_ID: ids,
             TITLE: titles,
-            YEAR: pa.array(year, mask=rng.random(n) < 0.02),
+            YEAR: pa.array(year, mask=rng.random(n) < YEAR_MISSING_SHARE),
             GENRES: genres,
         }
     )
 
     mix = (onehot / n_genres[:, None]).astype(np.float32)
-    log_pop = (-1.25 * np.log1p(rng.permutation(n))).astype(np.float32)  # Zipf-like popularity
-    quality = rng.normal(0.0, 0.35, n).astype(np.float32)
+    # Zipf-like popularity
+    log_pop = (-ZIPF_EXPONENT * np.log1p(rng.permutation(n))).astype(np.float32)
+    quality = rng.normal(0.0, QUALITY_STD, n).astype(np.float32)
     return table, mix, log_pop, quality
 
 
 def _users(rng: np.random.Generator, n: int) -> tuple[pa.Table, np.ndarray]:
     country = rng.choice(len(COUNTRIES), size=n, p=COUNTRY_WEIGHTS / COUNTRY_WEIGHTS.sum())
-    age = np.clip(np.round(rng.normal(34, 12, n)), 16, 70).astype(np.int32)
-    gender = np.where(rng.random(n) < 0.5, "M", "F")
+    age = np.clip(np.round(rng.normal(AGE_MEAN, AGE_STD, n)), MIN_AGE, MAX_AGE).astype(np.int32)
+    gender = np.where(rng.random(n) < MALE_SHARE, "M", "F")
     table = pa.table(
         {
             USER_ID: np.arange(1, n + 1, dtype=np.int64),
             COUNTRY: pa.array(np.array(COUNTRIES)[country]),
-            AGE: pa.array(age, mask=rng.random(n) < 0.08),
-            GENDER: pa.array(gender, mask=rng.random(n) < 0.06),
+            AGE: pa.array(age, mask=rng.random(n) < AGE_MISSING_SHARE),
+            GENDER: pa.array(gender, mask=rng.random(n) < GENDER_MISSING_SHARE),
         }
     )
     return table, country
@@ -148,7 +184,7 @@ def _counts(rng: np.random.Generator, n_users: int, n_items: int, total: int) ->
     if total < active.sum():
         active[np.flatnonzero(active)[total:]] = False
     counts = active.astype(np.int64)
-    weight = rng.lognormal(0.0, 1.0, n_users) * active
+    weight = rng.lognormal(0.0, ACTIVITY_SIGMA, n_users) * active
     rest = total - int(counts.sum())
     while rest > 0:
         counts += rng.multinomial(rest, weight / weight.sum())
@@ -161,9 +197,13 @@ def _counts(rng: np.random.Generator, n_users: int, n_items: int, total: int) ->
 
 def _tastes(rng: np.random.Generator, n: int) -> np.ndarray:
     """Hidden genre tastes: mild everywhere, with three strong likes or dislikes per user."""
-    taste = rng.normal(0.0, 0.5, (n, len(GENRE_NAMES)))
-    strong = rng.integers(0, len(GENRE_NAMES), (n, 3))
-    np.add.at(taste, (np.arange(n)[:, None], strong), rng.choice([-1.5, 1.5], (n, 3)))
+    taste = rng.normal(0.0, TASTE_STD, (n, len(GENRE_NAMES)))
+    strong = rng.integers(0, len(GENRE_NAMES), (n, STRONG_TASTES))
+    np.add.at(
+        taste,
+        (np.arange(n)[:, None], strong),
+        rng.choice([-STRONG_TASTE, STRONG_TASTE], (n, STRONG_TASTES)),
+    )
     return taste
 
 
@@ -191,16 +231,18 @@ def _rated(
     quality: np.ndarray,
 ) -> pa.Table:
     """The chosen (user, item) pairs with ratings and timestamps, sorted by user then time."""
-    bias, noise = rng.normal(0.0, 0.3, n_users), rng.normal(0.0, 0.5, len(item))
-    score = 3.2 + affinity + quality[item] + bias[user] + noise
-    rating = np.clip(np.round(score * 2) / 2, 0.5, 5.0).astype(np.float32)
+    bias = rng.normal(0.0, USER_BIAS_STD, n_users)
+    noise = rng.normal(0.0, RATING_NOISE_STD, len(item))
+    score = BASE_SCORE + affinity + quality[item] + bias[user] + noise
+    # rounded to half stars
+    rating = np.clip(np.round(score * 2) / 2, MIN_RATING, MAX_RATING).astype(np.float32)
     # each user is active over a random window, rating items at random times inside it
     start = START + rng.random(n_users) * (END - START)
     end = start + rng.random(n_users) * (END - start)
     timestamp = (start[user] + rng.random(len(item)) * (end - start)[user]).astype(np.int64)
-    # by user then time, ties in input order: np.lexsort((timestamp, user)) in one stable sort of
-    # one key (timestamps span under 2**28 s), an order of magnitude faster on user-major rows
-    order = np.argsort(user * (1 << 28) + (timestamp - START), kind="stable")
+    # by user then time, ties in input order: the order of np.lexsort((timestamp, user)), from one
+    # stable sort of a single integer key, which costs much less than lexsort on user-major rows
+    order = np.argsort(user * USER_SORT_STRIDE + (timestamp - START), kind="stable")
     return pa.table(
         {
             USER_ID: (user[order] + first_user + 1).astype(np.int64),

@@ -53,6 +53,7 @@ _TITLE_YEAR = r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)$"
 _US_ZIP = re.compile(r"[0-9]{5}")
 _CA_POSTAL = re.compile(r"[A-Z][0-9][A-Z]")
 _RATINGS_DTYPES = {USER_ID: "int64", ITEM_ID: "int64", RATING: "float32", TIMESTAMP: "int64"}
+_LOGGED_IDS = 20  # unknown item ids named in the warning: enough to spot a pattern, not a flood
 
 Reader = Callable[[str], bytes]
 
@@ -76,7 +77,7 @@ def ingest_movielens(src: str | Path, out: str | Path) -> dict[str, int]:
         unknown = np.unique(ratings.loc[~known, ITEM_ID])
         log.warning(
             "%s: dropped %d rating(s) of %d item(s) missing from the movies file: %s",
-            src, int((~known).sum()), len(unknown), unknown[:20].tolist(),
+            src, int((~known).sum()), len(unknown), unknown[:_LOGGED_IDS].tolist(),
         )  # fmt: skip
         ratings = ratings[known]
 

@@ -9,13 +9,19 @@ import numpy as np
 
 CHUNK_CELLS = 20_000_000  # user x item (or user x combo) scores held at once while sampling
 # above it, users wanting more than this share of the catalogue race on their own rows: drawing
-# them would mostly repeat popular items (~6 to 18 draws per item kept at 3.5% of 100,000 items,
-# against 2 to 4 at 50 items); measured in CPU time, the race costs less from about 4%
+# them would mostly repeat popular items, each item kept costing many draws, and from about this
+# share on one race over the user's row costs less CPU time than those draws
 RACE_SHARE = 0.04
 SAMPLE_CHUNK_ITEMS = 2_000_000  # items kept per chunk of users drawing (a racer counts n_items)
 ROUND_DRAWS = 4_000_000  # draws held at once; a chunk needing more draws over several rounds
-FIRST_DRAWS = 2.0  # draws per wanted item in a user's first round (popularity makes ~2 to 4 needed)
+# draws per wanted item in a user's first round: popular items repeat, so an item kept needs more
+# than one draw; the later rounds set their own pace from what the previous one kept
+FIRST_DRAWS = 2.0
 MAX_ROUNDS = 64  # users still short after it (practically none) race, so the loop always ends
+# added to every user's draws of a round: a user missing a few items gets them in one round more
+# often than not
+EXTRA_DRAWS = 8
+PACE_MARGIN = 1.5  # on a round's draws per new item, as the next round's pace (see draw)
 
 
 def race(
@@ -125,17 +131,17 @@ def draw(
     for _ in range(MAX_ROUNDS):
         if not len(todo):
             break
-        # + 8: a user missing a few items gets them in one round more often than not
-        size = np.ceil((counts[todo] - have[todo]) * pace[todo]).astype(np.int64) + 8
+        size = np.ceil((counts[todo] - have[todo]) * pace[todo]).astype(np.int64) + EXTRA_DRAWS
         if size.sum() > ROUND_DRAWS:
             size = np.maximum(1, size * ROUND_DRAWS // size.sum())
         had = have[todo]
         user = np.repeat(todo, size)
         point = row_start[user] + rng.random(len(user)) * (row_end - row_start)[user]
         within = rng.random(len(user))
-        # searches run in sorted order, which walks the tables forward (about twice as fast), and
-        # the results go back to draw order, which decides the first distinct items; each draw keeps
-        # its own uniforms, so how the sort orders equal points cannot change the data
+        # searches run in sorted order, which walks the tables forward (each search starts where the
+        # last one ended), and the results go back to draw order, which decides the first distinct
+        # items; each draw keeps its own uniforms, so how the sort orders equal points cannot change
+        # the data
         by_point = np.argsort(point)
         combo = np.searchsorted(cdf, point[by_point], side="right") - user[by_point] * n_combos
         # a point can round onto its row's end: it belongs to the last combo
@@ -160,7 +166,7 @@ def draw(
         have[todo] = np.bincount(user, minlength=n_users)[todo]
         # each new item costs more draws than the last (the popular ones are taken): this round's
         # draws per new item, with a margin, so a user near its whole catalogue ends in a few rounds
-        pace[todo] = 1.5 * size / np.maximum(1, have[todo] - had)
+        pace[todo] = PACE_MARGIN * size / np.maximum(1, have[todo] - had)
         full = have[user] == counts[user]
         done.append(key[full])
         kept = key[~full]

@@ -15,6 +15,7 @@ from recsys_core import columns as C
 from recsys_core.config import Config
 from recsys_core.evaluation import systems as offline
 from recsys_core.evaluation.protocol import (
+    RELEVANT_RATING,
     TEST_SHARE,
     K,
     Split,
@@ -27,6 +28,13 @@ from recsys_core.io.inputs import read_input
 log = logging.getLogger(__name__)
 HOLDOUTS = ("test", "validation")
 COLD_ITEM_SHARE = 0.1
+# ranks of the ALS baselines of docs/model.md: explicit at Spark MLlib's default, implicit at a
+# larger one
+ALS_EXPLICIT_RANK = 10
+ALS_IMPLICIT_RANK = 64
+TIE_CREDIT = 0.5  # a tied pair counts half a win, as in the Mann-Whitney statistic the AUC is
+TRADEOFF_FIGSIZE = (12, 4.5)  # inches: the two panels side by side
+TRADEOFF_DPI = 110
 
 
 def load_tables(data_dir: str | Path) -> dict[str, pd.DataFrame]:
@@ -99,7 +107,10 @@ def compare_systems(
     if baselines:
         recs, seconds = _timed(lambda: offline.popularity(cat, users))
         systems["popularity"] = _entry(recs, split, n_items, seconds)
-        for name, rank, implicit in (("als_explicit", 10, False), ("als_implicit", 64, True)):
+        for name, rank, implicit in (
+            ("als_explicit", ALS_EXPLICIT_RANK, False),
+            ("als_implicit", ALS_IMPLICIT_RANK, True),
+        ):
             factors, seconds = _timed(
                 lambda r=rank, i=implicit: offline.als(spark, cat, r, i, cfg.model.seed)
             )
@@ -166,7 +177,7 @@ def cold_auc(
         other = ~is_rel & ~np.isin(cold, seen[seen[C.USER_ID] == user][C.ITEM_ID].to_numpy())
         if is_rel.any() and other.any():
             pos, neg = scores[is_rel][:, None], scores[other][None, :]
-            aucs.append(float(np.mean((pos > neg) + 0.5 * (pos == neg))))
+            aucs.append(float(np.mean((pos > neg) + TIE_CREDIT * (pos == neg))))
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
@@ -211,7 +222,7 @@ def evaluate(
         "protocol": {
             "holdout": holdout,
             "test_share": TEST_SHARE,
-            "relevant_rating": 4.0,
+            "relevant_rating": RELEVANT_RATING,
             "k": K,
             "split": "per user by (timestamp, item_id), last share rounded half up, at least one",
         },
@@ -245,7 +256,7 @@ def plot_tradeoff(rows: list[dict], path: str | Path) -> Path:
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     x = [r["candidates_per_user"] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=TRADEOFF_FIGSIZE)
     for key, marker in ((f"ndcg@{K}", "o"), (f"recall@{K}", "s")):
         left.plot(x, [r[key] for r in rows], marker=marker, label=f"{key} after ranking")
     left.set_ylabel("NDCG@10, Recall@10")
@@ -285,6 +296,6 @@ def plot_tradeoff(rows: list[dict], path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=TRADEOFF_DPI)
     plt.close(fig)
     return path

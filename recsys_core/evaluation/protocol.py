@@ -19,6 +19,8 @@ from recsys_core import columns as C
 TEST_SHARE = 0.2
 RELEVANT_RATING = 4.0
 K = 10
+# users scored at once: bounds the score matrix to this many rows of catalogue width
+SCORE_BLOCK_USERS = 1024
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def temporal_split(interactions: pd.DataFrame, test_share: float = TEST_SHARE) -
     )
     n = df.groupby(C.USER_ID)[C.ITEM_ID].transform("size").to_numpy()
     pos = df.groupby(C.USER_ID).cumcount().to_numpy()
-    n_test = np.maximum(1, np.floor(test_share * n + 0.5).astype(np.int64))
+    n_test = np.maximum(1, np.floor(test_share * n + 0.5).astype(np.int64))  # rounded half up
     is_test = pos >= n - n_test
     return Split(df[~is_test].reset_index(drop=True), df[is_test].reset_index(drop=True))
 
@@ -59,7 +61,7 @@ def top_k_unseen(
     score_block: Callable[[np.ndarray], np.ndarray],
     seen: pd.DataFrame,
     k: int = K,
-    block: int = 1024,
+    block: int = SCORE_BLOCK_USERS,
 ) -> pd.DataFrame:
     """Top k items per user by score, never an item in the user's `seen` rows; ties by lower item_id.
 

@@ -25,6 +25,21 @@ from recsys_core.model.training import fit_towers
 from recsys_core.model.training_examples import training_examples
 from recsys_core.model.two_tower import TwoTowerModel
 
+# the ALS baselines' settings other than the rank: Spark MLlib's defaults
+ALS_MAX_ITER = 10
+ALS_REG = 0.1
+ALS_ALPHA = 1.0
+# the retrieval sizes of the tradeoff experiment, small to large: (similar_per_item, top_genres,
+# items_per_genre, country_items), the config's defaults (20, 3, 30, 50) among them
+RETRIEVAL_SIZE_GRID = (
+    (2, 1, 5, 5),
+    (5, 2, 10, 10),
+    (10, 3, 10, 20),
+    (20, 3, 30, 50),
+    (50, 5, 50, 100),
+    (100, 8, 100, 200),
+)
+
 
 @dataclass(frozen=True)
 class Catalogue:
@@ -152,9 +167,9 @@ def als(
     rank: int,
     implicit: bool,
     seed: int,
-    max_iter: int = 10,
-    reg: float = 0.1,
-    alpha: float = 1.0,
+    max_iter: int = ALS_MAX_ITER,
+    reg: float = ALS_REG,
+    alpha: float = ALS_ALPHA,
 ) -> AlsFactors:
     """Spark MLlib ALS on the training interactions: explicit on ratings, or implicit with the ratings
     as confidence weights (1 + alpha * rating)."""
@@ -245,15 +260,7 @@ def candidate_recall(candidates: pd.DataFrame, relevant: pd.DataFrame) -> float:
 
 def retrieval_sizes(cfg: Config) -> list[RetrievalConfig]:
     """The sweep of the tradeoff experiment, small to large; recent_items stays as configured."""
-    grid = [
-        (2, 1, 5, 5),
-        (5, 2, 10, 10),
-        (10, 3, 10, 20),
-        (20, 3, 30, 50),
-        (50, 5, 50, 100),
-        (100, 8, 100, 200),
-    ]
     return [
         RetrievalConfig(cfg.retrieval.recent_items, similar, genres, per_genre, country)
-        for similar, genres, per_genre, country in grid
+        for similar, genres, per_genre, country in RETRIEVAL_SIZE_GRID
     ]

@@ -8,10 +8,15 @@ from pyspark.sql import functions as F
 from recsys_core import columns as C
 from recsys_core.features.names import genre_column
 
+SECONDS_PER_YEAR = 365.25 * 86400  # a Julian year: leap years included on average
+# the release year a feature falls back to when no item has one: any plausible year, as the towers
+# then see the same value on every row
+FALLBACK_YEAR = 2000.0
+
 
 def _years(column: str) -> F.Column:
     """An epoch-seconds timestamp as fractional years since 1970 (a scale the towers' scalers like)."""
-    return F.col(column).cast("double") / F.lit(365.25 * 86400)
+    return F.col(column).cast("double") / F.lit(SECONDS_PER_YEAR)
 
 
 def _aggregate_row(df: DataFrame) -> Row:
@@ -38,7 +43,7 @@ def item_features(items: DataFrame, interactions: DataFrame, genres: list[str]) 
     global_mean, global_when = _aggregate_row(
         interactions.agg(F.avg(C.RATING), F.avg(_years(C.TIMESTAMP)))
     )
-    mean_year = _aggregate_row(items.agg(F.avg(C.YEAR)))[0] or 2000.0
+    mean_year = _aggregate_row(items.agg(F.avg(C.YEAR)))[0] or FALLBACK_YEAR
     out = items.join(stats, C.ITEM_ID, "left").select(
         F.col(C.ITEM_ID),
         F.coalesce(F.col(C.YEAR).cast("double"), F.lit(float(mean_year))).alias(C.YEAR),
@@ -123,7 +128,7 @@ def user_features(
         F.coalesce(F.col("when"), F.lit(float(global_when or 0.0))).alias(C.ACTIVE_AT),
         F.coalesce(F.col("last"), F.lit(float(global_when or 0.0))).alias(C.LAST_ACTIVE_AT),
         F.coalesce(F.col("pop"), F.lit(float(global_pop or 0.0))).alias(C.TASTE_POPULARITY),
-        F.coalesce(F.col("era"), F.lit(float(global_era or 2000.0))).alias(C.TASTE_YEAR),
+        F.coalesce(F.col("era"), F.lit(float(global_era or FALLBACK_YEAR))).alias(C.TASTE_YEAR),
         F.coalesce(F.col("_age"), F.lit(float(mean_age))).alias(C.AGE),
         F.col("_age").isNull().cast("double").alias(C.AGE_MISSING),
         (F.col("_gender") == "M").cast("double").alias(C.GENDER_PREFIX + "m"),

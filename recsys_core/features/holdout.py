@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from recsys_core import columns as C
 from recsys_core.evaluation.protocol import TEST_SHARE
 
+# users are chosen by hash bucket: the held-out share's resolution is 1 / HASH_BUCKETS
 HASH_BUCKETS = 10_000
 
 
@@ -28,6 +29,7 @@ def split_holdout(interactions: DataFrame, share: float) -> tuple[DataFrame, Dat
     """(training view, held-out rows): held-out rows are the slice users' newest interactions."""
     w = Window.partitionBy(C.USER_ID).orderBy(C.TIMESTAMP, C.ITEM_ID)
     n = F.count(F.lit(1)).over(Window.partitionBy(C.USER_ID))
+    # TEST_SHARE of the user's interactions rounded half up (floor of x + 0.5), at least one
     n_test = F.greatest(F.lit(1), F.floor(F.lit(TEST_SHARE) * n + F.lit(0.5)))
     marked = (
         interactions.withColumn("_pos", F.row_number().over(w) - 1)

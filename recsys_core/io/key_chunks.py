@@ -20,6 +20,9 @@ import pyarrow.compute as pc
 GOLDEN = np.uint64(
     0x9E3779B97F4A7C15
 )  # Fibonacci hashing: spreads ids that share a stride (all even, ...)
+# the bucket comes from the product's high 32 bits, which depend on every bit of the key (its low
+# bits depend only on the key's low bits)
+HASH_SHIFT = np.uint64(32)
 
 
 def chunk_count(rows: int, rows_per_chunk: int) -> int:
@@ -33,7 +36,7 @@ def buckets_of(column: pa.Array | pa.ChunkedArray, buckets: int) -> np.ndarray:
     ):  # not via pandas: a batch holding a null would turn ints to floats
         keys = np.asarray(pc.fill_null(column, 0).to_numpy(zero_copy_only=False)).astype(np.uint64)
         with np.errstate(over="ignore"):
-            return ((keys * GOLDEN) >> np.uint64(32)) % np.uint64(buckets)
+            return ((keys * GOLDEN) >> HASH_SHIFT) % np.uint64(buckets)
     return pd.util.hash_array(np.asarray(column.to_pandas(), dtype=object)) % np.uint64(buckets)
 
 

@@ -16,7 +16,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from recsys_core.errors import MissingInputError, RecsysError
-from recsys_core.io.layout import PART_FILE, partition_name
+from recsys_core.io.layout import PART_FILE, UNIQUE_SUFFIX_CHARS, partition_name
 
 
 def check_ds(ds: str) -> str:
@@ -46,7 +46,11 @@ class Lake:
 
     def staging(self, dataset: str, ds: str) -> Path:
         """A fresh folder beside the partition; `commit` swaps it in."""
-        path = self.root / dataset / f".staging-ds={check_ds(ds)}-{uuid.uuid4().hex[:8]}"
+        path = (
+            self.root
+            / dataset
+            / f".staging-ds={check_ds(ds)}-{uuid.uuid4().hex[:UNIQUE_SUFFIX_CHARS]}"
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -55,7 +59,7 @@ class Lake:
         final = self.partition(dataset, ds)
         old = None
         if final.exists():
-            old = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:8]}")
+            old = final.with_name(f".old-{final.name}-{uuid.uuid4().hex[:UNIQUE_SUFFIX_CHARS]}")
             os.replace(final, old)
         os.replace(staging, final)
         if old is not None:

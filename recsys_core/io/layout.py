@@ -44,6 +44,9 @@ DOCS_INDEX = (
     Path("gx") / "uncommitted" / "data_docs" / "local_site" / "index.html"
 )  # in a validation folder
 REPORT_FILE = "report.html"
+# hex characters of a uuid4 in staging and temporary names: enough that concurrent writers of one
+# folder never pick the same name
+UNIQUE_SUFFIX_CHARS = 8
 
 
 def input_dataset(table: str) -> str:

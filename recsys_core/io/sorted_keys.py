@@ -20,6 +20,6 @@ def member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
 
 
 def distinct(values: np.ndarray, presorted: bool = False) -> np.ndarray:
-    """Sorted distinct values (np.unique hashes int64 in numpy 2, several times slower than a sort here)."""
+    """Sorted distinct values, by a sort (numpy 2's np.unique hashes int64, which costs more)."""
     values = values if presorted else np.sort(values)
     return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values

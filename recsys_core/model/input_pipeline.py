@@ -26,10 +26,14 @@ EXAMPLES_SCHEMA = pa.schema(
         (VALIDATION, pa.bool_()),
     ]
 )
-ROW_GROUP_ROWS = 1 << 20
+ROW_GROUP_ROWS = 1 << 20  # examples per row group: the unit ParquetExamples reads and shuffles
 MIX_ROW_GROUPS = (
     4  # row groups read and shuffled together: batches mix users from several parts of the file
 )
+
+# one example in a batch file: user row and item row (int32), target (float32), 4 bytes each
+EXAMPLE_BYTES = 12
+READ_BUFFER_BYTES = 1 << 22  # TensorFlow reads a batch file in large sequential reads of this size
 
 Chunk = tuple[np.ndarray, np.ndarray, np.ndarray]  # user positions, item positions, raw targets
 
@@ -176,9 +180,9 @@ def tf_dataset(
             tf.bitcast(v[2 * batch_size :], tf.float32),
         )
 
-    ds = tf.data.FixedLengthRecordDataset(str(path), 12 * batch_size, buffer_size=1 << 22).map(
-        decode
-    )
+    ds = tf.data.FixedLengthRecordDataset(
+        str(path), EXAMPLE_BYTES * batch_size, buffer_size=READ_BUFFER_BYTES
+    ).map(decode)
     ds = ds.apply(tf.data.experimental.assert_cardinality(records))
     if len(tail[0]):
         ds = ds.concatenate(tf.data.Dataset.from_tensors(tail))

@@ -72,7 +72,7 @@ def read_blessed(models_dir: Path) -> dict | None:
 def write_blessed(models_dir: Path, entry: dict) -> Path:
     """Replace the registry in one rename: a reader sees the previous or the new blessed model."""
     path = Path(models_dir) / layout.BLESSED_FILE
-    tmp = path.with_name(f".{layout.BLESSED_FILE}.{uuid.uuid4().hex[:8]}")
+    tmp = path.with_name(f".{layout.BLESSED_FILE}.{uuid.uuid4().hex[: layout.UNIQUE_SUFFIX_CHARS]}")
     tmp.write_text(json.dumps(entry, indent=2))
     os.replace(tmp, path)
     return path

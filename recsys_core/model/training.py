@@ -18,10 +18,15 @@ from recsys_core.model.two_tower import Scaler, TwoTowerModel, as_matrix
 VALIDATION_BATCH = (
     8192  # batch of the validation pass: no gradients, so as large as memory allows cheaply
 )
-# training steps per call into TensorFlow: one Python round trip per 64 batches instead of per batch,
-# which was about half of an epoch's time with 256-example batches on 2 cores
+# training steps per call into TensorFlow: a small batch's step costs about as much as the Python
+# round trip of a call, so the round trip is paid once per this many batches, not once per batch
 STEPS_PER_EXECUTION = 64
 PROBABILITY_CLIP = 1e-7  # log loss of a probability of exactly 0 or 1 is infinite
+# validation batches whose gathered feature rows are held at once: bounds that copy's memory
+VALIDATION_SLICE_BATCHES = 8
+DECISION_THRESHOLD = 0.5  # a predicted probability at or above it counts as a like (accuracy)
+# the rating range's span when every training target is equal: any positive span avoids scaling by 0
+FLAT_TARGET_SPAN = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -88,7 +93,7 @@ def fit_towers_on(
         user_scaler=Scaler.fit(user_x, summary.user_counts),
         item_scaler=Scaler.fit(item_x, summary.item_counts),
         rating_min=rmin,
-        rating_max=rmax if rmax > rmin else rmin + 1.0,
+        rating_max=rmax if rmax > rmin else rmin + FLAT_TARGET_SPAN,
         user_columns=user_columns,
         item_columns=item_columns,
         mode=cfg.mode,
@@ -160,7 +165,7 @@ def _validation_metrics(
     """Log loss, accuracy and the base rate's log loss (classification) or RMSE and the global mean's
     RMSE (regression) over the validation examples, a slice at a time."""
     sums = np.zeros(4)  # rows, model loss, baseline loss, accuracy
-    step = VALIDATION_BATCH * 8  # rows of gathered features held at once
+    step = VALIDATION_BATCH * VALIDATION_SLICE_BATCHES  # rows of gathered features held at once
     net = score_network(model.keras_model)
     for u, i, y in examples.chunks(validation=True):
         for s in range(0, len(y), step):
@@ -175,7 +180,7 @@ def _validation_metrics(
                     len(yy),
                     -np.sum(yy * np.log(p) + (1 - yy) * np.log(1 - p)),
                     -np.sum(yy * np.log(train_mean) + (1 - yy) * np.log(1 - train_mean)),
-                    np.sum((pred >= 0.5) == (yy == 1)),
+                    np.sum((pred >= DECISION_THRESHOLD) == (yy == 1)),
                 )
             else:
                 sums += (len(yy), np.sum((pred - yy) ** 2), np.sum((train_mean - yy) ** 2), 0)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from recsys_core.config import ModelConfig
 from recsys_core.errors import RecsysError
-from recsys_core.io.layout import MODEL_FILE, MODEL_META_FILE
+from recsys_core.io.layout import MODEL_FILE, MODEL_META_FILE, UNIQUE_SUFFIX_CHARS
 
 EMBED_BATCH = 8192  # rows per forward pass when embedding: no gradients, so large batches are cheap
 
@@ -144,7 +144,7 @@ class TwoTowerModel:
     def save(self, path: str | Path) -> Path:
         """Write the model directory atomically: a reader sees the old version or the complete new one."""
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:UNIQUE_SUFFIX_CHARS]}")
         tmp.mkdir(parents=True)
         self.keras_model.save(tmp / MODEL_FILE)
         meta = {

@@ -11,6 +11,7 @@ from recsys_core.errors import ConfigError, RecsysError
 from recsys_core.publish.warehouse import Warehouse
 
 LOCK_WAIT_SECONDS = 600
+LOCK_RETRY_SECONDS = 0.5  # between attempts to open a locked file: short next to a writer's hold
 
 
 def duckdb_path(url: str) -> Path:
@@ -41,7 +42,7 @@ class DuckDBWarehouse(Warehouse):
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise RecsysError(f"cannot open warehouse {self.path}: {exc}") from exc
-                time.sleep(0.5)
+                time.sleep(LOCK_RETRY_SECONDS)
 
     def sql(self, con, statement: str, params: list | tuple = ()) -> list[tuple]:
         cur = con.execute(statement, list(params))

@@ -12,7 +12,7 @@ from recsys_core.errors import ConfigError, RecsysError
 from recsys_core.publish.warehouse import Warehouse
 
 PUBLISH_LOCK_KEY = 7_310_555_001  # pg_advisory_lock key shared by every publisher of this schema
-COPY_BATCH_ROWS = 500_000
+COPY_BATCH_ROWS = 500_000  # rows per CSV buffer written to COPY: bounds that buffer's memory
 
 
 def _pg_array(values: pa.Array) -> pa.Array:

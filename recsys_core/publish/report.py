@@ -10,10 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+PLOT_SIZE = (5, 3)  # inches: small figures, several side by side on the page
+PLOT_DPI = 90  # the PNGs are embedded in the HTML as base64: small files keep the page light
+SCORE_BINS = 50
+
 
 def _png(fig) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=PLOT_DPI, bbox_inches="tight")
     return base64.b64encode(buf.getvalue()).decode()
 
 
@@ -26,7 +30,7 @@ def loss_plot(metrics: dict) -> str | None:
 
     if not metrics.get("loss"):
         return None
-    fig, ax = plt.subplots(figsize=(5, 3))
+    fig, ax = plt.subplots(figsize=PLOT_SIZE)
     epochs = np.arange(1, len(metrics["loss"]) + 1)
     ax.plot(epochs, metrics["loss"], marker="o", label="training")
     if metrics.get("val_loss"):
@@ -46,8 +50,8 @@ def score_plot(scores: np.ndarray) -> str | None:
 
     if len(scores) == 0:
         return None
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.hist(scores, bins=50)
+    fig, ax = plt.subplots(figsize=PLOT_SIZE)
+    ax.hist(scores, bins=SCORE_BINS)
     ax.set(xlabel="score (v_u . v_m)", ylabel="recommendations", title="Score distribution")
     png = _png(fig)
     plt.close(fig)

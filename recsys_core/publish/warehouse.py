@@ -25,6 +25,9 @@ from recsys_core.publish.tables import (
 
 log = logging.getLogger(__name__)
 CHECKSUM_EXCLUDES = ("ds", "run_id")  # a rerun of the same inputs must checksum the same
+# hex characters of the (ds, run_id) hash in staging table names: distinct runs get distinct names,
+# and the names stay short identifiers
+STAGING_TOKEN_CHARS = 12
 
 
 def checksum(rows: pa.Table) -> str:
@@ -103,7 +106,7 @@ class Warehouse:
         """
         day = dt.date.fromisoformat(ds)
         sums = {name: checksum(rows) for name, rows in tables.items()}
-        token = hashlib.sha1(f"{ds}|{run_id}".encode()).hexdigest()[:12]
+        token = hashlib.sha1(f"{ds}|{run_id}".encode()).hexdigest()[:STAGING_TOKEN_CHARS]
         staged = {name: f"stg_{name}_{token}" for name in tables}
         con = self.connect()
         try:
@@ -232,7 +235,7 @@ def _with_ds(rows: pa.Table, day: dt.date, names: list[str]) -> pa.Table:
 
 
 def step_row(step: dict) -> list:
-    """A step record of jobs/common.py as the run_report columns after (ds, run_id)."""
+    """A step record of recsys_core/step_runner.py as the run_report columns after (ds, run_id)."""
     import json
 
     known = {

@@ -21,6 +21,10 @@ from recsys_core.validation.merge import merge, outcome
 log = logging.getLogger(__name__)
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 EXISTS = "expect_column_to_exist"
+# what a failure message and a report show, so they stay readable whatever the table
+BRIEF_VALUES = 10  # a value set longer than this (every user id) is shown by its size
+EXAMPLE_VALUES = 5  # unexpected values quoted in a failure message
+EXCEPTION_CHARS = 200  # of the first line of a rule's exception
 
 
 def _expectations(suite_name: str, df: pd.DataFrame, feature_columns: list[str]) -> list[dict]:
@@ -48,7 +52,7 @@ def _expectations(suite_name: str, df: pd.DataFrame, feature_columns: list[str])
 def _brief(kwargs: dict) -> dict:
     """kwargs for messages and reports: long value sets (every user id) shown by their size."""
     return {
-        k: (f"<{len(v)} values>" if isinstance(v, (list, set)) and len(v) > 10 else v)
+        k: (f"<{len(v)} values>" if isinstance(v, (list, set)) and len(v) > BRIEF_VALUES else v)
         for k, v in kwargs.items()
     }
 
@@ -66,11 +70,11 @@ def _describe(outcome: dict) -> str:
         )
         sample = detail.get("partial_unexpected_list") or []
         if sample:
-            parts.append(f"e.g. {sample[:5]!r}")
+            parts.append(f"e.g. {sample[:EXAMPLE_VALUES]!r}")
     if detail.get("observed_value") is not None:
         parts.append(f"observed {detail['observed_value']!r}")
     if outcome["exception"]:
-        parts.append(outcome["exception"].splitlines()[0][:200])
+        parts.append(outcome["exception"].splitlines()[0][:EXCEPTION_CHARS])
     args = {k: v for k, v in kwargs.items() if k not in ("column", "column_list")}
     return f"column {column}: {outcome['type']}{args if args else ''} failed" + (
         f" ({'; '.join(parts)})" if parts else ""
@@ -94,7 +98,7 @@ def interaction_parameters(
 ) -> Callable[[pd.DataFrame], dict]:
     """The $PARAMETERs of the interactions suite for a chunk of interactions, given the known users' and
     items' ids: the referential rules get the chunk's ids that are not known (usually none), never every
-    known id (GX serialises a value set once per metric: a million ids took minutes per run)."""
+    known id (GX serialises a value set once per metric: a large one costs more than the check)."""
     users, items = pd.Index(np.asarray(user_ids)), pd.Index(np.asarray(item_ids))
     fixed = {"ds_end_epoch": end_of_day_epoch(ds), "min_known_share": 1.0 - max_orphan_share}
 
@@ -143,8 +147,8 @@ def _checkpoint(table: str, suite_name: str, expectations: list[dict], docs_root
         actions=[UpdateDataDocsAction(name="data_docs")],
         result_format="SUMMARY",
     )
-    # replaced, not add_or_update()d: GX's update compares every stored expectation with every new one
-    # (seconds for a 98-expectation suite), and a rerun of the same ds must store exactly this run's rules
+    # replaced, not add_or_update()d: GX's update compares every stored expectation with every new
+    # one (quadratic in the suite's size), and a rerun of the same ds must store only its own rules
     for store, name in (
         (context.checkpoints, table),
         (context.validation_definitions, table),

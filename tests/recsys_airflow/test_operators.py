@@ -173,3 +173,21 @@ def test_a_spark_job_rejecting_its_input_exits_3_through_spark_submit_and_is_not
     ):
         op.execute(ctx)
     assert op._hook._submit_sp.returncode == EXIT_USER_ERROR
+
+
+@pytest.mark.parametrize(
+    "top_n, model_mode", [(None, None), (7, None), (None, "regression"), (12, "classification")]
+)
+def test_the_rendered_settings_are_the_trigger_settings_then_the_mapped_params(
+    tmp_path, top_n, model_mode
+):
+    """The operators' RECSYS_SETTINGS template maps the DAG params to config keys as config.py's
+    PARAM_SETTINGS says: the template cannot drift from the one table of params and keys."""
+    from recsys_core.config import param_overrides
+
+    ctx = context(tmp_path, settings=["model.epochs=2"], top_n=top_n)
+    ctx["params"]["model_mode"] = model_mode
+    op = RecsysJobOperator(step="publish")
+    op.render_template_fields(ctx)
+    lines = [line for line in op.env["RECSYS_SETTINGS"].splitlines() if line]
+    assert lines == ["model.epochs=2", *param_overrides(ctx["params"])]
