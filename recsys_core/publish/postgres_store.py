@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from recsys_core.errors import ConfigError, RecsysError
+from recsys_core.errors import RecsysError
 from recsys_core.publish.warehouse import Warehouse
 
 PUBLISH_LOCK_KEY = 7_310_555_001  # pg_advisory_lock key shared by every publisher of this schema
@@ -67,9 +67,3 @@ class PostgresWarehouse(Warehouse):
                 buf = io.BytesIO()
                 pacsv.write_csv(batch, buf, pacsv.WriteOptions(include_header=False))
                 copy.write(buf.getvalue())
-
-
-def check_postgres_url(url: str) -> str:
-    if not url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(f"warehouse URL {url!r}: expected postgresql://user@host:port/db")
-    return url

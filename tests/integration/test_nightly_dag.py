@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from jobs import STEPS
 from recsys_core.config import load_config
 from recsys_core.datasets.generate import generate_dataset
 from recsys_core.datasets.movielens import ingest_movielens
@@ -29,18 +30,6 @@ from tests.recsys_airflow.test_notify import Receiver
 
 DS = "2026-01-31"
 EARLIER_DS = "2026-01-30"
-STEPS = [
-    "validate_inputs",
-    "build_features",
-    "validate_features",
-    "train_towers",
-    "gate_model",
-    "embed_items",
-    "item_similarity",
-    "retrieve_candidates",
-    "rank_candidates",
-    "publish",
-]
 
 
 @pytest.fixture(scope="module")
