@@ -122,7 +122,7 @@ def test_a_rerun_of_ds_and_a_run_of_another_ds_started_at_once_both_publish_whol
     dupes = table_rows(
         db,
         "SELECT count(*) FROM (SELECT ds, user_id, rank FROM recommendations "
-        "GROUP BY ALL HAVING count(*) > 1)",
+        "GROUP BY ds, user_id, rank HAVING count(*) > 1) AS repeated",
     )
     assert dupes == [(0,)]
     sums = table_rows(
