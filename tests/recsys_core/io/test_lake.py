@@ -48,3 +48,23 @@ def test_require_inputs_names_the_missing_table(tmp_path):
     )
     with pytest.raises(MissingInputError, match="input table 'interactions' not found"):
         require_inputs(tmp_path)
+
+
+def test_a_failed_write_removes_its_staging_and_keeps_the_published_partition(tmp_path):
+    lake = Lake(tmp_path)
+    lake.write_table(pa.table({"a": [1, 2]}), "t", "2026-01-01")
+    with pytest.raises(RuntimeError, match="half way"):
+        with lake.parquet_writer("t", "2026-01-01") as out:
+            out.write(pa.table({"a": [7]}))
+            raise RuntimeError("half way")
+    assert lake.read_table("t", "2026-01-01").column("a").to_pylist() == [1, 2]
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["ds=2026-01-01"]
+
+
+def test_the_parquet_writer_commits_every_table_written_and_counts_them(tmp_path):
+    lake = Lake(tmp_path)
+    with lake.parquet_writer("t", "2026-01-01") as out:
+        out.write(pa.table({"a": [1, 2]}))
+        out.write(pa.table({"a": [3]}))
+    assert out.rows == 3 == lake.count_rows("t", "2026-01-01")
+    assert lake.read_table("t", "2026-01-01").column("a").to_pylist() == [1, 2, 3]
