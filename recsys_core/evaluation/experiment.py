@@ -13,6 +13,7 @@ import pandas as pd
 
 from recsys_core import columns as C
 from recsys_core.config import Config
+from recsys_core.evaluation import item_baselines
 from recsys_core.evaluation import systems as offline
 from recsys_core.evaluation.protocol import (
     RELEVANT_RATING,
@@ -63,7 +64,8 @@ def _timed(fn):
 def compare_systems(
     spark, tables: dict, split: Split, cfg: Config, baselines: bool = True
 ) -> tuple[dict, dict]:
-    """Metrics of the pipeline, the towers alone, popularity and both ALS variants on `split`."""
+    """Metrics of the pipeline, the towers alone and, with `baselines`, popularity, both ALS variants,
+    EASE and item-kNN on `split`."""
     cat = offline.Catalogue(tables[C.USERS], tables[C.ITEMS], split.train)
     users, n_items = split.evaluated_users, len(cat.item_ids)
     # rating errors over every test pair whose user and item are known (RMSE/MAE of the protocol)
@@ -123,6 +125,12 @@ def compare_systems(
                     )
                 )
             systems[name] = {"rank": rank, **entry}
+        # the item-to-item baselines a practitioner tries first, each with its setting chosen on the
+        # validation split inside this split's training rows
+        for name, fit in (("ease", item_baselines.ease), ("item_knn", item_baselines.item_knn)):
+            model, seconds = _timed(lambda f=fit: f(split.train, cat.item_ids))
+            recs, more = _timed(lambda m=model: m.recommend(users, split.train))
+            systems[name] = {**model.chosen, **_entry(recs, split, n_items, seconds + more)}
     context = {"catalogue": cat, "trained": trained, "neighbors": table}
     return systems, context
 

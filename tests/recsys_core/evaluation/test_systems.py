@@ -11,6 +11,7 @@ import pytest
 
 from recsys_core import columns as C
 from recsys_core.datasets.generate import generate_dataset
+from recsys_core.evaluation import item_baselines
 from recsys_core.evaluation import systems as offline
 
 pytestmark = pytest.mark.spark
@@ -89,7 +90,12 @@ def test_recsys_evaluate_writes_every_system_cold_start_and_the_tradeoff_curve(s
         "popularity",
         "als_explicit",
         "als_implicit",
+        "ease",
+        "item_knn",
     }
+    # the item-to-item baselines record the setting the validation split chose, from their grids
+    assert report["systems"]["ease"]["reg"] in item_baselines.EASE_REGS
+    assert report["systems"]["item_knn"]["neighbors"] in item_baselines.KNN_NEIGHBORS
     for name, m in report["systems"].items():
         for key in ("ndcg@10", "recall@10", "precision@10", "coverage"):
             assert 0 <= m[key] <= 1, (name, key)
