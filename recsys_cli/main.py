@@ -20,6 +20,8 @@ GENERATE_INTERACTIONS = 60_000
 GENERATE_SEED = 42
 # default of `recsys ui`
 UI_PORT = 8080
+# trainings the evaluation averages the towers over: a difference smaller than their spread is noise
+EVALUATE_SEEDS = 3
 # exit code of a command that failed on a RecsysError (bad input, config or state), as argparse's
 # usage errors: the command was given something it cannot use
 EXIT_RECSYS_ERROR = 2
@@ -285,6 +287,7 @@ def cmd_evaluate(a) -> int:
         baselines=not a.no_baselines,
         sweep=not a.no_sweep,
         cold=not a.no_cold_start,
+        seeds=a.seeds,
     )
     if a.plot and report.get("tradeoff"):
         report["plot"] = str(plot_tradeoff(report["tradeoff"], a.plot))
@@ -292,12 +295,14 @@ def cmd_evaluate(a) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(
-        f"{'system':<18}{'ndcg@10':>9}{'recall@10':>11}{'prec@10':>9}{'coverage':>10}{'rmse':>7}{'seconds':>9}"
+        f"{'system':<18}{'ndcg@10':>9}{'+-':>8}{'recall@10':>11}{'prec@10':>9}{'coverage':>10}"
+        f"{'rmse':>7}{'seconds':>9}"
     )
     for name, m in report["systems"].items():
         rmse = f"{m['rmse']:.3f}" if "rmse" in m else "-"
+        spread = f"{m['std']['ndcg@10']:.4f}" if "std" in m else "-"
         print(
-            f"{name:<18}{m['ndcg@10']:>9.4f}{m['recall@10']:>11.4f}{m['precision@10']:>9.4f}"
+            f"{name:<18}{m['ndcg@10']:>9.4f}{spread:>8}{m['recall@10']:>11.4f}{m['precision@10']:>9.4f}"
             f"{m['coverage']:>10.4f}{rmse:>7}{m['seconds']:>9.1f}"
         )
     print(f"report: {out}")
@@ -308,7 +313,7 @@ def add_evaluate(sub) -> None:
     p = sub.add_parser(
         "evaluate",
         parents=[shared("--data", "--config", "--set")],
-        help="offline evaluation against popularity and ALS, with the tradeoff curve",
+        help="offline evaluation against popularity, ALS, EASE and item-kNN, with the tradeoff curve",
     )
     p.add_argument("--out", required=True, help="JSON report to write")
     p.add_argument("--plot", help="PNG of the retrieval-size tradeoff curve (default: no plot)")
@@ -319,7 +324,16 @@ def add_evaluate(sub) -> None:
         help="test: the protocol's test split; validation: split the training part again, "
         "for tuning without the test set",
     )
-    p.add_argument("--no-baselines", action="store_true", help="skip popularity and ALS")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=EVALUATE_SEEDS,
+        help="trainings of the towers (model.seed, model.seed + 1, ...): the pipeline's and the towers' "
+        "figures are their mean, with the standard deviation",
+    )
+    p.add_argument(
+        "--no-baselines", action="store_true", help="skip popularity, ALS, EASE and item-kNN"
+    )
     p.add_argument("--no-sweep", action="store_true", help="skip the retrieval-size tradeoff")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start figure")
     p.set_defaults(func=cmd_evaluate)

@@ -61,42 +61,74 @@ def _timed(fn):
     return value, time.perf_counter() - start
 
 
+def _towers_and_pipeline(
+    spark, cat, cfg: Config, model_cfg, split: Split, known_test: pd.DataFrame
+) -> tuple[dict, dict, dict]:
+    """(pipeline entry, towers entry, context) of one training of the towers with `model_cfg`."""
+    users, n_items = split.evaluated_users, len(cat.item_ids)
+    trained = offline.train_towers(spark, cat, model_cfg)
+    table = offline.neighbors(spark, trained, max(cfg.similarity.k, cfg.retrieval.similar_per_item))
+    run = offline.pipeline(spark, cat, trained, table, cfg.retrieval, users)
+    pipeline = {
+        **_entry(
+            run.recs, split, n_items, trained.seconds + run.retrieval_seconds + run.ranking_seconds
+        ),
+        "candidates_per_user": round(
+            len(run.candidates) / max(1, run.candidates[C.USER_ID].nunique()), 1
+        ),
+        "candidate_recall": offline.candidate_recall(run.candidates, split.relevant),
+    }
+    recs, seconds = _timed(lambda: trained.recommend(users, split.train))
+    towers = _entry(recs, split, n_items, trained.seconds + seconds)
+    if model_cfg.mode == "regression":
+        err = rating_errors(trained.predict_ratings(known_test), known_test[C.RATING].to_numpy())
+        pipeline.update(err)
+        towers.update(err)
+    return pipeline, towers, {"catalogue": cat, "trained": trained, "neighbors": table}
+
+
+def over_seeds(entries: list[dict]) -> dict:
+    """One system's figures over several training seeds: the mean of each, its sample standard
+    deviation under "std", and every seed's own entry under "per_seed"."""
+    if len(entries) == 1:
+        return entries[0]
+    numeric = [
+        k for k, v in entries[0].items() if isinstance(v, int | float) and not isinstance(v, bool)
+    ]
+    mean = {k: float(np.mean([e[k] for e in entries])) for k in numeric}
+    spread = {k: float(np.std([e[k] for e in entries], ddof=1)) for k in numeric}
+    return {**mean, "std": spread, "seeds": len(entries), "per_seed": entries}
+
+
 def compare_systems(
-    spark, tables: dict, split: Split, cfg: Config, baselines: bool = True
+    spark, tables: dict, split: Split, cfg: Config, baselines: bool = True, seeds: int = 1
 ) -> tuple[dict, dict]:
     """Metrics of the pipeline, the towers alone and, with `baselines`, popularity, both ALS variants,
-    EASE and item-kNN on `split`."""
+    EASE and item-kNN on `split`. The pipeline and the towers are trained `seeds` times (model.seed,
+    model.seed + 1, ...) and reported as the mean over those trainings, with its spread."""
     cat = offline.Catalogue(tables[C.USERS], tables[C.ITEMS], split.train)
     users, n_items = split.evaluated_users, len(cat.item_ids)
     # rating errors over every test pair whose user and item are known (RMSE/MAE of the protocol)
     known_test = split.test[
         split.test[C.USER_ID].isin(cat.users[C.USER_ID]) & split.test[C.ITEM_ID].isin(cat.item_ids)
     ]
-    trained = offline.train_towers(spark, cat, cfg.model)
-    regression = cfg.model.mode == "regression"
-    towers_ratings = trained.predict_ratings(known_test) if regression else None
-    table = offline.neighbors(spark, trained, max(cfg.similarity.k, cfg.retrieval.similar_per_item))
-    run = offline.pipeline(spark, cat, trained, table, cfg.retrieval, users)
+    runs = [
+        _towers_and_pipeline(
+            spark,
+            cat,
+            cfg,
+            dataclasses.replace(cfg.model, seed=cfg.model.seed + i),
+            split,
+            known_test,
+        )
+        for i in range(seeds)
+    ]
     systems = {
-        "pipeline": {
-            **_entry(
-                run.recs,
-                split,
-                n_items,
-                trained.seconds + run.retrieval_seconds + run.ranking_seconds,
-            ),
-            "candidates_per_user": round(
-                len(run.candidates) / max(1, run.candidates[C.USER_ID].nunique()), 1
-            ),
-            "candidate_recall": offline.candidate_recall(run.candidates, split.relevant),
-        },
+        "pipeline": over_seeds([r[0] for r in runs]),
+        "towers": over_seeds([r[1] for r in runs]),
     }
-    recs, seconds = _timed(lambda: trained.recommend(users, split.train))
-    systems["towers"] = _entry(recs, split, n_items, trained.seconds + seconds)
-    if towers_ratings is not None:
-        err = rating_errors(towers_ratings, known_test[C.RATING].to_numpy())
-        systems["pipeline"].update(err)
-        systems["towers"].update(err)
+    context = runs[0][2]  # the cold-start and tradeoff experiments use the configured seed's model
+    regression = cfg.model.mode == "regression"
     if not regression:
         # the other model function of SEED.md on the same split: its ranking, and the rating errors
         # (RMSE/MAE) that a classification model cannot give
@@ -131,7 +163,6 @@ def compare_systems(
             model, seconds = _timed(lambda f=fit: f(split.train, cat.item_ids))
             recs, more = _timed(lambda m=model: m.recommend(users, split.train))
             systems[name] = {**model.chosen, **_entry(recs, split, n_items, seconds + more)}
-    context = {"catalogue": cat, "trained": trained, "neighbors": table}
     return systems, context
 
 
@@ -222,10 +253,11 @@ def evaluate(
     baselines: bool = True,
     sweep: bool = True,
     cold: bool = True,
+    seeds: int = 1,
 ) -> dict:
     tables = load_tables(data_dir)
     split = make_split(tables[C.INTERACTIONS], holdout)
-    systems, context = compare_systems(spark, tables, split, cfg, baselines)
+    systems, context = compare_systems(spark, tables, split, cfg, baselines, seeds)
     report: dict[str, Any] = {
         "protocol": {
             "holdout": holdout,

@@ -172,10 +172,11 @@ PIPELINE = offline.PipelineResult(
 @pytest.fixture
 def fakes(monkeypatch):
     """Replaces the Spark/TensorFlow parts of systems.py and the clock; returns the calls made."""
-    calls: dict[str, list] = {"train": [], "neighbors": [], "pipeline": [], "als": []}
+    calls: dict[str, list] = {"train": [], "seeds": [], "neighbors": [], "pipeline": [], "als": []}
 
     def train_towers(spark, cat, cfg):
         calls["train"].append((cfg.mode, pairs(cat.train)))
+        calls["seeds"].append(cfg.seed)
         return calls["towers"] if cfg.mode == calls["first_mode"] else REGRESSION
 
     def neighbors(spark, model, k):
@@ -249,6 +250,31 @@ def test_compare_systems_reports_pipeline_towers_and_the_other_model_function_wi
     assert fakes["pipeline"] == [(TOWERS, "neighbor table", cfg.retrieval, [1, 2])]
     assert context["trained"] is TOWERS and context["neighbors"] == "neighbor table"
     assert pairs(context["catalogue"].train) == pairs(SPLIT.train)
+
+
+def test_over_seeds_is_the_mean_with_the_sample_deviation_and_every_seeds_own_figures():
+    runs = [{"ndcg@10": 0.1, "users": 5, "name": "a"}, {"ndcg@10": 0.3, "users": 5, "name": "a"}]
+    out = experiment.over_seeds(runs)
+    assert out["ndcg@10"] == pytest.approx(0.2) and out["users"] == 5
+    assert out["std"]["ndcg@10"] == pytest.approx(0.1414213562)  # sqrt(((0.1)^2 + (0.1)^2) / 1)
+    assert out["seeds"] == 2 and out["per_seed"] == runs and "name" not in out
+    assert experiment.over_seeds(runs[:1]) == runs[0]  # one seed: its own figures, no spread
+
+
+def test_compare_systems_trains_the_towers_once_per_seed_and_reports_their_mean(fakes):
+    cfg = Config(model=ModelConfig(seed=7))
+    systems, context = experiment.compare_systems(
+        None, TABLES, SPLIT, cfg, baselines=False, seeds=3
+    )
+    # seeds 7, 8, 9 for the configured model function, then the other model function once
+    assert fakes["seeds"] == [7, 8, 9, 7]
+    assert len(fakes["pipeline"]) == 3
+    assert systems["towers"]["seeds"] == systems["pipeline"]["seeds"] == 3
+    # the same fake model each time: the mean is its figure and the spread zero
+    assert systems["towers"]["ndcg@10"] == pytest.approx(TOWERS_METRICS["ndcg@10"])
+    assert systems["towers"]["std"]["ndcg@10"] == 0.0
+    assert "seeds" not in systems["towers_regression"]
+    assert context["trained"] is TOWERS
 
 
 def test_compare_systems_in_regression_mode_puts_the_towers_rating_errors_on_pipeline_and_towers(
@@ -449,7 +475,7 @@ def test_evaluate_reports_protocol_data_counts_config_and_only_the_requested_par
     monkeypatch.setattr(
         experiment,
         "compare_systems",
-        lambda spark, tables, split, cfg, baselines: (
+        lambda spark, tables, split, cfg, baselines, seeds: (
             seen.append((split, baselines)) or ({"popularity": {"ndcg@10": 0.5}}, {})
         ),
     )

@@ -80,7 +80,7 @@ def test_recsys_evaluate_writes_every_system_cold_start_and_the_tradeoff_curve(s
     data = tmp_path / "data"
     generate_dataset(data, users=150, items=120, interactions=4500, seed=3)
     out, plot = tmp_path / "report.json", tmp_path / "tradeoff.png"
-    args = ["evaluate", "--data", str(data), "--out", str(out), "--plot", str(plot)]
+    args = ["evaluate", "--data", str(data), "--out", str(out), "--plot", str(plot), "--seeds", "2"]
     assert main(args + [x for s in FAST for x in ("--set", s)]) == 0
     report = json.loads(out.read_text())
     assert set(report["systems"]) == {
@@ -93,6 +93,14 @@ def test_recsys_evaluate_writes_every_system_cold_start_and_the_tradeoff_curve(s
         "ease",
         "item_knn",
     }
+    # the pipeline and the towers are the mean of two trainings, with their spread and each seed's own
+    for name in ("pipeline", "towers"):
+        figures = report["systems"][name]
+        assert figures["seeds"] == 2 and len(figures["per_seed"]) == 2
+        assert figures["ndcg@10"] == pytest.approx(
+            sum(s["ndcg@10"] for s in figures["per_seed"]) / 2
+        )
+        assert figures["std"]["ndcg@10"] >= 0
     # the item-to-item baselines record the setting the validation split chose, from their grids
     assert report["systems"]["ease"]["reg"] in item_baselines.EASE_REGS
     assert report["systems"]["item_knn"]["neighbors"] in item_baselines.KNN_NEIGHBORS
