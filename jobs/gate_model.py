@@ -2,7 +2,6 @@
 one the rest of the run ranks with. The decision, its reason and both models' metrics are recorded."""
 
 import datetime as dt
-import json
 
 import pandas as pd
 import pyarrow.compute as pc
@@ -11,6 +10,7 @@ import pyarrow.dataset as pads
 from recsys_core import columns as C
 from recsys_core.errors import RecsysError
 from recsys_core.io import layout as L
+from recsys_core.io.lake import write_json_atomically
 from recsys_core.model.gate import METRIC, Slice, decide, slice_metrics
 from recsys_core.model.registry import read_blessed, read_candidate, write_blessed, write_serving
 from recsys_core.model.two_tower import TwoTowerModel
@@ -72,7 +72,7 @@ def body(ctx: JobContext) -> dict:
     ctx.lake.write_json(record, L.MODEL_EVALUATION, ctx.ds, L.EVALUATION_FILE)
     history = ctx.work.model_evaluation(candidate["version"], ctx.ds)
     history.parent.mkdir(parents=True, exist_ok=True)
-    history.write_text(json.dumps(record, indent=2))
+    write_json_atomically(history, record)
     if bless:
         write_blessed(ctx.models_dir, {**candidate, "ds": ctx.ds, "metrics": new_metrics})
     write_serving(ctx.lake, ctx.ds, chosen)

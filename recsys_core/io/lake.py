@@ -27,6 +27,15 @@ def check_ds(ds: str) -> str:
     return ds
 
 
+def write_json_atomically(path: Path, obj: dict) -> Path:
+    """Write obj as JSON through a temporary file of its own and one rename: a reader sees the old file
+    or the complete new one, and two writers never share a temporary file."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:UNIQUE_SUFFIX_CHARS]}")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+    return path
+
+
 class Lake:
     """Paths of the datasets every step reads and writes, keyed by the run's ds."""
 
@@ -110,11 +119,7 @@ class Lake:
     def write_json(self, obj: dict, dataset: str, ds: str, name: str) -> Path:
         folder = self.partition(dataset, ds)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / name
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
-        os.replace(tmp, path)
-        return path
+        return write_json_atomically(folder / name, obj)
 
     def read_json(self, dataset: str, ds: str, name: str) -> dict:
         path = self.require(dataset, ds) / name

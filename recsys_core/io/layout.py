@@ -73,10 +73,6 @@ class WorkDir:
         return self.root / "models"
 
     @property
-    def blessed(self) -> Path:
-        return self.models / BLESSED_FILE
-
-    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

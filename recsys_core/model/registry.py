@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,7 @@ import numpy as np
 from recsys_core.config import Config
 from recsys_core.errors import RecsysError
 from recsys_core.io import layout
-from recsys_core.io.lake import Lake
+from recsys_core.io.lake import Lake, write_json_atomically
 
 VERSION_HASH_CHARS = 10  # of the SHA-1 in a version: unique among the versions of one ds
 READ_BLOCK = 1 << 24  # bytes hashed at a time from the training files
@@ -71,8 +69,4 @@ def read_blessed(models_dir: Path) -> dict | None:
 
 def write_blessed(models_dir: Path, entry: dict) -> Path:
     """Replace the registry in one rename: a reader sees the previous or the new blessed model."""
-    path = Path(models_dir) / layout.BLESSED_FILE
-    tmp = path.with_name(f".{layout.BLESSED_FILE}.{uuid.uuid4().hex[: layout.UNIQUE_SUFFIX_CHARS]}")
-    tmp.write_text(json.dumps(entry, indent=2))
-    os.replace(tmp, path)
-    return path
+    return write_json_atomically(Path(models_dir) / layout.BLESSED_FILE, entry)

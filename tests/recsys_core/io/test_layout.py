@@ -17,7 +17,6 @@ def test_work_folder_paths_are_keyed_by_ds_under_their_rooms():
     assert work.model_evaluation("m1", "2026-01-31") == Path(
         "/w/models/m1/evaluations/ds=2026-01-31.json"
     )
-    assert work.blessed == Path("/w/models/blessed.json")
     assert work.tradeoff_plot == Path("/w/evaluation/tradeoff.png")
 
 
