@@ -21,7 +21,7 @@ from scipy import sparse
 from recsys_core import columns as C
 from recsys_core.evaluation.protocol import K, ranking_metrics, temporal_split, top_k_unseen
 
-# the grids the validation split chooses from: EASE's L2 weight, item-kNN's neighbourhood size
+# the grids the validation split chooses from: EASE's L2 weight, item-kNN's neighborhood size
 EASE_REGS = (25.0, 100.0, 400.0, 1600.0, 6400.0)  # x4 apart: one inversion each
 KNN_NEIGHBORS = (20, 50, 100, 200, 400)
 # items x items matrices in float64: 15,000 items are 1.8 GB each, and EASE holds two of them
@@ -122,7 +122,7 @@ def ease(train: pd.DataFrame, item_ids: np.ndarray, regs=EASE_REGS) -> ItemToIte
 
 
 def item_knn(train: pd.DataFrame, item_ids: np.ndarray, grid=KNN_NEIGHBORS) -> ItemToItem:
-    """Item-kNN (cosine) fitted on `train` with the neighbourhood the validation split inside it prefers."""
+    """Item-kNN (cosine) fitted on `train` with the neighborhood the validation split inside it prefers."""
     chosen = _choose(train, item_ids, knn_weights, tuple(grid), "neighbors")
     model = _fit(train, item_ids, knn_weights, chosen["neighbors"])
     model.chosen = chosen

@@ -1,4 +1,4 @@
-"""EASE and item-kNN on hand-sized matrices: the closed form, the cosine neighbourhoods, and a setting
+"""EASE and item-kNN on hand-sized matrices: the closed form, the cosine neighborhoods, and a setting
 chosen on the validation split inside the training rows."""
 
 import numpy as np
@@ -82,4 +82,4 @@ def test_the_setting_is_chosen_on_the_validation_split_inside_the_training_rows(
     knn = ib.item_knn(train, items, grid=(1, 2))
     assert knn.chosen["neighbors"] in (1, 2) and set(knn.chosen["validation_ndcg@10"]) == {"1", "2"}
     top = knn.recommend(np.array([2]), rows([(2, 4)]), k=1)[C.ITEM_ID].tolist()
-    assert top in ([5], [6])  # a neighbour of 4: watched with it by every user who watched it
+    assert top in ([5], [6])  # a neighbor of 4: watched with it by every user who watched it
