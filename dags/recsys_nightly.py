@@ -94,9 +94,16 @@ with DAG(
         "model_mode": Param(
             None,
             type=["null", "string"],
-            enum=[None, "regression", "classification"],
-            description="Model function: regression (MSE on the scaled rating) or classification "
-            "(sigmoid, cross-entropy on rating >= like_threshold); empty keeps model.mode of the config.",
+            enum=[None, "softmax", "regression", "classification"],
+            description="Model: softmax (ids, recent items, sampled softmax; the default), regression "
+            "(MSE on the scaled rating) or classification (sigmoid, cross-entropy on the label); "
+            "empty keeps model.mode of the config.",
+        ),
+        "tune_model": Param(
+            None,
+            type=["null", "boolean"],
+            description="Search a few model settings on a validation split of the training data "
+            "before training (softmax model; adds about 8 trainings); empty keeps model.tune (false).",
         ),
         "settings": Param(
             [],

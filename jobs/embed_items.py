@@ -11,7 +11,9 @@ from recsys_core.step_runner import JobContext, main_for
 def body(ctx: JobContext) -> dict:
     model, version = load_serving(ctx.lake, ctx.ds)
     items = ctx.lake.read_table(L.ITEM_FEATURES, ctx.ds).to_pandas()
-    vectors = model.embed_items(items[feature_columns(list(items.columns), C.ITEM_ID)])
+    vectors = model.embed_items(
+        items[feature_columns(list(items.columns), C.ITEM_ID)], items[C.ITEM_ID].to_numpy()
+    )
     table = embedding_table(items[C.ITEM_ID].to_numpy(), C.ITEM_ID, vectors)
     ctx.lake.write_table(table, L.ITEM_EMBEDDINGS, ctx.ds)
     return {

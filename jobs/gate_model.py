@@ -25,16 +25,17 @@ def held_out_slice(ctx: JobContext) -> Slice:
 
 
 def seen_in_training(ctx: JobContext, held: pd.DataFrame) -> pd.DataFrame:
-    """(user_id, item_id) the slice users interacted with outside the held-out rows: never recommended.
-    Only those users' interactions are read (a filter pushed down to the Parquet scan)."""
+    """(user_id, item_id, timestamp) the slice users interacted with outside the held-out rows: never
+    recommended, and their histories. Only those users' interactions are read (a filter pushed down to
+    the Parquet scan)."""
     users = pc.field(C.USER_ID).isin(held[C.USER_ID].unique())
     inter = pads.dataset(ctx.input_path(C.INTERACTIONS)).to_table(
-        columns=[C.USER_ID, C.ITEM_ID], filter=users
+        columns=[C.USER_ID, C.ITEM_ID, C.TIMESTAMP], filter=users
     )
     marked = inter.to_pandas().merge(held[[C.USER_ID, C.ITEM_ID]], how="left", indicator=True)
-    return marked.loc[marked["_merge"] == "left_only", [C.USER_ID, C.ITEM_ID]].reset_index(
-        drop=True
-    )
+    return marked.loc[
+        marked["_merge"] == "left_only", [C.USER_ID, C.ITEM_ID, C.TIMESTAMP]
+    ].reset_index(drop=True)
 
 
 def body(ctx: JobContext) -> dict:

@@ -6,10 +6,23 @@ import json
 from jobs import STEPS
 from recsys_core import columns as C
 from recsys_core.io import layout as L
+from recsys_core.model.gate import METRIC
 from recsys_core.model.registry import read_serving
-from recsys_core.publish.report import loss_plot, render, score_plot, write_report
+from recsys_core.publish.report import gate_trend_plot, loss_plot, render, score_plot, write_report
 from recsys_core.publish.warehouse import open_warehouse
 from recsys_core.step_runner import JobContext, main_for
+
+
+def gate_history(ctx: JobContext) -> list[dict]:
+    """The gate's record of every night up to ds that has one, in ds order."""
+    folder = ctx.lake.root / L.MODEL_EVALUATION
+    nights = sorted(p.name.split("=", 1)[1] for p in folder.glob("ds=*")) if folder.is_dir() else []
+    records = []
+    for ds in nights:
+        path = ctx.lake.partition(L.MODEL_EVALUATION, ds) / L.EVALUATION_FILE
+        if ds <= ctx.ds and path.is_file():
+            records.append(json.loads(path.read_text()))
+    return records
 
 
 def body(ctx: JobContext) -> dict:
@@ -36,6 +49,7 @@ def body(ctx: JobContext) -> dict:
     images = {
         "training loss per epoch": loss_plot(metrics),
         "score distribution": score_plot(scores),
+        "model gate across nights": gate_trend_plot(gate_history(ctx), METRIC),
     }
     tradeoff = ctx.work.tradeoff_plot
     if tradeoff.is_file():

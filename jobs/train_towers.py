@@ -1,6 +1,7 @@
-"""Train the user and item towers on every interaction outside the held-out slice, streamed.
+"""Train the user and item towers on every interaction outside the held-out slice.
 
-The examples (user row, item row, target) are written to the lake partition training_examples/ds=...
+The softmax towers (the default) read the interactions in time order (recsys_core/model/
+softmax_training.py). For the regression and classification towers the examples (user row, item row, target) are written to the lake partition training_examples/ds=...
 chunk by chunk and read back by tf.data, so memory is bounded by the feature tables and one chunk,
 not by the number of interactions.
 """
@@ -14,8 +15,10 @@ from recsys_core import columns as C
 from recsys_core.io import layout as L
 from recsys_core.model.input_pipeline import ParquetExamples, write_examples
 from recsys_core.model.registry import model_version, write_candidate
+from recsys_core.model.softmax_training import fit_softmax_towers
 from recsys_core.model.training import fit_towers_on
 from recsys_core.model.training_examples import example_chunks, feature_matrices
+from recsys_core.model.tuning import tune
 from recsys_core.step_runner import JobContext, main_for
 
 READ_ROWS = 4_000_000  # interactions per chunk of examples
@@ -59,21 +62,46 @@ def write_training_examples(
     return path, rows, interactions.count_rows()
 
 
+def training_interactions(ctx: JobContext) -> pd.DataFrame:
+    """Every interaction of ds outside the held-out slice, with its time (the softmax towers' input)."""
+    columns = [C.USER_ID, C.ITEM_ID, C.RATING, C.TIMESTAMP]
+    interactions = ctx.read_input(C.INTERACTIONS, columns).to_pandas()
+    held = ctx.lake.read_table(L.HOLDOUT, ctx.ds, [C.USER_ID, C.ITEM_ID]).to_pandas()
+    marked = interactions.merge(held.drop_duplicates(), how="left", indicator=True)
+    return marked.loc[marked["_merge"] == "left_only", columns].reset_index(drop=True)
+
+
 def body(ctx: JobContext) -> dict:
     users, items = training_features(ctx)
     xu, xi, ucols, icols = feature_matrices(users, items)
-    path, rows, interactions = write_training_examples(ctx, users, items)
-    model = fit_towers_on(xu, xi, ParquetExamples(path), ctx.config.model, ucols, icols)
-    version = model_version(ctx.ds, ctx.config, xu, xi, files=(path,))
+    cfg = ctx.config.model
+    tuning = None
+    if cfg.mode == "softmax":
+        train = training_interactions(ctx)
+        if cfg.tune:
+            cfg, tuning = tune(users, items, train, cfg)
+        model = fit_softmax_towers(users, items, train, cfg)
+        rows, interactions = model.meta["metrics"]["train_rows"], ctx.input_rows(C.INTERACTIONS)
+        version = model_version(ctx.ds, ctx.config, xu, xi, *(train[c] for c in train.columns))
+        written = {}
+    else:
+        path, rows, interactions = write_training_examples(ctx, users, items)
+        model = fit_towers_on(xu, xi, ParquetExamples(path), cfg, ucols, icols)
+        version = model_version(ctx.ds, ctx.config, xu, xi, files=(path,))
+        written = {L.TRAINING_EXAMPLES: rows}
     model.meta.update(version=version, ds=ctx.ds, run_id=ctx.run_id)
+    if tuning:
+        model.meta["tuning"] = tuning
     saved = model.save(ctx.models_dir / version)
     write_candidate(ctx.lake, ctx.ds, version, saved)
     metrics = model.meta["metrics"]
     return {
         "rows_in": {C.INTERACTIONS: interactions, C.USERS: len(users), C.ITEMS: len(items)},
-        "rows_out": {L.TRAINING_EXAMPLES: rows},
+        "rows_out": written,
+        "training_examples": rows,
         "model_version": version,
-        "model_mode": ctx.config.model.mode,
+        "model_mode": cfg.mode,
+        **({"tuning": {k: tuning[k] for k in ("chosen", "gain", "seconds")}} if tuning else {}),
         "final_loss": metrics["loss"][-1],
         **{k: v for k, v in metrics.items() if k.startswith("val_") and not isinstance(v, list)},
     }

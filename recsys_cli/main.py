@@ -288,6 +288,7 @@ def cmd_evaluate(a) -> int:
         sweep=not a.no_sweep,
         cold=not a.no_cold_start,
         seeds=a.seeds,
+        search=not a.no_tuning,
     )
     if a.plot and report.get("tradeoff"):
         report["plot"] = str(plot_tradeoff(report["tradeoff"], a.plot))
@@ -336,6 +337,12 @@ def add_evaluate(sub) -> None:
     )
     p.add_argument("--no-sweep", action="store_true", help="skip the retrieval-size tradeoff")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start figure")
+    p.add_argument(
+        "--no-tuning",
+        action="store_true",
+        help="train the softmax towers as configured, without first searching their settings on "
+        "the validation split inside the training part",
+    )
     p.set_defaults(func=cmd_evaluate)
 
 

@@ -22,9 +22,9 @@ DEFAULT_AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
 
 # DAG params that set a config key for one run, param name -> "section.key"; an unset param keeps
 # the config's value (dags/recsys_nightly.py declares them, param_overrides turns them into overrides)
-PARAM_SETTINGS = {"top_n": "ranking.top_n", "model_mode": "model.mode"}
+PARAM_SETTINGS = {"top_n": "ranking.top_n", "model_mode": "model.mode", "tune_model": "model.tune"}
 
-MODEL_MODES = ("regression", "classification")
+MODEL_MODES = ("softmax", "regression", "classification")
 SPARK_MEMORY = re.compile(
     r"^[1-9][0-9]*([kmgtp]b?|b)?$", re.IGNORECASE
 )  # Spark's sizes: 512m, 4g, 1024
@@ -45,14 +45,19 @@ def _require_positive(section: str, cfg: Any, *keys: str) -> None:
 class ModelConfig:
     """The two towers and how they are trained (SEED.md "Neural network architecture")."""
 
+    # "softmax" (the default): the retrieval objective of two-tower models. Each positive (label below)
+    # is a target to pick out of the batch's other targets plus `sampled_negatives` uniform items:
+    # softmax over v_u . v_m / T with a learned temperature T and the logQ correction for how often
+    # each item is sampled. The towers also read learned id embeddings (dropped to zero for a share
+    # `id_dropout` of rows in training, and for every id unseen in training) and the user's
+    # `history_length` most recent items, pooled with a recency weight halving every
+    # `history_half_life` items (docs/model.md).
     # "regression": MSE on the rating scaled to [-1, 1]; "classification": sigmoid of v_u . v_m and
-    # binary cross-entropy on the label rating >= like_threshold (SEED.md "Model function")
-    # mode, label, negatives and epochs are the best of `recsys evaluate --holdout validation` on
-    # ml-latest-small (README "How the defaults were chosen"); it records no search for the others
-    mode: str = "classification"
+    # binary cross-entropy on the label (SEED.md "Model function"), with `negatives` sampled items
+    mode: str = "softmax"
     like_threshold: float = 4.0  # label "liked": 4 stars and up (of 5)
-    # classification label: "liked" (rating >= like_threshold) or "interacted" (implicit: any interaction)
-    label: str = "interacted"
+    # the positives: "liked" (rating >= like_threshold) or "interacted" (implicit: any interaction)
+    label: str = "liked"
     negatives: int = 4  # classification: sampled non-interacted items per interaction, labelled 0
     user_layers: tuple[int, ...] = (256, 128, 32)  # the last width is the embedding size
     item_layers: tuple[int, ...] = (256, 128, 32)
@@ -62,6 +67,14 @@ class ModelConfig:
     batch_size: int = 256
     validation_share: float = 0.1  # training rows held out to report a validation loss
     seed: int = 42  # any fixed value: the same inputs train the same towers
+    history_length: int = 50  # softmax: the most recent items the user tower reads
+    history_half_life: float = 10.0  # softmax: items back at which an item's weight has halved
+    id_dropout: float = 0.5  # softmax: share of training rows whose id embedding is zeroed
+    sampled_negatives: int = 512  # softmax: uniform items added to each batch's in-batch negatives
+    initial_temperature: float = 0.1  # softmax: T at the start (learned from there)
+    # softmax: before training, search a few settings on a validation split of the training
+    # interactions and train with the winner (recsys_core/model/tuning.py); recorded with the model
+    tune: bool = False
 
     def __post_init__(self) -> None:
         for name in ("user_layers", "item_layers"):
@@ -74,9 +87,22 @@ class ModelConfig:
             raise ConfigError(f"config model.mode: must be one of {MODEL_MODES}, got {self.mode!r}")
         if self.label not in LABELS:
             raise ConfigError(f"config model.label: must be one of {LABELS}, got {self.label!r}")
-        if self.negatives < 0:
-            raise ConfigError(f"config model.negatives: must be >= 0, got {self.negatives}")
-        _require_positive("model", self, "epochs", "batch_size")
+        if self.negatives < 0 or self.sampled_negatives < 0:
+            raise ConfigError(
+                "config model.negatives and model.sampled_negatives: must be >= 0, got "
+                f"{self.negatives} and {self.sampled_negatives}"
+            )
+        _require_positive(
+            "model",
+            self,
+            "epochs",
+            "batch_size",
+            "history_length",
+            "history_half_life",
+            "initial_temperature",
+        )
+        if not 0 <= self.id_dropout < 1:
+            raise ConfigError(f"config model.id_dropout: must be in [0, 1), got {self.id_dropout}")
         if self.learning_rate <= 0 or self.l2 < 0:
             raise ConfigError(f"config model: learning_rate must be > 0 and l2 >= 0, got {self}")
         if not 0 <= self.validation_share < MAX_VALIDATION_SHARE:
@@ -106,6 +132,9 @@ class RetrievalConfig:
     top_genres: int = 3
     items_per_genre: int = 30
     country_items: int = 50
+    # the user's best items, by the towers, among the items nobody has interacted with yet (reason
+    # "new", chosen at ranking: recsys_core/candidates/ranking.py); 0 switches the source off
+    new_items: int = 10
 
     def require_every_source(self) -> None:
         """Every size positive. Checked by Config, not on construction: built by hand, a size of 0
@@ -119,6 +148,8 @@ class RetrievalConfig:
             "items_per_genre",
             "country_items",
         )
+        if self.new_items < 0:
+            raise ConfigError(f"config retrieval.new_items: must be >= 0, got {self.new_items}")
 
 
 @dataclass(frozen=True)
@@ -169,9 +200,15 @@ class SimilarityConfig:
 @dataclass(frozen=True)
 class RankingConfig:
     top_n: int = 20  # recommendations kept per user
+    # places of each user's list kept for their best new arrivals (retrieval.new_items), when any
+    new_slots: int = 1
 
     def __post_init__(self) -> None:
         _require_positive("ranking", self, "top_n")
+        if not 0 <= self.new_slots <= self.top_n:
+            raise ConfigError(
+                f"config ranking.new_slots: must be in [0, top_n={self.top_n}], got {self.new_slots}"
+            )
 
 
 @dataclass(frozen=True)
@@ -248,7 +285,13 @@ def _coerce(section: str, key: str, value: Any, expected: Any) -> Any:
         ):
             raise ConfigError(f"config {where}: expected a list of integers, got {value!r}")
         return tuple(value)
-    if isinstance(expected, bool) or isinstance(value, bool):
+    if isinstance(expected, bool):
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"  # a DAG param's True/False as text
+        if not isinstance(value, bool):
+            raise ConfigError(f"config {where}: expected true or false, got {value!r}")
+        return value
+    if isinstance(value, bool):
         raise ConfigError(f"config {where}: booleans are not accepted here, got {value!r}")
     if isinstance(expected, int):
         if not isinstance(value, int):

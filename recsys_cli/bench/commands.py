@@ -24,6 +24,10 @@ TRAINING_USERS = 100_000
 TRAINING_ITEMS = 10_000
 TRAINING_BATCH_SIZE = 256
 TRAINING_REPEAT = 3
+TRAINING_MODELS = ("classification", "softmax")
+# the softmax towers train some 10x slower per example (each batch scored against 512 sampled
+# negatives too, id embeddings, 50-item histories): fewer examples keep the bench to minutes
+TRAINING_SOFTMAX_EXAMPLES = (200_000,)
 # defaults of `recsys bench scale`
 SCALE_USERS = 1_000_000
 SCALE_ITEMS = 100_000
@@ -98,7 +102,15 @@ def add_similarity(bsub, out: argparse.ArgumentParser) -> None:
 def cmd_bench_training(a) -> int:
     from recsys_cli.bench.training import bench_training, print_training
 
-    report = bench_training(a.examples, a.users, a.items, a.batch_size, repeat=a.repeat)
+    report = bench_training(
+        a.examples,
+        a.users,
+        a.items,
+        a.batch_size,
+        repeat=a.repeat,
+        models=tuple(a.models),
+        softmax_sizes=a.softmax_examples,
+    )
     print_training(report)
     _write_json(report, a.out)
     return 0
@@ -108,14 +120,22 @@ def add_training(bsub, out: argparse.ArgumentParser) -> None:
     p = bsub.add_parser(
         "training",
         parents=[out],
-        help="towers trained from the Parquet example stream vs model.fit on arrays",
+        help="towers trained from streamed examples vs model.fit on arrays",
     )
     p.add_argument(
         "--examples",
         type=int,
         nargs="+",
         default=list(TRAINING_EXAMPLES),
-        help="training examples, one run of each method per size",
+        help="classification training examples, one run of each classification method per size",
+    )
+    p.add_argument(
+        "--softmax-examples",
+        type=int,
+        nargs="+",
+        default=list(TRAINING_SOFTMAX_EXAMPLES),
+        help="softmax training examples (interactions, each a positive), one run of each softmax "
+        "method per size",
     )
     p.add_argument(
         "--users", type=int, default=TRAINING_USERS, help="users (rows of random user features)"
@@ -134,6 +154,14 @@ def add_training(bsub, out: argparse.ArgumentParser) -> None:
         type=int,
         default=TRAINING_REPEAT,
         help="alternated runs of each method; the median is shown",
+    )
+    p.add_argument(
+        "--models",
+        nargs="+",
+        choices=TRAINING_MODELS,
+        default=list(TRAINING_MODELS),
+        help="towers to bench: classification (stream, in_memory) and/or softmax "
+        "(softmax_stream, softmax_in_memory)",
     )
     p.set_defaults(func=cmd_bench_training)
 

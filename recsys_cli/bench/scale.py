@@ -153,15 +153,12 @@ def bench_scale(
 
 def train_on_sample(work: Path, rows: int) -> None:
     """Fit the towers on the first `rows` interactions (one epoch) and make it this ds's model."""
-    import numpy as np
     import pyarrow.dataset as pads
 
     from recsys_core.config import ModelConfig
     from recsys_core.io.lake import Lake
-    from recsys_core.model.input_pipeline import ArrayExamples
     from recsys_core.model.registry import write_serving
-    from recsys_core.model.training import fit_towers_on
-    from recsys_core.model.training_examples import example_chunks, feature_matrices
+    from recsys_core.model.softmax_training import fit_softmax_towers
 
     lake = Lake(work / "lake")
     users = (
@@ -171,17 +168,10 @@ def train_on_sample(work: Path, rows: int) -> None:
         lake.read_table(L.ITEM_FEATURES, DS).to_pandas().sort_values(C.ITEM_ID, ignore_index=True)
     )
     head = pads.dataset(lake.require(layout.input_dataset(C.INTERACTIONS), DS)).head(
-        rows, [C.USER_ID, C.ITEM_ID, C.RATING]
+        rows, [C.USER_ID, C.ITEM_ID, C.RATING, C.TIMESTAMP]
     )
-    cfg = ModelConfig(epochs=1, validation_share=0.0)
-    parts = list(
-        example_chunks(
-            head.to_batches, users[C.USER_ID].to_numpy(), items[C.ITEM_ID].to_numpy(), cfg
-        )
-    )
-    u, i, y = (np.concatenate([p[k] for p in parts]) for k in range(3))
-    xu, xi, ucols, icols = feature_matrices(users, items)
-    model = fit_towers_on(xu, xi, ArrayExamples(u, i, y, np.zeros(len(y), bool)), cfg, ucols, icols)
+    cfg = ModelConfig(epochs=1, validation_share=0.0)  # the default model: the softmax towers
+    model = fit_softmax_towers(users, items, head.to_pandas(), cfg)
     path = model.save(work / "models" / "bench-sample")
     write_serving(lake, DS, {"version": "bench-sample", "path": str(path)})
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core import columns as C
-from recsys_core.config import Config
+from recsys_core.config import MODEL_MODES, Config
 from recsys_core.evaluation import item_baselines
 from recsys_core.evaluation import systems as offline
 from recsys_core.evaluation.protocol import (
@@ -25,6 +25,7 @@ from recsys_core.evaluation.protocol import (
     temporal_split,
 )
 from recsys_core.io.inputs import read_input
+from recsys_core.model.tuning import tune
 
 log = logging.getLogger(__name__)
 HOLDOUTS = ("test", "validation")
@@ -68,7 +69,7 @@ def _towers_and_pipeline(
     users, n_items = split.evaluated_users, len(cat.item_ids)
     trained = offline.train_towers(spark, cat, model_cfg)
     table = offline.neighbors(spark, trained, max(cfg.similarity.k, cfg.retrieval.similar_per_item))
-    run = offline.pipeline(spark, cat, trained, table, cfg.retrieval, users)
+    run = offline.pipeline(spark, cat, trained, table, cfg.retrieval, users, *published(cfg))
     pipeline = {
         **_entry(
             run.recs, split, n_items, trained.seconds + run.retrieval_seconds + run.ranking_seconds
@@ -87,6 +88,14 @@ def _towers_and_pipeline(
     return pipeline, towers, {"catalogue": cat, "trained": trained, "neighbors": table}
 
 
+def published(cfg: Config) -> tuple[int, int]:
+    """(list length, places kept for new arrivals) of the pipeline's lists, as the nightly publishes
+    them: ranking.top_n items (at least K, the metrics' cut) with ranking.new_slots at the end for
+    new arrivals. The metrics read the first K; the cold-start section reads the whole list."""
+    length = max(K, cfg.ranking.top_n)
+    return length, min(cfg.ranking.new_slots, length)
+
+
 def over_seeds(entries: list[dict]) -> dict:
     """One system's figures over several training seeds: the mean of each, its sample standard
     deviation under "std", and every seed's own entry under "per_seed"."""
@@ -100,12 +109,24 @@ def over_seeds(entries: list[dict]) -> dict:
     return {**mean, "std": spread, "seeds": len(entries), "per_seed": entries}
 
 
+def tuned(spark, tables: dict, split: Split, cfg: Config) -> tuple[Config, dict]:
+    """The softmax towers' settings searched on the validation split inside `split.train` (features
+    from that split's training part too): (the config with the winner, the search's record)."""
+    inner = temporal_split(split.train)
+    users, items = offline.features_of(
+        spark, offline.Catalogue(tables[C.USERS], tables[C.ITEMS], inner.train)
+    )
+    model_cfg, record = tune(users, items, split.train, cfg.model)
+    return dataclasses.replace(cfg, model=model_cfg), record
+
+
 def compare_systems(
     spark, tables: dict, split: Split, cfg: Config, baselines: bool = True, seeds: int = 1
 ) -> tuple[dict, dict]:
-    """Metrics of the pipeline, the towers alone and, with `baselines`, popularity, both ALS variants,
-    EASE and item-kNN on `split`. The pipeline and the towers are trained `seeds` times (model.seed,
-    model.seed + 1, ...) and reported as the mean over those trainings, with its spread."""
+    """Metrics of the pipeline, the towers alone, the towers with SEED.md's other model functions and,
+    with `baselines`, popularity, both ALS variants, EASE and item-kNN on `split`. The pipeline and
+    the towers are trained `seeds` times (model.seed, model.seed + 1, ...) and reported as the mean
+    over those trainings, with its spread."""
     cat = offline.Catalogue(tables[C.USERS], tables[C.ITEMS], split.train)
     users, n_items = split.evaluated_users, len(cat.item_ids)
     # rating errors over every test pair whose user and item are known (RMSE/MAE of the protocol)
@@ -128,16 +149,19 @@ def compare_systems(
         "towers": over_seeds([r[1] for r in runs]),
     }
     context = runs[0][2]  # the cold-start and tradeoff experiments use the configured seed's model
-    regression = cfg.model.mode == "regression"
-    if not regression:
-        # the other model function of SEED.md on the same split: its ranking, and the rating errors
-        # (RMSE/MAE) that a classification model cannot give
-        other = offline.train_towers(spark, cat, dataclasses.replace(cfg.model, mode="regression"))
-        recs, seconds = _timed(lambda: other.recommend(users, split.train))
-        systems["towers_regression"] = {
-            **_entry(recs, split, n_items, other.seconds + seconds),
-            **rating_errors(other.predict_ratings(known_test), known_test[C.RATING].to_numpy()),
-        }
+    for mode in MODEL_MODES:
+        if mode == cfg.model.mode:
+            continue
+        # the other model functions on the same split: their ranking, and for regression the rating
+        # errors (RMSE/MAE) that the other functions cannot give
+        other = offline.train_towers(spark, cat, dataclasses.replace(cfg.model, mode=mode))
+        recs, seconds = _timed(lambda m=other: m.recommend(users, split.train))
+        entry = _entry(recs, split, n_items, other.seconds + seconds)
+        if mode == "regression":
+            entry.update(
+                rating_errors(other.predict_ratings(known_test), known_test[C.RATING].to_numpy())
+            )
+        systems[f"towers_{mode}"] = entry
     if baselines:
         recs, seconds = _timed(lambda: offline.popularity(cat, users))
         systems["popularity"] = _entry(recs, split, n_items, seconds)
@@ -185,20 +209,65 @@ def cold_start(
         "cold_items": int(len(cold)),
         "relevant_cold_pairs": int(len(relevant_cold)),
     }
-    for name, recs in (
-        ("towers", trained.recommend(users, train)),
-        ("pipeline", offline.pipeline(spark, cat, trained, table, cfg.retrieval, users).recs),
+    length, new_slots = published(cfg)
+    pipeline_recs = offline.pipeline(
+        spark, cat, trained, table, cfg.retrieval, users, length, new_slots
+    ).recs
+    for name, recs, n in (
+        ("towers", trained.recommend(users, train), K),
+        ("pipeline", pipeline_recs, length),
+        ("content_blind", content_blind(pipeline_recs, cold, rng), length),
     ):
-        top = recs[recs[C.RANK] <= K]
+        top = recs[recs[C.RANK] <= n]
         is_cold = top[C.ITEM_ID].isin(cold)
         hits = relevant_cold.merge(top[[C.USER_ID, C.ITEM_ID]], on=[C.USER_ID, C.ITEM_ID])
         out[name] = {
+            "list_length": n,
             "share_of_slots": float(is_cold.mean()) if len(top) else 0.0,
             "users_with_one": float(top[is_cold][C.USER_ID].nunique() / max(1, len(users))),
             "distinct_cold_items_shown": int(top[is_cold][C.ITEM_ID].nunique()),
-            "cold_recall@10": float(len(hits) / len(relevant_cold)) if len(relevant_cold) else 0.0,
+            "cold_recall": float(len(hits) / len(relevant_cold)) if len(relevant_cold) else 0.0,
         }
     out["towers"]["cold_auc"] = cold_auc(trained, relevant_cold, cold, train)
+    out["new_arrivals_shelf"] = shelf_recall(trained, users, relevant_cold, cold, rng)
+    return out
+
+
+def shelf_recall(
+    trained: offline.Trained,
+    users: np.ndarray,
+    relevant_cold: pd.DataFrame,
+    cold: np.ndarray,
+    rng: np.random.Generator,
+) -> dict:
+    """A shelf of K new arrivals per user, the cold items only: cold recall@10 when the towers rank
+    them (what the "new" source does) against K of them drawn at random (content-blind)."""
+    item_pos = pd.Index(trained.item_features[C.ITEM_ID]).get_indexer(cold)
+    scores = trained.score_block(users)[:, item_pos]
+    k = min(K, len(cold))
+    by_towers = cold[np.argsort(-scores, axis=1, kind="stable")[:, :k]]
+    at_random = np.stack([rng.choice(cold, size=k, replace=False) for _ in users])
+
+    def recall(shelves: np.ndarray) -> float:
+        shown = pd.DataFrame({C.USER_ID: np.repeat(users, k), C.ITEM_ID: shelves.ravel()})
+        hits = relevant_cold.merge(shown, on=[C.USER_ID, C.ITEM_ID])
+        return float(len(hits) / len(relevant_cold)) if len(relevant_cold) else 0.0
+
+    return {"towers_cold_recall@10": recall(by_towers), "random_cold_recall@10": recall(at_random)}
+
+
+def content_blind(recs: pd.DataFrame, cold: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """The baseline of the cold-start section: every cold item the pipeline shows a user is swapped for
+    a cold item drawn at random (without repeats within the user's list), so the same slots go to new
+    items but their content plays no part."""
+    out = recs.copy()
+    slots = out[C.ITEM_ID].isin(cold).to_numpy()
+    for user in out.loc[slots, C.USER_ID].unique():
+        mine = (out[C.USER_ID] == user).to_numpy() & slots
+        others = np.setdiff1d(
+            cold, out.loc[(out[C.USER_ID] == user).to_numpy() & ~slots, C.ITEM_ID]
+        )
+        out.loc[mine, C.ITEM_ID] = rng.choice(others, size=int(mine.sum()), replace=False)
     return out
 
 
@@ -227,7 +296,9 @@ def tradeoff(spark, split: Split, cfg: Config, context: dict) -> list[dict]:
     table = offline.neighbors(spark, trained, max(s.similar_per_item for s in sizes))
     rows = []
     for size in sizes:
-        run = offline.pipeline(spark, cat, trained, table, size, split.evaluated_users)
+        run = offline.pipeline(
+            spark, cat, trained, table, size, split.evaluated_users, *published(cfg)
+        )
         metrics = ranking_metrics(run.recs, split.relevant, len(cat.item_ids))
         row = {
             **dataclasses.asdict(size),
@@ -254,9 +325,13 @@ def evaluate(
     sweep: bool = True,
     cold: bool = True,
     seeds: int = 1,
+    search: bool = True,
 ) -> dict:
     tables = load_tables(data_dir)
     split = make_split(tables[C.INTERACTIONS], holdout)
+    tuning = None
+    if search and cfg.model.mode == "softmax":
+        cfg, tuning = tuned(spark, tables, split, cfg)
     systems, context = compare_systems(spark, tables, split, cfg, baselines, seeds)
     report: dict[str, Any] = {
         "protocol": {
@@ -279,6 +354,8 @@ def evaluate(
         "config": cfg.to_dict(),
         "systems": systems,
     }
+    if tuning:
+        report["tuning"] = tuning
     if cold:
         report["cold_start"] = cold_start(spark, tables, split, cfg)
     if sweep:

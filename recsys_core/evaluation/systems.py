@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 
 from recsys_core import columns as C
-from recsys_core.candidates.ranking import rank_candidates
+from recsys_core.candidates.ranking import new_arrivals, rank_candidates
 from recsys_core.candidates.retrieval import CANDIDATES_SCHEMA, long_form, retrieve
 from recsys_core.config import Config, ModelConfig, RetrievalConfig
 from recsys_core.evaluation.protocol import K, top_k_unseen
 from recsys_core.features import build as features
 from recsys_core.features.names import feature_columns
+from recsys_core.model.softmax_training import fit_softmax_towers, histories_of
 from recsys_core.model.training import fit_towers
 from recsys_core.model.training_examples import training_examples
 from recsys_core.model.two_tower import TwoTowerModel
@@ -90,9 +91,8 @@ def spark_frames(spark, cat: Catalogue) -> dict:
     }
 
 
-def train_towers(spark, cat: Catalogue, cfg: ModelConfig) -> Trained:
-    """Features from the training interactions (as build_features does), then fit_towers, then embeddings."""
-    start = time.perf_counter()
+def features_of(spark, cat: Catalogue) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(user features, item features) from the training interactions, as build_features makes them."""
     t = spark_frames(spark, cat)
     genres = features.genre_vocabulary(t[C.ITEMS])
     # pd.DataFrame: pyspark's annotation of toPandas does not resolve without pandas type information
@@ -100,16 +100,31 @@ def train_towers(spark, cat: Catalogue, cfg: ModelConfig) -> Trained:
         t[C.USERS], t[C.INTERACTIONS], t[C.ITEMS], genres
     ).toPandas()
     itf: pd.DataFrame = features.item_features(t[C.ITEMS], t[C.INTERACTIONS], genres).toPandas()
-    uf = uf.sort_values(C.USER_ID).reset_index(drop=True)
-    itf = itf.sort_values(C.ITEM_ID).reset_index(drop=True)
-    xu, xi, y = training_examples(cat.train, uf, itf, cfg)
-    model = fit_towers(xu, xi, y, cfg)
+    return (
+        uf.sort_values(C.USER_ID).reset_index(drop=True),
+        itf.sort_values(C.ITEM_ID).reset_index(drop=True),
+    )
+
+
+def train_towers(spark, cat: Catalogue, cfg: ModelConfig) -> Trained:
+    """Features from the training interactions (as build_features does), then the towers, then embeddings."""
+    start = time.perf_counter()
+    uf, itf = features_of(spark, cat)
+    if cfg.mode == "softmax":
+        model = fit_softmax_towers(uf, itf, cat.train, cfg)
+    else:
+        model = fit_towers(*training_examples(cat.train, uf, itf, cfg), cfg)
+    user_ids, item_ids = uf[C.USER_ID].to_numpy(), itf[C.ITEM_ID].to_numpy()
     return Trained(
         model,
         uf,
         itf,
-        model.embed_users(uf[feature_columns(list(uf.columns), C.USER_ID)]),
-        model.embed_items(itf[feature_columns(list(itf.columns), C.ITEM_ID)]),
+        model.embed_users(
+            uf[feature_columns(list(uf.columns), C.USER_ID)],
+            user_ids,
+            histories_of(model, cat.train, user_ids),
+        ),
+        model.embed_items(itf[feature_columns(list(itf.columns), C.ITEM_ID)], item_ids),
         time.perf_counter() - start,
     )
 
@@ -232,8 +247,10 @@ def pipeline(
     cfg: RetrievalConfig,
     users: np.ndarray,
     k: int = K,
+    new_slots: int = 0,
 ) -> PipelineResult:
-    """Retrieval then ranking of the candidates by v_u . v_m, top k: both in Spark, as the nightly steps."""
+    """Retrieval then ranking of the candidates by v_u . v_m, top k: both in Spark, as the nightly steps
+    (`new_slots`: ranking.new_slots)."""
     start = time.perf_counter()
     t = spark_frames(spark, cat)
     wanted = t[C.USERS].where(t[C.USERS][C.USER_ID].isin([int(u) for u in users]))
@@ -247,6 +264,9 @@ def pipeline(
         trained.item_features[C.ITEM_ID].to_numpy(),
         trained.item_vectors,
         k,
+        new_arrivals(trained.item_features),
+        cfg.new_items,
+        min(new_slots, k),
     ).toPandas()
     candidates = long_form(per_user)
     return PipelineResult(ranked, candidates, retrieval_seconds, time.perf_counter() - start)
@@ -261,6 +281,8 @@ def candidate_recall(candidates: pd.DataFrame, relevant: pd.DataFrame) -> float:
 def retrieval_sizes(cfg: Config) -> list[RetrievalConfig]:
     """The sweep of the tradeoff experiment, small to large; recent_items stays as configured."""
     return [
-        RetrievalConfig(cfg.retrieval.recent_items, similar, genres, per_genre, country)
+        RetrievalConfig(
+            cfg.retrieval.recent_items, similar, genres, per_genre, country, cfg.retrieval.new_items
+        )
         for similar, genres, per_genre, country in RETRIEVAL_SIZE_GRID
     ]

@@ -39,6 +39,7 @@ EVALUATION_FILE = "evaluation.json"
 BLESSED_FILE = "blessed.json"  # in the models folder: the blessed model's version and path
 MODEL_FILE = "model.keras"
 MODEL_META_FILE = "meta.json"
+MODEL_VOCABULARY_FILE = "vocabulary.npz"  # softmax towers: the ids with a learned embedding
 MODEL_EVALUATIONS = "evaluations"  # in a model's folder: ds=<ds>.json for every run that judged it
 DOCS_INDEX = (
     Path("gx") / "uncommitted" / "data_docs" / "local_site" / "index.html"

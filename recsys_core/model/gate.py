@@ -15,6 +15,7 @@ import pandas as pd
 from recsys_core import columns as C
 from recsys_core.evaluation.protocol import RELEVANT_RATING, K, ranking_metrics, top_k_unseen
 from recsys_core.features.names import feature_columns
+from recsys_core.model.history import Sequences
 from recsys_core.model.two_tower import TwoTowerModel
 
 METRIC = f"ndcg@{K}"
@@ -27,7 +28,9 @@ class Slice:
     held_out: pd.DataFrame  # user_id, item_id, rating
     user_features: pd.DataFrame
     item_features: pd.DataFrame
-    seen: pd.DataFrame  # user_id, item_id of the held-out users' training interactions
+    # user_id, item_id, timestamp of the held-out users' training interactions: never recommended,
+    # and the recent items the softmax towers' user tower reads
+    seen: pd.DataFrame
 
     @property
     def relevant(self) -> pd.DataFrame:
@@ -42,9 +45,13 @@ def slice_metrics(model: TwoTowerModel, s: Slice) -> dict | None:
         return None
     users = np.sort(relevant[C.USER_ID].unique())
     feats = s.user_features.set_index(C.USER_ID).loc[users].reset_index()
-    u = model.embed_users(feats[feature_columns(list(feats.columns), C.USER_ID)])
+    recent = None
+    if model.vocabulary is not None:
+        recent = Sequences.of(s.seen).recent(users, model.vocabulary.history_length)
+    u = model.embed_users(feats[feature_columns(list(feats.columns), C.USER_ID)], users, recent)
     v = model.embed_items(
-        s.item_features[feature_columns(list(s.item_features.columns), C.ITEM_ID)]
+        s.item_features[feature_columns(list(s.item_features.columns), C.ITEM_ID)],
+        s.item_features[C.ITEM_ID].to_numpy(),
     )
     pos = pd.Index(users)
     recs = top_k_unseen(

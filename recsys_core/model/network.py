@@ -67,3 +67,60 @@ def score_network(keras_model):
     import keras
 
     return keras.Model(keras_model.inputs, keras_model.get_layer("score").output)
+
+
+# the inputs of the softmax towers, in the order of the Keras model's inputs (user side, then item side)
+USER_INPUTS = ("x_u", "user_index", "history")
+ITEM_INPUTS = ("x_m", "item_index")
+
+
+def build_softmax_model(
+    n_user_features: int,
+    n_item_features: int,
+    n_user_ids: int,
+    n_item_ids: int,
+    cfg: ModelConfig,
+):
+    """The softmax towers: v_u = norm(userMLP(x_u, user id embedding, pooled recent item ids)) and
+    v_m = norm(itemMLP(x_m, item id embedding)), output v_u . v_m. The item id embeddings are shared
+    by the item tower and the history pooling. Id vocabularies count index 0 ("no id") in their size.
+    Not compiled: the softmax loss over a batch's items is computed by the training loop."""
+    import keras
+
+    from recsys_core.model.layers import IdEmbedding, RecencyPool
+
+    if cfg.user_layers[-1] != cfg.item_layers[-1]:
+        raise ConfigError(
+            f"user tower outputs {cfg.user_layers[-1]} values but item tower outputs "
+            f"{cfg.item_layers[-1]}: both towers must end in the same size"
+        )
+    dim = cfg.user_layers[-1]
+    reg = keras.regularizers.l2(cfg.l2) if cfg.l2 > 0 else None
+
+    def mlp(name: str, widths: tuple[int, ...]):
+        layers = [
+            keras.layers.Dense(w, activation="relu", kernel_regularizer=reg) for w in widths[:-1]
+        ]
+        layers.append(keras.layers.Dense(widths[-1], activation="linear", kernel_regularizer=reg))
+        return keras.Sequential(layers, name=name)
+
+    x_u = keras.Input(shape=(n_user_features,), name=USER_INPUTS[0])
+    user_index = keras.Input(shape=(), dtype="int32", name=USER_INPUTS[1])
+    history = keras.Input(shape=(cfg.history_length,), dtype="int32", name=USER_INPUTS[2])
+    x_m = keras.Input(shape=(n_item_features,), name=ITEM_INPUTS[0])
+    item_index = keras.Input(shape=(), dtype="int32", name=ITEM_INPUTS[1])
+    user_ids = IdEmbedding(n_user_ids, dim, cfg.id_dropout, cfg.seed, name="user_ids")
+    item_ids = IdEmbedding(n_item_ids, dim, cfg.id_dropout, cfg.seed + 1, name="item_ids")
+    recent = RecencyPool(cfg.history_half_life, name="recent_items")(
+        item_ids(history, drop=False), history
+    )
+    user_in = keras.layers.Concatenate(name="user_inputs")([x_u, user_ids(user_index), recent])
+    item_in = keras.layers.Concatenate(name="item_inputs")([x_m, item_ids(item_index)])
+    vu = keras.layers.UnitNormalization(axis=1, name="v_u")(
+        mlp("user_tower", cfg.user_layers)(user_in)
+    )
+    vm = keras.layers.UnitNormalization(axis=1, name="v_m")(
+        mlp("item_tower", cfg.item_layers)(item_in)
+    )
+    score = keras.layers.Dot(axes=1, name="score")([vu, vm])
+    return keras.Model([x_u, user_index, history, x_m, item_index], score, name="softmax_towers")

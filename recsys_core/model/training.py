@@ -80,6 +80,11 @@ def fit_towers_on(
     import keras
     import tensorflow as tf
 
+    if cfg.mode not in ("regression", "classification"):
+        raise RecsysError(
+            f"fit_towers trains SEED.md's regression and classification towers, not {cfg.mode!r} "
+            "(the softmax towers train with recsys_core.model.softmax_training.fit_softmax_towers)"
+        )
     for name, m in (("user", user_x), ("item", item_x)):
         if not np.isfinite(m).all():
             raise RecsysError(f"{name} training data contains NaN or infinite values")

@@ -16,8 +16,16 @@ import pandas as pd
 
 from recsys_core.config import ModelConfig
 from recsys_core.errors import RecsysError
-from recsys_core.io.layout import MODEL_FILE, MODEL_META_FILE, UNIQUE_SUFFIX_CHARS
+from recsys_core.io.layout import (
+    MODEL_FILE,
+    MODEL_META_FILE,
+    MODEL_VOCABULARY_FILE,
+    UNIQUE_SUFFIX_CHARS,
+)
+from recsys_core.model.history import PAD
 
+# the softmax towers' prediction: (1 + v_u . v_m) / 2, the cosine of the two vectors mapped to [0, 1]
+SOFTMAX_AFFINITY = (0.5, 0.5, False)
 EMBED_BATCH = 8192  # rows per forward pass when embedding: no gradients, so large batches are cheap
 
 
@@ -46,6 +54,40 @@ class Scaler:
         return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64))
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """The ids the softmax towers learned an embedding for (sorted), and how many recent items the user
+    tower reads. An id's index is its position + 1; index 0 is an id unseen in training (or an empty
+    history slot), which the towers place by its content features alone."""
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    history_length: int
+
+    @staticmethod
+    def _index(known: np.ndarray, ids) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64)
+        pos = np.searchsorted(known, ids)
+        found = (pos < len(known)) & (known[np.clip(pos, 0, len(known) - 1)] == ids) & (ids != PAD)
+        return np.where(found, pos + 1, 0).astype(np.int32)
+
+    def user_index(self, ids) -> np.ndarray:
+        return self._index(self.user_ids, ids)
+
+    def item_index(self, ids) -> np.ndarray:
+        return self._index(self.item_ids, ids)
+
+    def save(self, path: Path) -> None:
+        np.savez(
+            path, user_ids=self.user_ids, item_ids=self.item_ids, history_length=self.history_length
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Vocabulary:
+        with np.load(path) as z:
+            return cls(z["user_ids"], z["item_ids"], int(z["history_length"]))
+
+
 def as_matrix(x) -> tuple[np.ndarray, list[str] | None]:
     if isinstance(x, pd.DataFrame):
         return x.to_numpy(dtype=np.float64), list(x.columns)
@@ -66,6 +108,7 @@ class TwoTowerModel:
     meta: dict = field(default_factory=dict)
     mode: str = ModelConfig.mode
     like_threshold: float = ModelConfig.like_threshold
+    vocabulary: Vocabulary | None = None  # softmax mode: the towers also read ids and histories
 
     def output(self, scores: np.ndarray) -> np.ndarray:
         """v_u . v_m as the model's prediction: a rating on the original scale, or the probability of a like."""
@@ -78,6 +121,8 @@ class TwoTowerModel:
         numbers, so that Spark can apply it without the Keras model."""
         if self.mode == "classification":
             return (*self.calibration, True)
+        if self.mode == "softmax":
+            return SOFTMAX_AFFINITY  # (1 + v_u.v_m) / 2: an affinity in [0, 1], not a probability
         half_span = (self.rating_max - self.rating_min) / 2.0
         return half_span, half_span + self.rating_min, False
 
@@ -103,8 +148,12 @@ class TwoTowerModel:
         import keras
 
         model = self.keras_model
-        index = 0 if layer == "v_u" else 1
-        return keras.Model(model.inputs[index], model.get_layer(layer).output)
+        inputs = model.inputs
+        if self.vocabulary is not None:  # x_u, user index, history | x_m, item index
+            inputs = inputs[:3] if layer == "v_u" else inputs[3:]
+        else:
+            inputs = inputs[0 if layer == "v_u" else 1]
+        return keras.Model(inputs, model.get_layer(layer).output)
 
     def _checked(self, x, columns: list[str] | None, what: str, scaler: Scaler) -> np.ndarray:
         matrix, given = as_matrix(x)
@@ -123,17 +172,50 @@ class TwoTowerModel:
             raise RecsysError(f"{what} features contain NaN or infinite values")
         return matrix
 
-    def embed_users(self, user_features, batch_size: int = EMBED_BATCH) -> np.ndarray:
+    def _ids_needed(self, what: str, ids, rows: int) -> np.ndarray:
+        if ids is None:
+            raise RecsysError(
+                f"this {self.mode} model also reads the {what} ids (and the users' recent items): "
+                "pass them with the features"
+            )
+        ids = np.asarray(ids)
+        if len(ids) != rows:
+            raise RecsysError(f"{len(ids)} {what} ids for {rows} feature rows")
+        return ids
+
+    def embed_users(
+        self, user_features, user_ids=None, histories=None, batch_size: int = EMBED_BATCH
+    ) -> np.ndarray:
+        """v_u per row of user features. Softmax mode also reads each user's id and recent items
+        (item ids, newest last, PAD-padded: recsys_core.model.history); other modes ignore them."""
         x = self.user_scaler.transform(
             self._checked(user_features, self.user_columns, "user", self.user_scaler)
         )
-        return self._tower("v_u").predict(x, batch_size=batch_size, verbose=0)
+        inputs: np.ndarray | list[np.ndarray] = x
+        if self.vocabulary is not None:
+            vocab = self.vocabulary
+            ids = self._ids_needed("user", user_ids, len(x))
+            histories = self._ids_needed("history", histories, len(x))
+            if np.ndim(histories) != 2 or histories.shape[1] != vocab.history_length:
+                raise RecsysError(
+                    f"histories must be {len(x)} rows of {vocab.history_length} item ids, "
+                    f"got shape {np.shape(histories)}"
+                )
+            inputs = [x, vocab.user_index(ids), vocab.item_index(histories)]
+        return self._tower("v_u").predict(inputs, batch_size=batch_size, verbose=0)
 
-    def embed_items(self, item_features, batch_size: int = EMBED_BATCH) -> np.ndarray:
+    def embed_items(
+        self, item_features, item_ids=None, batch_size: int = EMBED_BATCH
+    ) -> np.ndarray:
+        """v_m per row of item features; softmax mode also reads the item ids."""
         x = self.item_scaler.transform(
             self._checked(item_features, self.item_columns, "item", self.item_scaler)
         )
-        return self._tower("v_m").predict(x, batch_size=batch_size, verbose=0)
+        inputs: np.ndarray | list[np.ndarray] = x
+        if self.vocabulary is not None:
+            ids = self._ids_needed("item", item_ids, len(x))
+            inputs = [x, self.vocabulary.item_index(ids)]
+        return self._tower("v_m").predict(inputs, batch_size=batch_size, verbose=0)
 
     def predict(self, user_features, item_features) -> np.ndarray:
         """Predicted ratings on the original scale (regression) or probabilities of a like (classification)
@@ -159,6 +241,8 @@ class TwoTowerModel:
             "like_threshold": self.like_threshold,
         }
         (tmp / MODEL_META_FILE).write_text(json.dumps(meta, indent=2))
+        if self.vocabulary is not None:
+            self.vocabulary.save(tmp / MODEL_VOCABULARY_FILE)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -171,7 +255,10 @@ class TwoTowerModel:
         path = Path(path)
         if not (path / MODEL_FILE).exists():
             raise RecsysError(f"no model at {path} (expected {MODEL_FILE} and {MODEL_META_FILE})")
+        import recsys_core.model.layers  # noqa: F401  (registers the softmax towers' layers)
+
         meta = json.loads((path / MODEL_META_FILE).read_text())
+        vocabulary = path / MODEL_VOCABULARY_FILE
         return cls(
             keras_model=keras.models.load_model(path / MODEL_FILE),
             user_scaler=Scaler.from_dict(meta.pop("user_scaler")),
@@ -182,5 +269,6 @@ class TwoTowerModel:
             item_columns=meta.pop("item_columns"),
             mode=meta.pop("mode", ModelConfig.mode),
             like_threshold=meta.pop("like_threshold", ModelConfig.like_threshold),
+            vocabulary=Vocabulary.load(vocabulary) if vocabulary.exists() else None,
             meta=meta,
         )

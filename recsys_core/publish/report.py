@@ -42,6 +42,61 @@ def loss_plot(metrics: dict) -> str | None:
     return png
 
 
+def gate_trend_plot(records: list[dict], metric: str) -> str | None:
+    """The model gate's `metric` night by night (records: the gate's evaluation.json of each ds, in ds
+    order): the model trained that night and the model it was compared with, a ring where the night's
+    model was blessed, and the serving version written where it changed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nights = [r for r in records if r.get("candidate_metrics")]
+    if not nights:
+        return None
+    days = [r["ds"] for r in nights]
+    x = np.arange(len(nights))
+    fig, ax = plt.subplots(figsize=(max(PLOT_SIZE[0], 0.5 * len(nights)), PLOT_SIZE[1]))
+    ax.plot(
+        x, [r["candidate_metrics"][metric] for r in nights], marker="o", label="trained that night"
+    )
+    before = [
+        (i, r["blessed_metrics"][metric]) for i, r in enumerate(nights) if r.get("blessed_metrics")
+    ]
+    if before:
+        ax.plot(
+            *zip(*before, strict=True), marker="s", linestyle="--", label="blessed model before"
+        )
+    blessed = [i for i, r in enumerate(nights) if r.get("blessed")]
+    ax.scatter(
+        blessed,
+        [nights[i]["candidate_metrics"][metric] for i in blessed],
+        s=140,
+        facecolors="none",
+        edgecolors="tab:green",
+        label="blessed",
+    )
+    serving = None
+    for i, r in enumerate(nights):
+        if r.get("serving_version") != serving:
+            serving = r.get("serving_version")
+            ax.annotate(
+                str(serving),
+                (i, r["candidate_metrics"][metric]),
+                textcoords="offset points",
+                xytext=(0, 8),
+                ha="center",
+                fontsize=6,
+                rotation=20,
+            )
+    ax.set_xticks(x, days, rotation=45, ha="right", fontsize=7)
+    ax.set(ylabel=f"{metric} on the held-out slice", title="Model gate night by night")
+    ax.legend(fontsize=7)
+    png = _png(fig)
+    plt.close(fig)
+    return png
+
+
 def score_plot(scores: np.ndarray) -> str | None:
     import matplotlib
 

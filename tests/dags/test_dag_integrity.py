@@ -125,9 +125,11 @@ def test_params_are_typed_bounded_and_explained(dag_info):
     assert dag_info["param_schemas"]["ds"]["pattern"]
     assert set(dag_info["param_schemas"]["model_mode"]["enum"]) == {
         None,
+        "softmax",
         "regression",
         "classification",
     }
+    assert "boolean" in dag_info["param_schemas"]["tune_model"]["type"]
 
 
 def test_every_task_alerts_on_failure(dag_info):

@@ -61,6 +61,8 @@ def test_bench_training_trains_both_methods_on_the_same_examples(tmp_path, capsy
                 "training",
                 "--examples",
                 "3000",
+                "--softmax-examples",
+                "2000",
                 "--users",
                 "300",
                 "--items",
@@ -77,9 +79,16 @@ def test_bench_training_trains_both_methods_on_the_same_examples(tmp_path, capsy
     )
     printed = capsys.readouterr().out
     assert "in_memory" in printed and "stream" in printed and "vs in-memory" in printed
-    runs = {r["method"]: r for r in json.loads(out.read_text())["runs"]}
-    assert set(runs) == {"in_memory", "stream"}
+    assert "softmax_stream/softmax_in_memory examples/s" in printed
+    report = json.loads(out.read_text())
+    runs = {r["method"]: r for r in report["runs"]}
+    assert set(runs) == {"in_memory", "stream", "softmax_in_memory", "softmax_stream"}
     assert runs["in_memory"]["examples"] == runs["stream"]["examples"] == 3000  # the same epoch
+    assert runs["softmax_in_memory"]["examples"] == runs["softmax_stream"]["examples"] == 2000
+    assert [r["ratio"] for r in report["ratios"]] == [
+        "stream/in_memory examples/s",
+        "softmax_stream/softmax_in_memory examples/s",
+    ]
     for r in runs.values():
         assert (
             r["examples_per_second"] > 0
@@ -87,7 +96,32 @@ def test_bench_training_trains_both_methods_on_the_same_examples(tmp_path, capsy
             and r["peak_rss_mb"] >= r["rss_before_mb"]
         )
     # random labels with a 20% base rate: a trained model's log loss is near the base rate's 0.50
-    assert all(0.3 < r["loss"] < 0.8 for r in runs.values())
+    assert all(0.3 < runs[m]["loss"] < 0.8 for m in ("in_memory", "stream"))
+
+
+def test_bench_training_softmax_methods_train_the_same_examples_and_learn(tmp_path, capsys):
+    """The two softmax methods, each through the entry its child process runs, on a tiny data set:
+    the same epoch of examples, and the in-memory reference learns (its mean loss over the epoch
+    is below log(B + S), the loss of logits equal for all B + S candidates)."""
+    from recsys_cli.bench.training import SOFTMAX_METHODS, write_softmax_data
+    from recsys_cli.bench.training import main as run_one
+    from recsys_core.config import ModelConfig
+
+    interactions, batch = 2000, 64
+    write_softmax_data(tmp_path, users=200, items=80, interactions=interactions, seed=0)
+    runs = {}
+    for method in SOFTMAX_METHODS:
+        assert run_one([method, "--folder", str(tmp_path), "--batch-size", str(batch)]) == 0
+        runs[method] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    memory, stream = runs["softmax_in_memory"], runs["softmax_stream"]
+    assert memory["examples"] == stream["examples"] == interactions  # every one rated 4 or 5
+    assert memory["examples_per_second"] > 0 and stream["examples_per_second"] > 0
+    uniform = np.log(batch + ModelConfig().sampled_negatives)
+    assert np.isfinite(memory["loss"]) and memory["loss"] < uniform
+    assert memory["loss"] < memory["first_batch_loss"]  # below the untrained towers' loss too
+    assert np.isfinite(stream["loss"]) and stream["loss"] < uniform
+    # the same objective on the same examples: the two epochs' mean losses agree closely
+    assert abs(memory["loss"] - stream["loss"]) < 0.1 * stream["loss"]
 
 
 def test_scale_bench_measures_a_process_tree_and_generates_its_data_once(tmp_path):

@@ -148,6 +148,7 @@ def test_similar_per_item_above_similarity_k_is_rejected():
         ({"model": {"epochs": 0}}, r"config model\.epochs: must be positive"),
         ({"model": {"batch_size": -8}}, r"config model\.batch_size: must be positive"),
         ({"retrieval": {"country_items": 0}}, r"config retrieval\.country_items: must be positive"),
+        ({"retrieval": {"new_items": -1}}, r"config retrieval\.new_items: must be >= 0, got -1"),
         (
             {"spark": {"shuffle_partitions": 0}},
             r"config spark\.shuffle_partitions: must be positive",
@@ -225,7 +226,29 @@ def test_spark_resources_are_checked_and_empty_or_zero_means_not_set():
         ),
         (ModelConfig, {"mode": "ranking"}, r"config model\.mode: must be one of"),
         (ModelConfig, {"label": "clicked"}, r"config model\.label: must be one of"),
-        (ModelConfig, {"negatives": -1}, r"config model\.negatives: must be >= 0"),
+        (
+            ModelConfig,
+            {"negatives": -1},
+            r"config model\.negatives and model\.sampled_negatives: must be >= 0, got -1 and 512",
+        ),
+        (
+            ModelConfig,
+            {"sampled_negatives": -1},
+            r"config model\.negatives and model\.sampled_negatives: must be >= 0, got 4 and -1",
+        ),
+        (ModelConfig, {"history_length": 0}, r"config model\.history_length: must be positive"),
+        (
+            ModelConfig,
+            {"history_half_life": 0.0},
+            r"config model\.history_half_life: must be positive",
+        ),
+        (
+            ModelConfig,
+            {"initial_temperature": -0.1},
+            r"config model\.initial_temperature: must be positive",
+        ),
+        (ModelConfig, {"id_dropout": 1.0}, r"config model\.id_dropout: must be in \[0, 1\)"),
+        (ModelConfig, {"id_dropout": -0.1}, r"config model\.id_dropout: must be in \[0, 1\)"),
         (ModelConfig, {"learning_rate": 0.0}, r"learning_rate must be > 0"),
         (ModelConfig, {"l2": -1e-3}, r"l2 >= 0, got .*l2=-0\.001"),
         (
@@ -305,6 +328,8 @@ def test_zero_retrieval_sizes_and_unequal_towers_build_alone_but_not_in_a_config
         ConfigError, match=r"config retrieval\.country_items: must be positive, got 0"
     ):
         Config(retrieval=RetrievalConfig(country_items=0))
+    # the new arrivals are the one source that 0 switches off in a config too
+    assert Config(retrieval=RetrievalConfig(new_items=0)).retrieval.new_items == 0
     unequal = ModelConfig(user_layers=(16, 8), item_layers=(4,))
     with pytest.raises(ConfigError, match=r"user_layers ends in 8, item_layers ends in 4"):
         Config(model=unequal)
@@ -318,17 +343,35 @@ def test_the_cross_section_check_holds_for_configs_built_directly():
 
 
 def test_param_overrides_map_the_set_params_to_their_config_keys():
-    assert PARAM_SETTINGS == {"top_n": "ranking.top_n", "model_mode": "model.mode"}
+    assert PARAM_SETTINGS == {
+        "top_n": "ranking.top_n",
+        "model_mode": "model.mode",
+        "tune_model": "model.tune",
+    }
     params = {
         "top_n": 7,
         "model_mode": "regression",
+        "tune_model": True,
         "ds": "2026-01-31",
         "settings": ["ranking.top_n=3"],
     }
     lines = param_overrides(params)
-    assert lines == ["ranking.top_n=7", "model.mode=regression"]  # other params are not config keys
+    # other params are not config keys
+    assert lines == ["ranking.top_n=7", "model.mode=regression", "model.tune=True"]
     cfg = load_config(None, lines)
-    assert (cfg.ranking.top_n, cfg.model.mode) == (7, "regression")
+    assert (cfg.ranking.top_n, cfg.model.mode, cfg.model.tune) == (7, "regression", True)
+
+
+@pytest.mark.parametrize("text", ["model.tune=false", "model.tune=False", "model.tune=FALSE"])
+def test_a_boolean_key_takes_true_or_false_in_any_case(text):
+    assert load_config(None, ["model.tune=true"]).model.tune is True
+    assert load_config(None, [text]).model.tune is False
+
+
+@pytest.mark.parametrize("text", ["model.tune=1", "model.tune=yes", "model.tune=[true]"])
+def test_a_boolean_key_refuses_anything_but_true_or_false(text):
+    with pytest.raises(ConfigError, match=r"config model\.tune: expected true or false"):
+        load_config(None, [text])
 
 
 @pytest.mark.parametrize(

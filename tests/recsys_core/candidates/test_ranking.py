@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_core.candidates.ranking import prediction, rank_candidates, top_by_score
+from recsys_core import columns as C
+from recsys_core.candidates import ranking
+from recsys_core.candidates.ranking import (
+    best_new,
+    new_arrivals,
+    prediction,
+    rank_candidates,
+    top_by_score,
+)
 from recsys_core.errors import RecsysError
 
 pytestmark = pytest.mark.spark
@@ -116,3 +124,148 @@ def test_prediction_applies_the_models_output_transform(spark):
     assert linear.tolist() == [0.5, 2.75, 3.875]  # ratings 0.5..5: (s + 1) / 2 * 4.5 + 0.5
     prob = df.select(prediction(F.col("score"), (4.0, -1.0, True)).alias("p")).toPandas()["p"]
     np.testing.assert_allclose(prob, 1 / (1 + np.exp(-(4.0 * np.array([-1.0, 0.0, 0.5]) - 1.0))))
+
+
+# --- the new arrivals ------------------------------------------------------------------------------
+
+
+def test_new_arrivals_are_the_items_without_interactions_newest_first_at_most_limit():
+    features = pd.DataFrame(
+        {
+            C.ITEM_ID: [1, 2, 3, 4, 5, 6, 7],
+            C.YEAR: [2001.0, 2020.0, 2020.0, 1999.0, 2024.0, 2010.0, 2022.0],
+            C.RATING_COUNT: [0, 0, 5, 0, 1, 0, 0],
+        }
+    )
+    # 3 and 5 have interactions; 2024 is taken; same year (2020): higher id first
+    out = new_arrivals(features, limit=10)
+    assert out.tolist() == [7, 2, 6, 1, 4] and out.dtype == np.int64
+    assert new_arrivals(features, limit=3).tolist() == [7, 2, 6]
+    assert new_arrivals(features, limit=0).tolist() == []
+    assert new_arrivals(features).tolist() == [7, 2, 6, 1, 4]  # the default limit is large
+    rated = features.assign(**{C.RATING_COUNT: 1})
+    assert new_arrivals(rated).tolist() == []
+
+
+def test_best_new_gives_each_rows_top_k_arrivals_by_dot_product(monkeypatch):
+    arrivals = np.array([30, 31, 32, 33])
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7], [-1.0, -1.0]])
+    users = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.5], [-1.0, 0.0], [0.0, -2.0]])
+    # scores of 30, 31, 32, 33: row 0: 1, 0, .7, -1; row 1: 0, 1, .7, -1; row 2: 1, .5, 1.05, -1.5;
+    # row 3: -1, 0, -.7, 1; row 4: 0, -2, -1.4, 2
+    best_two = [{30, 32}, {31, 32}, {32, 30}, {33, 31}, {33, 30}]
+    monkeypatch.setattr(ranking, "NEW_SCORE_USERS", 2)  # users scored in blocks of 2, 2 and 1
+    rows, ids = best_new(users, arrivals, vectors, per_user=2)
+    assert rows.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert [set(ids[rows == r].tolist()) for r in range(len(users))] == best_two
+    rows, ids = best_new(users, arrivals, vectors, per_user=1)  # the single best of each row
+    assert rows.tolist() == [0, 1, 2, 3, 4] and ids.tolist() == [30, 31, 32, 33, 33]
+
+
+def test_best_new_with_more_wanted_than_there_are_arrivals_gives_them_all_and_none_gives_nothing():
+    arrivals = np.array([30, 31])
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0]])
+    users = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    rows, ids = best_new(users, arrivals, vectors, per_user=5)
+    assert rows.tolist() == [0, 0, 1, 1, 2, 2]
+    assert [sorted(ids[rows == r].tolist()) for r in range(3)] == [[30, 31]] * 3
+    for empty in (
+        best_new(users, arrivals, vectors, per_user=0),
+        best_new(users, arrivals[:0], vectors[:0], per_user=3),
+        best_new(users[:0], arrivals, vectors, per_user=3),
+    ):
+        assert [a.tolist() for a in empty] == [[], []]
+
+
+# the catalogue with three arrivals: 22 (2, 0) beats every candidate of user 1 (1, 0), 20 (0, 3)
+# every candidate of user 2 (0, 1); 21 (0, .5) scores .5 for user 2 and 0 for user 1
+ARRIVAL_IDS = np.r_[ITEM_IDS, 22, 21, 20]
+ARRIVAL_EMB = np.r_[ITEM_EMB, [[2.0, 0.0], [0.0, 0.5], [0.0, 3.0]]]
+
+
+@pytest.fixture(scope="module")
+def rank_new(spark):
+    schema = "user_id long, item_id array<long>, reasons array<array<string>>"
+
+    def run(arrivals, new_items, top_n=10, cands=CANDIDATES):
+        frame = spark.createDataFrame(cands, schema)
+        out = rank_candidates(
+            frame,
+            USER_IDS,
+            USER_EMB,
+            ARRIVAL_IDS,
+            ARRIVAL_EMB,
+            top_n,
+            None if arrivals is None else np.asarray(arrivals, dtype=np.int64),
+            new_items,
+        ).toPandas()
+        return out.sort_values(["user_id", "rank"]).reset_index(drop=True)
+
+    return run
+
+
+def test_the_best_arrival_joins_the_candidates_with_reason_new_and_ranks_by_its_score(rank_new):
+    out = rank_new([22, 21, 20], new_items=1)
+    user1, user2 = out[out.user_id == 1], out[out.user_id == 2]
+    # user 1: 22 (score 2) above its candidates 10, 11, 13, 12, 14
+    assert user1.item_id.tolist() == [22, 10, 11, 13, 12, 14]
+    assert user1.score.tolist() == [2.0, 1.0, 0.5, 0.5, 0.0, -1.0]
+    assert user1.reason.tolist()[:2] == ["new", "top_country:DE"]
+    # user 2: 20 (score 3) above 12 and 10; only its best arrival, not 21
+    assert user2.item_id.tolist() == [20, 12, 10]
+    assert user2.reason.tolist() == [
+        "new",
+        "top_genre:Drama",
+        "top_country:DE; top_genre:Comedy; popular_fill:1",
+    ]
+    assert user2["rank"].tolist() == [1, 2, 3]
+    # top_n cuts after the arrivals joined: the best of everything
+    top1 = rank_new([22, 21, 20], new_items=1, top_n=1)
+    assert top1.item_id.tolist() == [22, 20] and top1.reason.tolist() == ["new", "new"]
+
+
+def test_new_items_is_how_many_arrivals_each_user_gets(rank_new):
+    out = rank_new([22, 21, 20], new_items=2)
+    # user 1: 22 (2) and then 20 or 21 (both 0); user 2: 20 (3) and 21 (.5)
+    new = out[out.reason == "new"].groupby("user_id")["item_id"].apply(set).to_dict()
+    assert len(new[1]) == 2 and 22 in new[1] and new[1] <= {22, 21, 20}
+    assert new[2] == {20, 21}
+    user2 = out[out.user_id == 2]
+    assert user2.item_id.tolist() == [20, 12, 21, 10] and user2.score.tolist() == [
+        3.0,
+        1.0,
+        0.5,
+        0.0,
+    ]
+
+
+def test_an_arrival_already_among_the_candidates_keeps_its_reason_and_is_not_repeated(rank_new):
+    # 10 is an arrival (score 1 for user 1, its best) and already a candidate of both users
+    out = rank_new([10, 21], new_items=1)
+    user1, user2 = out[out.user_id == 1], out[out.user_id == 2]
+    assert user1.item_id.tolist() == [10, 11, 13, 12, 14]  # as without arrivals
+    assert user1[user1.item_id == 10].reason.tolist() == ["top_country:DE"]
+    # user 2's best arrival is 21 (.5 above 10's 0): it joins, 10 stays once with its reasons
+    assert user2.item_id.tolist() == [12, 21, 10]
+    assert user2.reason.tolist() == [
+        "top_genre:Drama",
+        "new",
+        "top_country:DE; top_genre:Comedy; popular_fill:1",
+    ]
+    assert not out.duplicated(["user_id", "item_id"]).any()
+    # 11 is the best arrival of both users but a candidate of user 1 only: new for user 2 alone
+    out = rank_new([11, 14], new_items=1).set_index(["user_id", "item_id"])["reason"]
+    assert out[(1, 11)] == "similar_to:10" and out[(2, 11)] == "new"
+    assert out.index.tolist().count((1, 11)) == 1 and (2, 14) not in out.index
+
+
+def test_without_new_items_or_arrivals_the_ranking_is_exactly_as_before(rank_new, rank):
+    # the catalogue holds the arrivals in every case; the ranking is that of the old catalogue
+    before = rank(top_n=3)
+    for arrivals, new_items in (([22, 21, 20], 0), (None, 0), (None, 5), ([], 3)):
+        pd.testing.assert_frame_equal(rank_new(arrivals, new_items, top_n=3), before)
+
+
+def test_an_arrival_without_an_embedding_raises(rank_new):
+    with pytest.raises(RecsysError, match=r"new arrivals without embeddings: \[77\]"):
+        rank_new([22, 77], new_items=1)

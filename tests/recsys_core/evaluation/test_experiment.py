@@ -1,10 +1,12 @@
 """Direct tests of recsys_core.evaluation.experiment (the `recsys evaluate` driver) on hand-computed cases.
 
-No Spark and no TensorFlow: the pieces that need them (train_towers, neighbors, pipeline, als) are
-replaced by fakes returning hand-made `Trained`/`AlsFactors`/`PipelineResult` objects, whose own
-scoring is plain numpy, and the clock is a fake that advances one second per reading. What remains is
-the driver's own logic: the split, which systems it reports, how their metrics and seconds are put
-together, the cold-start figures and the tradeoff rows. The end-to-end run is test_systems.py's.
+No Spark and no TensorFlow: the pieces that need them (train_towers, neighbors, pipeline, als, and
+features_of and tune for `tuned`) are replaced by fakes returning hand-made `Trained`/`AlsFactors`/
+`PipelineResult` objects, whose own scoring is plain numpy, and the clock is a fake that advances
+one second per reading. What remains is the driver's own logic: the split, which systems it
+reports, how their metrics and seconds are put together, the search before them, the cold-start
+figures (with the content-blind baseline) and the tradeoff rows. The end-to-end run is
+test_systems.py's.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ import pandas as pd
 import pytest
 
 from recsys_core import columns as C
-from recsys_core.config import Config, ModelConfig, RetrievalConfig, SimilarityConfig
+from recsys_core.config import (
+    Config,
+    ModelConfig,
+    RankingConfig,
+    RetrievalConfig,
+    SimilarityConfig,
+)
 from recsys_core.evaluation import experiment
 from recsys_core.evaluation import systems as offline
 from recsys_core.evaluation.protocol import Split
@@ -153,7 +161,11 @@ def trained(
 
 
 TOWERS = trained([0.1, 0.2, 0.5, 0.4, 0.3], seconds=10.0)
+# the towers of the model functions other than the configured one, told apart by their seconds
 REGRESSION = trained([0.1, 0.2, 0.5, 0.4, 0.3], seconds=20.0)
+CLASSIFICATION = trained([0.1, 0.2, 0.5, 0.4, 0.3], seconds=30.0)
+SOFTMAX = trained([0.1, 0.2, 0.5, 0.4, 0.3], seconds=40.0)
+OTHER_TOWERS = {"regression": REGRESSION, "classification": CLASSIFICATION, "softmax": SOFTMAX}
 ALS = offline.AlsFactors(
     np.array([1, 2]),
     np.array([[1.0], [1.0]]),
@@ -172,26 +184,36 @@ PIPELINE = offline.PipelineResult(
 @pytest.fixture
 def fakes(monkeypatch):
     """Replaces the Spark/TensorFlow parts of systems.py and the clock; returns the calls made."""
-    calls: dict[str, list] = {"train": [], "seeds": [], "neighbors": [], "pipeline": [], "als": []}
+    calls: dict[str, list] = {
+        "train": [],
+        "seeds": [],
+        "neighbors": [],
+        "pipeline": [],
+        "new_slots": [],
+        "lengths": [],
+        "als": [],
+    }
 
     def train_towers(spark, cat, cfg):
         calls["train"].append((cfg.mode, pairs(cat.train)))
         calls["seeds"].append(cfg.seed)
-        return calls["towers"] if cfg.mode == calls["first_mode"] else REGRESSION
+        return calls["towers"] if cfg.mode == calls["first_mode"] else OTHER_TOWERS[cfg.mode]
 
     def neighbors(spark, model, k):
         calls["neighbors"].append((model, k))
         return "neighbor table"
 
-    def pipeline(spark, cat, model, table, cfg, users, k=10):
+    def pipeline(spark, cat, model, table, cfg, users, k=10, new_slots=0):
         calls["pipeline"].append((model, table, cfg, users.tolist()))
+        calls["new_slots"].append(new_slots)
+        calls["lengths"].append(k)
         return calls["pipeline_result"](cfg)
 
     def als(spark, cat, rank, implicit, seed):
         calls["als"].append((rank, implicit, seed))
         return ALS
 
-    calls["first_mode"], calls["towers"] = "classification", TOWERS
+    calls["first_mode"], calls["towers"] = ModelConfig().mode, TOWERS  # softmax
     calls["pipeline_result"] = lambda cfg: PIPELINE
     for name, fn in (
         ("train_towers", train_towers),
@@ -231,23 +253,27 @@ def approx(d: dict) -> dict:
     return {k: pytest.approx(v) if isinstance(v, float) else v for k, v in d.items()}
 
 
-def test_compare_systems_reports_pipeline_towers_and_the_other_model_function_with_their_seconds(
+def test_compare_systems_reports_pipeline_towers_and_the_other_model_functions_with_their_seconds(
     fakes,
 ):
-    cfg = Config(similarity=SimilarityConfig(k=30))  # classification, similar_per_item 20
+    cfg = Config(similarity=SimilarityConfig(k=30))  # softmax, similar_per_item 20
     systems, context = experiment.compare_systems(None, TABLES, SPLIT, cfg, baselines=False)
-    assert set(systems) == {"pipeline", "towers", "towers_regression"}
+    assert set(systems) == {"pipeline", "towers", "towers_regression", "towers_classification"}
     # training time + retrieval + ranking; training time + one clock second of recommending
     assert systems["pipeline"] == approx({**PIPELINE_METRICS, "seconds": 10.0 + 1.5 + 0.25})
     assert systems["towers"] == approx({**TOWERS_METRICS, "seconds": 11.0})
-    # classification gives no rating: only the regression towers carry RMSE/MAE
+    # softmax and classification give no rating: only the regression towers carry RMSE/MAE
     assert systems["towers_regression"] == approx(
         {**TOWERS_METRICS, "seconds": 21.0, **TOWER_ERRORS}
     )
-    assert [mode for mode, _ in fakes["train"]] == ["classification", "regression"]
-    assert fakes["train"][0][1] == pairs(SPLIT.train)  # trained on the training part only
+    assert systems["towers_classification"] == approx({**TOWERS_METRICS, "seconds": 31.0})
+    # the configured model function first, then every other one in MODEL_MODES order
+    assert [mode for mode, _ in fakes["train"]] == ["softmax", "regression", "classification"]
+    # every model function is trained on the training part only
+    assert [train for _, train in fakes["train"]] == [pairs(SPLIT.train)] * 3
     assert fakes["neighbors"] == [(TOWERS, 30)]  # max(similarity.k, similar_per_item)
     assert fakes["pipeline"] == [(TOWERS, "neighbor table", cfg.retrieval, [1, 2])]
+    assert fakes["new_slots"] == [cfg.ranking.new_slots]  # the places kept for new arrivals
     assert context["trained"] is TOWERS and context["neighbors"] == "neighbor table"
     assert pairs(context["catalogue"].train) == pairs(SPLIT.train)
 
@@ -266,14 +292,19 @@ def test_compare_systems_trains_the_towers_once_per_seed_and_reports_their_mean(
     systems, context = experiment.compare_systems(
         None, TABLES, SPLIT, cfg, baselines=False, seeds=3
     )
-    # seeds 7, 8, 9 for the configured model function, then the other model function once
-    assert fakes["seeds"] == [7, 8, 9, 7]
+    # seeds 7, 8, 9 for the configured model function, then each other model function once
+    assert fakes["seeds"] == [7, 8, 9, 7, 7]
+    assert [mode for mode, _ in fakes["train"]] == ["softmax"] * 3 + [
+        "regression",
+        "classification",
+    ]
     assert len(fakes["pipeline"]) == 3
     assert systems["towers"]["seeds"] == systems["pipeline"]["seeds"] == 3
     # the same fake model each time: the mean is its figure and the spread zero
     assert systems["towers"]["ndcg@10"] == pytest.approx(TOWERS_METRICS["ndcg@10"])
     assert systems["towers"]["std"]["ndcg@10"] == 0.0
     assert "seeds" not in systems["towers_regression"]
+    assert "seeds" not in systems["towers_classification"]
     assert context["trained"] is TOWERS
 
 
@@ -283,10 +314,14 @@ def test_compare_systems_in_regression_mode_puts_the_towers_rating_errors_on_pip
     fakes["first_mode"] = "regression"
     cfg = Config(model=ModelConfig(mode="regression"))
     systems, _ = experiment.compare_systems(None, TABLES, SPLIT, cfg, baselines=False)
-    assert set(systems) == {"pipeline", "towers"}
+    # the configured function is regression: no towers_regression, the two others instead
+    assert set(systems) == {"pipeline", "towers", "towers_softmax", "towers_classification"}
     assert systems["pipeline"] == approx({**PIPELINE_METRICS, "seconds": 11.75, **TOWER_ERRORS})
     assert systems["towers"] == approx({**TOWERS_METRICS, "seconds": 11.0, **TOWER_ERRORS})
-    assert [mode for mode, _ in fakes["train"]] == ["regression"]
+    # neither other function gives a rating: no RMSE/MAE on them
+    assert systems["towers_softmax"] == approx({**TOWERS_METRICS, "seconds": 41.0})
+    assert systems["towers_classification"] == approx({**TOWERS_METRICS, "seconds": 31.0})
+    assert [mode for mode, _ in fakes["train"]] == ["regression", "softmax", "classification"]
 
 
 def test_compare_systems_baselines_add_popularity_and_both_als_with_rank_and_explicit_rating_errors(
@@ -319,7 +354,9 @@ def test_tradeoff_gives_one_row_per_retrieval_size_with_its_sizes_and_metrics(fa
         0.0004,
     )
     fakes["pipeline_result"] = lambda size: small if size.similar_per_item < 20 else PIPELINE
-    cfg = Config(retrieval=RetrievalConfig(recent_items=4))
+    cfg = Config(
+        retrieval=RetrievalConfig(recent_items=4, new_items=3), ranking=RankingConfig(new_slots=2)
+    )
     context = {"catalogue": offline.Catalogue(USERS, ITEMS, SPLIT.train), "trained": TOWERS}
     rows = experiment.tradeoff(None, SPLIT, cfg, context)
     assert fakes["neighbors"] == [(TOWERS, 100)]  # the largest similar_per_item of the sweep
@@ -334,11 +371,15 @@ def test_tradeoff_gives_one_row_per_retrieval_size_with_its_sizes_and_metrics(fa
         (50, 5, 50, 100),
         (100, 8, 100, 200),
     ]
-    assert {r["recent_items"] for r in rows} == {4}
+    # recent_items and new_items stay as configured across the sweep
+    assert {(r["recent_items"], r["new_items"]) for r in rows} == {(4, 3)}
+    assert {(size.recent_items, size.new_items) for _, _, size, _ in fakes["pipeline"]} == {(4, 3)}
     assert [users for *_, users in fakes["pipeline"]] == [[1, 2]] * 6
+    assert fakes["new_slots"] == [2] * 6
     assert rows[0] == approx(
         {
             "recent_items": 4,
+            "new_items": 3,
             "similar_per_item": 2,
             "top_genres": 1,
             "items_per_genre": 5,
@@ -354,6 +395,7 @@ def test_tradeoff_gives_one_row_per_retrieval_size_with_its_sizes_and_metrics(fa
     assert rows[3] == approx(
         {
             "recent_items": 4,
+            "new_items": 3,
             "similar_per_item": 20,
             "top_genres": 3,
             "items_per_genre": 30,
@@ -372,10 +414,11 @@ def test_tradeoff_gives_one_row_per_retrieval_size_with_its_sizes_and_metrics(fa
 
 
 class Choice:
-    """A seeded generator stand-in: records its seed and choice() arguments, returns fixed items."""
+    """A seeded generator stand-in: records its seed and choice() arguments, returns fixed items,
+    the first list of `picks` at the first choice() call, the second at the second, ..."""
 
-    def __init__(self, picked):
-        self.picked, self.seeds, self.calls = np.array(picked), [], []
+    def __init__(self, *picks):
+        self.picks, self.seeds, self.calls = [np.array(p) for p in picks], [], []
 
     def __call__(self, seed):
         self.seeds.append(seed)
@@ -383,13 +426,16 @@ class Choice:
 
     def choice(self, a, size, replace):
         self.calls.append((np.asarray(a).tolist(), size, replace))
-        return self.picked
+        picked = self.picks[len(self.calls) - 1]
+        assert len(picked) == size, "the stand-in was given the wrong number of items"
+        return picked
 
 
-def test_cold_start_holds_the_drawn_items_out_of_training_and_measures_both_systems(
+def test_cold_start_holds_the_drawn_items_out_of_training_and_measures_every_system(
     fakes, monkeypatch
 ):
-    rng = Choice([30, 20])
+    # the cold items, the content-blind swap of user 1's one cold slot, user 1's random shelf
+    rng = Choice([30, 20], [30], [20, 30])
     monkeypatch.setattr(experiment.np.random, "default_rng", rng)
     cold_pipeline = offline.PipelineResult(
         recs([(1, 1, 40), (1, 2, 20)]), PIPELINE.candidates, 0.0, 0.0
@@ -397,33 +443,53 @@ def test_cold_start_holds_the_drawn_items_out_of_training_and_measures_both_syst
     fakes["pipeline_result"] = lambda cfg: cold_pipeline
     cfg = Config(model=ModelConfig(seed=5))
     out = experiment.cold_start(None, TABLES, SPLIT, cfg, share=2 / 3)
-    # the training items 10, 20, 30, sorted; round(2/3 * 3) = 2 drawn without replacement, seeded
-    assert rng.seeds == [5] and rng.calls == [([10, 20, 30], 2, False)]
+    # the training items 10, 20, 30, sorted; round(2/3 * 3) = 2 drawn without replacement, seeded;
+    # then, from the same generator, 1 of the cold items for the pipeline's cold slot of user 1 and
+    # min(K, 2 cold items) = 2 for user 1's random shelf
+    assert rng.seeds == [5]
+    assert rng.calls == [([10, 20, 30], 2, False), ([20, 30], 1, False), ([30, 20], 2, False)]
     # retrained without 20 and 30: user 2 (only 30) drops out, so only user 1 is evaluated
-    assert fakes["train"] == [("classification", [(1, 10), (3, 10)])]
+    assert fakes["train"] == [("softmax", [(1, 10), (3, 10)])]
     assert [users for *_, users in fakes["pipeline"]] == [[1]]
+    assert fakes["new_slots"] == [cfg.ranking.new_slots]
+    # the pipeline's lists are as long as the nightly publishes them (top_n 20 > K)
+    assert fakes["lengths"] == [cfg.ranking.top_n]
     assert out == {
         "cold_items": 2,
         "relevant_cold_pairs": 1,  # (1, 30); (2, 10) is not cold
         # towers for user 1 (seen 10): 30, 40, 50, 20 -> 2 of 4 slots cold, 30 is a hit
         "towers": approx(
             {
+                "list_length": 10,
                 "share_of_slots": 0.5,
                 "users_with_one": 1.0,
                 "distinct_cold_items_shown": 2,
-                "cold_recall@10": 1.0,
+                "cold_recall": 1.0,
                 "cold_auc": 1.0,
             }
         ),  # 30 (0.5) above 20 (0.2)
         # pipeline: 40, 20 -> 1 of 2 slots cold, no hit
         "pipeline": approx(
             {
+                "list_length": 20,
                 "share_of_slots": 0.5,
                 "users_with_one": 1.0,
                 "distinct_cold_items_shown": 1,
-                "cold_recall@10": 0.0,
+                "cold_recall": 0.0,
             }
         ),
+        # the pipeline's slots with the cold 20 swapped for the drawn 30: 40, 30 -> a hit
+        "content_blind": approx(
+            {
+                "list_length": 20,
+                "share_of_slots": 0.5,
+                "users_with_one": 1.0,
+                "distinct_cold_items_shown": 1,
+                "cold_recall": 1.0,
+            }
+        ),
+        # a shelf of min(K, 2) = 2 cold items holds both of them, 30 among them, either way
+        "new_arrivals_shelf": approx({"towers_cold_recall@10": 1.0, "random_cold_recall@10": 1.0}),
     }
 
 
@@ -436,12 +502,63 @@ def test_cold_start_holds_the_drawn_items_out_of_training_and_measures_both_syst
     ),
 )
 def test_cold_auc_of_cold_start_ignores_cold_items_the_user_rated_below_four(fakes, monkeypatch):
-    monkeypatch.setattr(experiment.np.random, "default_rng", Choice([20, 30, 50]))
+    # the cold items; the content-blind swaps of the pipeline's one cold slot of users 1 and 2;
+    # user 1's random shelf
+    monkeypatch.setattr(
+        experiment.np.random, "default_rng", Choice([20, 30, 50], [50], [50], [20, 30, 50])
+    )
     split = Split(SPLIT.train, frame([(1, 30, 5.0, 5), (1, 20, 1.0, 6), (2, 10, 4.0, 5)]))
     # user 1 rated 30 (score 0.5) relevant and 20 (score 0.6) low; 50 (score 0.3) not at all
     fakes["towers"] = trained([0.1, 0.6, 0.5, 0.4, 0.3])
     out = experiment.cold_start(None, TABLES, split, Config(), share=1.0)
     assert out["towers"]["cold_auc"] == 1.0  # only 30 vs 50 by the docstring; 20 makes it 0.5
+
+
+# user 1 is shown the cold 100 and 101 among two known items, user 2 no cold item, user 3 only cold
+# ones; the cold items 104 and 105 are shown to nobody
+BLIND_COLD = np.array([100, 101, 102, 103, 104, 105])
+BLIND_RECS = pd.DataFrame(
+    {
+        C.USER_ID: [1, 1, 1, 1, 2, 2, 2, 3, 3],
+        C.RANK: [1, 2, 3, 4, 1, 2, 3, 1, 2],
+        C.ITEM_ID: [100, 5, 101, 6, 7, 8, 9, 102, 103],
+        C.REASON: ["a", "b", "c", "d", "e", "f", "g", "h", "i"],
+    }
+)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_content_blind_swaps_each_shown_cold_item_for_a_random_cold_item_keeping_every_slot(seed):
+    before = BLIND_RECS.copy()
+    out = experiment.content_blind(BLIND_RECS, BLIND_COLD, np.random.default_rng(seed))
+    pd.testing.assert_frame_equal(BLIND_RECS, before)  # the pipeline's lists are not changed
+    # the same rows: users, ranks and every column but the item in the same order
+    assert len(out) == len(BLIND_RECS)
+    pd.testing.assert_frame_equal(out.drop(columns=C.ITEM_ID), BLIND_RECS.drop(columns=C.ITEM_ID))
+    was_cold = BLIND_RECS[C.ITEM_ID].isin(BLIND_COLD).to_numpy()
+    is_cold = out[C.ITEM_ID].isin(BLIND_COLD).to_numpy()
+    # cold slots stay cold, the known items stay exactly where they were
+    assert (is_cold == was_cold).all()
+    assert out[C.ITEM_ID][~was_cold].tolist() == BLIND_RECS[C.ITEM_ID][~was_cold].tolist()
+    # no item twice in a user's list
+    assert not out.duplicated([C.USER_ID, C.ITEM_ID]).any()
+    # seeded: the same generator seed gives the same lists
+    again = experiment.content_blind(BLIND_RECS, BLIND_COLD, np.random.default_rng(seed))
+    pd.testing.assert_frame_equal(out, again)
+
+
+def test_content_blind_draws_from_every_cold_item_not_only_the_ones_shown():
+    drawn = set()
+    for seed in range(60):
+        out = experiment.content_blind(BLIND_RECS, BLIND_COLD, np.random.default_rng(seed))
+        drawn |= set(out[out[C.USER_ID] == 3][C.ITEM_ID])
+    # user 3's two slots over many seeds: any of the six cold items, 104 and 105 too
+    assert drawn == set(BLIND_COLD.tolist())
+
+
+def test_content_blind_leaves_lists_without_cold_items_as_they_are():
+    out = experiment.content_blind(BLIND_RECS, np.array([1000, 1001]), np.random.default_rng(0))
+    pd.testing.assert_frame_equal(out, BLIND_RECS)
 
 
 def test_cold_auc_averages_per_user_pair_orderings_counting_ties_half_and_skips_users_without_negatives():
@@ -464,27 +581,61 @@ def test_cold_auc_is_nan_without_relevant_cold_pairs():
 # --- evaluate --------------------------------------------------------------------------------------
 
 
-def test_evaluate_reports_protocol_data_counts_config_and_only_the_requested_parts(monkeypatch):
+@pytest.fixture
+def evaluate_parts(monkeypatch):
+    """evaluate's inputs and parts replaced: returns the calls made to compare_systems, tuned,
+    cold_start and tradeoff."""
     interactions = INTERACTIONS.copy()
     monkeypatch.setattr(
         experiment,
         "load_tables",
         lambda data_dir: {C.USERS: USERS, C.ITEMS: ITEMS, C.INTERACTIONS: interactions},
     )
-    seen = []
+    calls: dict[str, list] = {"compare": [], "tuned": [], "cold": [], "tradeoff": []}
     monkeypatch.setattr(
         experiment,
         "compare_systems",
         lambda spark, tables, split, cfg, baselines, seeds: (
-            seen.append((split, baselines)) or ({"popularity": {"ndcg@10": 0.5}}, {})
+            calls["compare"].append((split, cfg, baselines))
+            or ({"popularity": {"ndcg@10": 0.5}}, {})
         ),
     )
-    monkeypatch.setattr(experiment, "cold_start", lambda *a, **k: {"cold_items": 1})
-    monkeypatch.setattr(experiment, "tradeoff", lambda *a, **k: [{"row": 1}])
+
+    def tuned(spark, tables, split, cfg):
+        calls["tuned"].append((tables, split, cfg))
+        return TUNED_CONFIG, TUNING_RECORD
+
+    monkeypatch.setattr(experiment, "tuned", tuned)
+    monkeypatch.setattr(
+        experiment,
+        "cold_start",
+        lambda spark, tables, split, cfg: calls["cold"].append(cfg) or {"cold_items": 1},
+    )
+    monkeypatch.setattr(
+        experiment,
+        "tradeoff",
+        lambda spark, split, cfg, context: calls["tradeoff"].append(cfg) or [{"row": 1}],
+    )
+    return calls
+
+
+TUNED_CONFIG = Config(model=ModelConfig(epochs=6))
+TUNING_RECORD = {"chosen": "epochs=6", "gain": 0.05}
+
+
+def test_evaluate_reports_protocol_data_counts_config_and_only_the_requested_parts(evaluate_parts):
     cfg = Config()
     report = experiment.evaluate(
-        None, "/data", cfg, holdout="validation", baselines=False, sweep=False, cold=True
+        None,
+        "/data",
+        cfg,
+        holdout="validation",
+        baselines=False,
+        sweep=False,
+        cold=True,
+        search=False,
     )
+    assert evaluate_parts["tuned"] == []  # search=False: no tuning, even in softmax mode
     assert set(report) == {"protocol", "data", "config", "systems", "cold_start"}
     assert report["protocol"]["holdout"] == "validation" and report["protocol"]["k"] == 10
     assert report["protocol"]["test_share"] == 0.2
@@ -502,8 +653,80 @@ def test_evaluate_reports_protocol_data_counts_config_and_only_the_requested_par
     assert report["config"] == cfg.to_dict() and report["systems"] == {
         "popularity": {"ndcg@10": 0.5}
     }
-    assert report["cold_start"] == {"cold_items": 1}
-    assert pairs(seen[0][0].test) == [(1, 7), (1, 8), (2, 4), (3, 1)] and seen[0][1] is False
+    assert report["cold_start"] == {"cold_items": 1} and evaluate_parts["cold"] == [cfg]
+    assert evaluate_parts["tradeoff"] == []  # sweep=False
+    [(split, compared_cfg, baselines)] = evaluate_parts["compare"]
+    assert pairs(split.test) == [(1, 7), (1, 8), (2, 4), (3, 1)] and baselines is False
+    assert compared_cfg is cfg
+
+
+def test_evaluate_with_search_tunes_the_softmax_towers_first_and_uses_and_reports_the_winner(
+    evaluate_parts,
+):
+    cfg = Config()  # softmax
+    assert cfg.model.mode == "softmax" and TUNED_CONFIG != cfg
+    report = experiment.evaluate(None, "/data", cfg, holdout="validation", baselines=False)
+    # tuned on the same split as the systems, before them, with the configured config
+    [(tables, tuned_split, tuned_cfg)] = evaluate_parts["tuned"]
+    assert tuned_cfg is cfg and tables[C.USERS] is USERS and tables[C.ITEMS] is ITEMS
+    [(split, compared_cfg, _)] = evaluate_parts["compare"]
+    assert pairs(tuned_split.train) == pairs(split.train)
+    assert pairs(tuned_split.test) == pairs(split.test)
+    # every part runs with the winner, and the report shows it and the search
+    assert compared_cfg is TUNED_CONFIG
+    assert evaluate_parts["cold"] == [TUNED_CONFIG] and evaluate_parts["tradeoff"] == [TUNED_CONFIG]
+    assert report["config"] == TUNED_CONFIG.to_dict()
+    assert report["tuning"] == TUNING_RECORD
+    assert set(report) == {
+        "protocol",
+        "data",
+        "config",
+        "systems",
+        "tuning",
+        "cold_start",
+        "tradeoff",
+    }
+
+
+@pytest.mark.parametrize("mode", ["regression", "classification"])
+def test_evaluate_with_search_does_not_tune_the_other_model_functions(evaluate_parts, mode):
+    cfg = Config(model=ModelConfig(mode=mode))
+    report = experiment.evaluate(None, "/data", cfg, baselines=False, sweep=False, cold=False)
+    assert evaluate_parts["tuned"] == [] and "tuning" not in report
+    assert evaluate_parts["compare"][0][1] is cfg and report["config"] == cfg.to_dict()
+
+
+# --- tuned -----------------------------------------------------------------------------------------
+
+
+def test_tuned_searches_on_the_training_part_with_features_of_its_inner_training_part(monkeypatch):
+    features_seen, tune_seen = [], []
+
+    def features_of(spark, cat):
+        features_seen.append((spark, cat))
+        return "user features", "item features"
+
+    def tune(users, items, interactions, model_cfg):
+        tune_seen.append((users, items, pairs(interactions), model_cfg))
+        return dataclasses.replace(model_cfg, epochs=7), {"chosen": "epochs=7"}
+
+    monkeypatch.setattr(offline, "features_of", features_of)
+    monkeypatch.setattr(experiment, "tune", tune)
+    split = experiment.make_split(INTERACTIONS, "test")
+    cfg = Config(ranking=dataclasses.replace(Config().ranking, top_n=5))
+    out_cfg, record = experiment.tuned("spark", TABLES, split, cfg)
+    # the features come from the inner split's training part: what validation_ndcg trains on
+    [(spark, cat)] = features_seen
+    inner = experiment.make_split(INTERACTIONS, "validation")
+    assert spark == "spark" and pairs(cat.train) == pairs(inner.train)
+    assert cat.users is USERS and cat.items is ITEMS
+    # the search gets the whole training part (it splits it itself) and never the test rows
+    [(users, items, interactions, model_cfg)] = tune_seen
+    assert (users, items) == ("user features", "item features")
+    assert interactions == pairs(split.train) and model_cfg is cfg.model
+    # only the model section changes
+    assert out_cfg == dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, epochs=7))
+    assert record == {"chosen": "epochs=7"}
 
 
 # --- plot_tradeoff ---------------------------------------------------------------------------------

@@ -1,0 +1,198 @@
+"""Training the softmax towers: the retrieval objective of two-tower models, seeded.
+
+Each positive interaction (a liked item, or any, per `label`) is one example: the user as they were
+just before it (features, id, the `history_length` items before it in time) and the item. A batch of
+B examples is scored against B + S items, its own targets (in-batch negatives) plus S items drawn
+uniformly from the catalogue, and the loss is the softmax cross-entropy of each user's own target
+over v_u . v_m / T, T a learned temperature. A candidate item j that the batch would hold
+E[j] = B * p(j) + S / n times on average (p: its share of the training targets) has log E[j]
+subtracted from its logits (the logQ correction of sampled softmax, Yi et al. 2019; the mixed
+in-batch and uniform form of Yang et al. 2020), so frequent items are not punished for being
+sampled often; other targets of the same item in a batch are masked, not counted as negatives.
+
+Memory: the interactions as four arrays (recsys_core.model.history.Sequences) and the feature
+matrices; a batch's histories are gathered when the batch is drawn.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from recsys_core import columns as C
+from recsys_core.config import ModelConfig
+from recsys_core.errors import RecsysError
+from recsys_core.features.names import feature_columns
+from recsys_core.model.history import PAD, Sequences
+from recsys_core.model.two_tower import Scaler, TwoTowerModel, Vocabulary
+
+log = logging.getLogger(__name__)
+MASKED = -1e9  # the logit of another example's copy of the same target: never a negative
+
+
+def fit_softmax_towers(
+    user_features: pd.DataFrame,
+    item_features: pd.DataFrame,
+    interactions: pd.DataFrame,
+    cfg: ModelConfig,
+) -> TwoTowerModel:
+    """Fit the softmax towers on `interactions` (user_id, item_id, timestamp, rating). Interactions of
+    users or items missing from the feature tables are skipped; every catalogue item can be a
+    sampled negative. A seeded `validation_share` of the examples reports a validation loss."""
+    import keras
+    import tensorflow as tf
+
+    from recsys_core.model.network import build_softmax_model
+
+    users = user_features.sort_values(C.USER_ID, kind="stable").reset_index(drop=True)
+    items = item_features.sort_values(C.ITEM_ID, kind="stable").reset_index(drop=True)
+    ucols = feature_columns(list(users.columns), C.USER_ID)
+    icols = feature_columns(list(items.columns), C.ITEM_ID)
+    xu, xi = users[ucols].to_numpy(np.float64), items[icols].to_numpy(np.float64)
+    for name, m in (("user", xu), ("item", xi)):
+        if not np.isfinite(m).all():
+            raise RecsysError(f"{name} training data contains NaN or infinite values")
+    user_ids, item_ids = users[C.USER_ID].to_numpy(np.int64), items[C.ITEM_ID].to_numpy(np.int64)
+    known = interactions[C.USER_ID].isin(user_ids) & interactions[C.ITEM_ID].isin(item_ids)
+    seq = Sequences.of(interactions[known])
+    positive = (
+        seq.ratings >= cfg.like_threshold if cfg.label == "liked" else np.ones(len(seq), bool)
+    )
+    rows = np.flatnonzero(positive)
+    if len(rows) == 0:
+        raise RecsysError(
+            f"no {cfg.label} interaction of a known user and item: nothing to train on"
+        )
+    vocab = Vocabulary(np.unique(seq.user_ids), np.unique(seq.item_ids), cfg.history_length)
+    # per interaction row: its user's and item's feature rows and id indices
+    u_row, i_row = np.searchsorted(user_ids, seq.user_ids), np.searchsorted(item_ids, seq.item_ids)
+    u_idx, i_idx = vocab.user_index(seq.user_ids), vocab.item_index(seq.item_ids)
+    catalogue_idx = vocab.item_index(item_ids)
+    rng = np.random.default_rng(cfg.seed)
+    validation = rng.random(len(rows)) < cfg.validation_share
+    train_rows, val_rows = rows[~validation], rows[validation]
+    if len(train_rows) == 0:
+        raise RecsysError("every example fell into the validation share: nothing to train on")
+    target_share = np.bincount(i_row[train_rows], minlength=len(items)) / len(train_rows)
+
+    keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+    model = TwoTowerModel(
+        keras_model=build_softmax_model(
+            len(ucols), len(icols), len(vocab.user_ids) + 1, len(vocab.item_ids) + 1, cfg
+        ),
+        user_scaler=Scaler.fit(xu, np.bincount(u_row[train_rows], minlength=len(users)) + 1),
+        item_scaler=Scaler.fit(xi, np.bincount(i_row[train_rows], minlength=len(items)) + 1),
+        rating_min=0.0,
+        rating_max=1.0,
+        user_columns=ucols,
+        item_columns=icols,
+        mode=cfg.mode,
+        like_threshold=cfg.like_threshold,
+        vocabulary=vocab,
+    )
+    net = model.keras_model
+    user_tower = keras.Model(net.inputs[:3], net.get_layer("v_u").output)
+    item_tower = keras.Model(net.inputs[3:], net.get_layer("v_m").output)
+    ux = tf.constant(model.user_scaler.transform(xu))
+    ix = tf.constant(model.item_scaler.transform(xi))
+    log_temperature = tf.Variable(np.log(cfg.initial_temperature), dtype=tf.float32)
+    weights = [*net.trainable_weights, log_temperature]
+    optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+    signature = [
+        tf.TensorSpec([None], tf.int32),  # user feature rows
+        tf.TensorSpec([None], tf.int32),  # user id indices
+        tf.TensorSpec([None, cfg.history_length], tf.int32),  # history item id indices
+        tf.TensorSpec([None], tf.int32),  # candidate item feature rows (targets first)
+        tf.TensorSpec([None], tf.int32),  # candidate item id indices
+        tf.TensorSpec([None], tf.float32),  # log E[j] of each candidate
+    ]
+
+    def batch_loss(u_rows, u_index, hist, c_rows, c_index, log_expected, training):
+        vu = user_tower([tf.gather(ux, u_rows), u_index, hist], training=training)
+        vm = item_tower([tf.gather(ix, c_rows), c_index], training=training)
+        return sampled_softmax_loss(vu, vm, c_rows, log_expected, log_temperature)
+
+    @tf.function(input_signature=signature, autograph=False)  # no Python control flow to convert
+    def validation_step(*batch_tensors):
+        return batch_loss(*batch_tensors, False)
+
+    @tf.function(input_signature=signature, autograph=False)  # no Python control flow to convert
+    def train_step(u_rows, u_index, hist, c_rows, c_index, log_expected):
+        with tf.GradientTape() as tape:
+            loss = batch_loss(u_rows, u_index, hist, c_rows, c_index, log_expected, True)
+            total = loss + tf.add_n([tf.constant(0.0), *net.losses])
+        optimizer.apply_gradients(zip(tape.gradient(total, weights), weights, strict=True))
+        return loss
+
+    def batch(chosen: np.ndarray, draw: np.random.Generator) -> list:
+        window = seq.window_rows(chosen, cfg.history_length)
+        hist = np.where(window >= 0, i_idx[np.clip(window, 0, None)], 0)
+        negatives = draw.integers(0, len(items), size=cfg.sampled_negatives)
+        c_rows = np.concatenate([i_row[chosen], negatives])
+        expected = len(chosen) * target_share[c_rows] + cfg.sampled_negatives / len(items)
+        return [
+            u_row[chosen].astype(np.int32),
+            u_idx[chosen],
+            hist.astype(np.int32),
+            c_rows.astype(np.int32),
+            catalogue_idx[c_rows],
+            np.log(np.maximum(expected, 1e-12)).astype(np.float32),
+        ]
+
+    def passes(chosen_rows: np.ndarray, seed: int):
+        draw = np.random.default_rng(seed)
+        for s in range(0, len(chosen_rows), cfg.batch_size):
+            yield batch(chosen_rows[s : s + cfg.batch_size], draw)
+
+    history: dict[str, list[float]] = {"loss": [], "val_loss": [], "temperature": []}
+    for epoch in range(cfg.epochs):
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(train_rows)
+        losses = [float(train_step(*b)) for b in passes(order, cfg.seed + epoch)]
+        history["loss"].append(float(np.mean(losses)))
+        history["temperature"].append(float(np.exp(log_temperature.numpy())))
+        if len(val_rows):
+            val = [float(validation_step(*b)) for b in passes(val_rows, cfg.seed)]
+            history["val_loss"].append(float(np.mean(val)))
+        log.info("epoch %d: %s", epoch + 1, {k: round(v[-1], 5) for k, v in history.items() if v})
+    metrics = {"train_rows": int(len(train_rows)), "validation_rows": int(len(val_rows)), **history}
+    if not len(val_rows):
+        metrics.pop("val_loss")
+    model.meta = {
+        "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        "metrics": metrics,
+        "temperature": history["temperature"][-1],
+    }
+    return model
+
+
+def sampled_softmax_loss(vu, vm, c_rows, log_expected, log_temperature):
+    """The mean softmax cross-entropy of each user's own item over a batch's candidates.
+
+    vu: B user vectors; vm: the vectors of the B + S candidates, the B targets first (row b's target is
+    candidate b); c_rows: the candidates' item rows (equal rows are the same item); log_expected: log
+    E[j] of each candidate (the logQ correction); logits are v_u.v_m / exp(log_temperature) - log E[j],
+    with another example's copy of a row's target masked."""
+    import tensorflow as tf
+
+    logits = tf.matmul(vu, vm, transpose_b=True) / tf.exp(log_temperature) - log_expected
+    b = tf.shape(vu)[0]
+    own = tf.pad(tf.eye(b, dtype=tf.bool), [[0, 0], [0, tf.shape(c_rows)[0] - b]])
+    duplicate = tf.equal(c_rows[:b][:, None], c_rows[None, :]) & ~own
+    logits = tf.where(duplicate, MASKED, logits)
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.range(b), logits))
+
+
+def histories_of(
+    model: TwoTowerModel, interactions: pd.DataFrame, users: np.ndarray
+) -> np.ndarray | None:
+    """The recent items the model's user tower reads for `users`, from `interactions`; None for a
+    model that reads none."""
+    if model.vocabulary is None:
+        return None
+    return Sequences.of(interactions).recent(users, model.vocabulary.history_length)
+
+
+__all__ = ["PAD", "fit_softmax_towers", "histories_of"]
