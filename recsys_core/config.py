@@ -72,6 +72,9 @@ class ModelConfig:
     id_dropout: float = 0.5  # softmax: share of training rows whose id embedding is zeroed
     sampled_negatives: int = 512  # softmax: uniform items added to each batch's in-batch negatives
     initial_temperature: float = 0.1  # softmax: T at the start (learned from there)
+    # softmax: keep the exponential moving average of the weights over the steps, with this momentum
+    # (about the last 1 / (1 - momentum) steps); 0 keeps the last step's weights
+    weight_averaging: float = 0.99
     # softmax: before training, search a few settings on a validation split of the training
     # interactions and train with the winner (recsys_core/model/tuning.py); recorded with the model
     tune: bool = False
@@ -101,8 +104,11 @@ class ModelConfig:
             "history_half_life",
             "initial_temperature",
         )
-        if not 0 <= self.id_dropout < 1:
-            raise ConfigError(f"config model.id_dropout: must be in [0, 1), got {self.id_dropout}")
+        for key in ("id_dropout", "weight_averaging"):
+            if not 0 <= getattr(self, key) < 1:
+                raise ConfigError(
+                    f"config model.{key}: must be in [0, 1), got {getattr(self, key)}"
+                )
         if self.learning_rate <= 0 or self.l2 < 0:
             raise ConfigError(f"config model: learning_rate must be > 0 and l2 >= 0, got {self}")
         if not 0 <= self.validation_share < MAX_VALIDATION_SHARE:

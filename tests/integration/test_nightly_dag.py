@@ -239,5 +239,7 @@ def test_run_report_is_in_the_warehouse_and_as_html(first_run, warehouse):
         text=True,
     ).stdout.strip()
     page = open(out).read()
-    assert out.endswith(f"ds={DS}/report.html") and page.count("data:image/png;base64,") == 2
+    # the training loss, the score distribution and the gate's NDCG@10 across the nights so far
+    assert out.endswith(f"ds={DS}/report.html") and page.count("data:image/png;base64,") == 3
+    assert "alt='model gate across nights'" in page
     assert "Data Docs" in page and all(step in page for step in STEPS)

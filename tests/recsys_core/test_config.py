@@ -249,6 +249,11 @@ def test_spark_resources_are_checked_and_empty_or_zero_means_not_set():
         ),
         (ModelConfig, {"id_dropout": 1.0}, r"config model\.id_dropout: must be in \[0, 1\)"),
         (ModelConfig, {"id_dropout": -0.1}, r"config model\.id_dropout: must be in \[0, 1\)"),
+        (
+            ModelConfig,
+            {"weight_averaging": 1.0},
+            r"config model\.weight_averaging: must be in \[0, 1\)",
+        ),
         (ModelConfig, {"learning_rate": 0.0}, r"learning_rate must be > 0"),
         (ModelConfig, {"l2": -1e-3}, r"l2 >= 0, got .*l2=-0\.001"),
         (

@@ -87,6 +87,7 @@ def test_recsys_evaluate_writes_every_system_cold_start_and_the_tradeoff_curve(s
         "pipeline",
         "towers",
         "towers_regression",
+        "towers_classification",
         "popularity",
         "als_explicit",
         "als_implicit",
@@ -115,9 +116,8 @@ def test_recsys_evaluate_writes_every_system_cold_start_and_the_tradeoff_curve(s
     assert (
         0 < report["systems"]["towers_regression"]["rmse"] < 5
     )  # ratings are 0.5..5 in generated data
-    assert (
-        "rmse" not in report["systems"]["pipeline"]
-    )  # classification (the default) predicts no rating
+    # the softmax towers (the default) predict no rating
+    assert "rmse" not in report["systems"]["pipeline"]
     assert report["systems"]["pipeline"]["candidate_recall"] > 0
     sizes = [row["candidates_per_user"] for row in report["tradeoff"]]
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]
@@ -125,6 +125,13 @@ def test_recsys_evaluate_writes_every_system_cold_start_and_the_tradeoff_curve(s
     assert recall[-1] >= recall[0]  # more candidates can only cover more of the relevant items
     cold = report["cold_start"]
     assert cold["cold_items"] > 0 and 0 <= cold["towers"]["share_of_slots"] <= 1
+    assert set(cold["new_arrivals_shelf"]) == {"towers_cold_recall@10", "random_cold_recall@10"}
+    # the settings search ran on the validation split first and the systems trained its winner
+    tuning = report["tuning"]
+    assert tuning["chosen"] in tuning["tried"] and "configured" in tuning["tried"]
+    assert report["config"]["model"]["epochs"] == tuning["tried"][tuning["chosen"]]["changes"].get(
+        "epochs", 2
+    )
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (
         report["data"]["train_rows"] + report["data"]["test_rows"] == report["data"]["interactions"]

@@ -308,3 +308,23 @@ def test_metrics_hold_a_loss_per_epoch_and_a_learned_temperature(by_history, by_
     assert len(vmetrics["val_loss"]) == SMALL.epochs
     assert 0 < vmetrics["validation_rows"] < vmetrics["train_rows"]
     assert vmetrics["train_rows"] + vmetrics["validation_rows"] == len(interactions)
+
+
+def test_weight_averaging_keeps_the_moving_average_not_the_last_steps_weights():
+    """With weight averaging the kept towers are not the last step's: the same steps are taken (equal
+    losses per epoch) but every kept weight differs from the one kept without averaging."""
+    users, items, interactions, _ = synthetic(content=0.0)
+    last = fit_softmax_towers(
+        users, items, interactions, dataclasses.replace(SMALL, weight_averaging=0.0)
+    )
+    averaged = fit_softmax_towers(
+        users, items, interactions, dataclasses.replace(SMALL, weight_averaging=0.9)
+    )
+    differs = [
+        not np.allclose(a, b)
+        for a, b in zip(
+            last.keras_model.get_weights(), averaged.keras_model.get_weights(), strict=True
+        )
+    ]
+    assert all(differs)
+    assert last.meta["metrics"]["loss"] == averaged.meta["metrics"]["loss"]  # the same steps
