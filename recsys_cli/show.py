@@ -10,6 +10,7 @@ REASON_TEXT = {
     C.REASON_COUNTRY: "popular in {}",
     C.REASON_GLOBAL: "popular everywhere",
     C.REASON_POPULAR: "popular",
+    C.REASON_NEW: "new arrival",
 }
 
 EXAMPLE_SQL = """SELECT r.rank, i.title, round(r.predicted_rating, 2) AS predicted, r.reason

@@ -53,5 +53,6 @@ REASON_GENRE = "top_genre"
 REASON_COUNTRY = "top_country"
 REASON_GLOBAL = "top_global"  # country list for users whose region is unknown
 REASON_POPULAR = "popular_fill"  # tops up users whose other sources ran dry
+REASON_NEW = "new"  # a new arrival (no interactions yet) the towers chose for the user, at ranking
 
 UNKNOWN_COUNTRY = "unknown"

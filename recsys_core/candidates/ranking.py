@@ -33,7 +33,7 @@ RANKED_SCHEMA = (
 )
 SCORE_CHUNK = 65_536  # candidates scored per einsum: bounds the gathered vectors to a few MB
 MISSING_IDS_SHOWN = 5  # of each kind, in the error: enough to look them up, short enough to read
-NEW = "new"  # the reason of a candidate from the new arrivals
+NEW = C.REASON_NEW  # the reason of a candidate from the new arrivals
 # new arrivals scored per user: bounds the users x arrivals score block (with NEW_SCORE_USERS)
 MAX_NEW_ARRIVALS = 5_000
 NEW_SCORE_USERS = 1_024  # users whose new-arrival scores are held at once
@@ -229,7 +229,11 @@ def rank_candidates(
             vu = user_vectors[positions(all_users, uid)]
             if len(arrivals):
                 flat_ids, offsets, reasons = _with_new(
-                    flat_ids, offsets, reasons, *best_new(vu, arrivals, arrival_vectors, new_items)
+                    flat_ids,
+                    offsets,
+                    reasons,
+                    *best_new(vu, arrivals, arrival_vectors, new_items),
+                    arrivals,
                 )
             row, index, scores = top_with_reserved(
                 vu,
@@ -257,11 +261,37 @@ def rank_candidates(
     return candidates.select(C.USER_ID, C.ITEM_ID, C.REASONS).mapInArrow(score, RANKED_SCHEMA)
 
 
-def _with_new(flat_ids, offsets, reasons, new_row, new_id):
-    """The candidate lists (flat ids, offsets, per-candidate reason lists) with each row's new arrivals
-    appended, the ones already among its candidates left out."""
+def _tagged(reasons, mask: np.ndarray):
+    """The per-candidate reason lists with NEW appended to the lists of the candidates in `mask`."""
     import pyarrow as pa
 
+    if not mask.any():
+        return reasons
+    offsets = reasons.offsets.to_numpy().astype(np.int64)
+    offsets = offsets - offsets[0]
+    values = reasons.flatten()
+    lengths = np.diff(offsets)
+    new_offsets = np.r_[0, np.cumsum(lengths + mask)]
+    # where each old value and each added NEW lands in the new flat values
+    src = np.empty(new_offsets[-1], dtype=np.int64)
+    src[np.repeat(new_offsets[:-1] - offsets[:-1], lengths) + np.arange(len(values))] = np.arange(
+        len(values)
+    )
+    added = np.flatnonzero(mask)
+    src[new_offsets[added] + lengths[added]] = len(values) + np.arange(len(added))
+    merged = pa.concat_arrays([values, pa.array([NEW] * len(added), type=values.type)])
+    return pa.ListArray.from_arrays(
+        pa.array(new_offsets.astype(np.int32)), merged.take(pa.array(src))
+    )
+
+
+def _with_new(flat_ids, offsets, reasons, new_row, new_id, arrivals):
+    """The candidate lists (flat ids, offsets, per-candidate reason lists) with each row's new arrivals
+    appended, the ones already among its candidates left out; every arrival among the candidates,
+    whatever found it, has NEW among its reasons."""
+    import pyarrow as pa
+
+    reasons = _tagged(reasons, np.isin(flat_ids, arrivals))
     rows = len(offsets) - 1
     own_row = np.repeat(np.arange(rows), np.diff(offsets))
     width = max(int(flat_ids.max(initial=0)), int(new_id.max(initial=0))) + 1

@@ -65,3 +65,23 @@ def test_a_worse_model_is_kept_out_of_serving_and_the_reason_recorded(tmp_path, 
     # the next step ranks with the blessed model
     embedded = step("embed_items", data, work, *bad)
     assert embedded["model_version"] == first["model_version"]
+
+
+def test_train_towers_with_tune_searches_first_and_records_the_choice_with_the_model(
+    tmp_path, spark
+):
+    """model.tune (the DAG param tune_model): the settings search runs on the training interactions
+    before training, the model trains with its winner, and the search is recorded in the step record
+    and in the model's meta.json."""
+    data, work = tmp_path / "data", tmp_path / "work"
+    generate_dataset(data, users=120, items=60, interactions=2500, seed=7)
+    for name in ("validate_inputs", "build_features", "validate_features"):
+        step(name, data, work)
+    record = step("train_towers", data, work, "model.epochs=2", "model.tune=true")
+    meta = json.loads((work / "models" / record["model_version"] / "meta.json").read_text())
+    tuning = meta["tuning"]
+    assert record["tuning"]["chosen"] == tuning["chosen"] and tuning["chosen"] in tuning["tried"]
+    assert "configured" in tuning["tried"] and len(tuning["tried"]) >= 8
+    # the model kept is the winner's: its epochs are what the chosen variant says (2 if configured)
+    epochs = tuning["tried"][tuning["chosen"]]["changes"].get("epochs", 2)
+    assert meta["config"]["epochs"] == epochs == len(meta["metrics"]["loss"])

@@ -12,6 +12,7 @@ def test_reasons_read_as_sentences_with_titles():
     assert text == "similar to The Shawshank Redemption; popular in US; top in Drama"
     assert describe_reason("popular_fill:all", titles) == "popular"
     assert describe_reason("similar_to:5", titles) == "similar to 5"
+    assert describe_reason("new; top_genre:Drama", titles) == "new arrival; top in Drama"
 
 
 def test_run_refuses_an_invalid_config_without_starting_airflow(tmp_path, capsys):

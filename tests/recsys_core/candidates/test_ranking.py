@@ -239,23 +239,25 @@ def test_new_items_is_how_many_arrivals_each_user_gets(rank_new):
     ]
 
 
-def test_an_arrival_already_among_the_candidates_keeps_its_reason_and_is_not_repeated(rank_new):
+def test_an_arrival_already_among_the_candidates_keeps_its_reasons_adds_new_and_is_not_repeated(
+    rank_new,
+):
     # 10 is an arrival (score 1 for user 1, its best) and already a candidate of both users
     out = rank_new([10, 21], new_items=1)
     user1, user2 = out[out.user_id == 1], out[out.user_id == 2]
     assert user1.item_id.tolist() == [10, 11, 13, 12, 14]  # as without arrivals
-    assert user1[user1.item_id == 10].reason.tolist() == ["top_country:DE"]
+    assert user1[user1.item_id == 10].reason.tolist() == ["top_country:DE; new"]
     # user 2's best arrival is 21 (.5 above 10's 0): it joins, 10 stays once with its reasons
     assert user2.item_id.tolist() == [12, 21, 10]
     assert user2.reason.tolist() == [
         "top_genre:Drama",
         "new",
-        "top_country:DE; top_genre:Comedy; popular_fill:1",
+        "top_country:DE; top_genre:Comedy; popular_fill:1; new",
     ]
     assert not out.duplicated(["user_id", "item_id"]).any()
     # 11 is the best arrival of both users but a candidate of user 1 only: new for user 2 alone
     out = rank_new([11, 14], new_items=1).set_index(["user_id", "item_id"])["reason"]
-    assert out[(1, 11)] == "similar_to:10" and out[(2, 11)] == "new"
+    assert out[(1, 11)] == "similar_to:10; new" and out[(2, 11)] == "new"
     assert out.index.tolist().count((1, 11)) == 1 and (2, 14) not in out.index
 
 
