@@ -11,33 +11,39 @@ from recsys_core.errors import ConfigError
 INITIAL_TEMPERATURE = 5.0
 
 
+def _require_equal_outputs(cfg: ModelConfig) -> None:
+    if cfg.user_layers[-1] != cfg.item_layers[-1]:
+        raise ConfigError(
+            f"user tower outputs {cfg.user_layers[-1]} values but item tower outputs "
+            f"{cfg.item_layers[-1]}: both towers must end in the same size"
+        )
+
+
+def mlp(name: str, widths: tuple[int, ...], l2: float):
+    """One tower's MLP: ReLU layers of `widths`, the last one linear, every kernel L2-regularised."""
+    import keras
+
+    reg = keras.regularizers.l2(l2) if l2 > 0 else None
+    layers = [keras.layers.Dense(w, activation="relu", kernel_regularizer=reg) for w in widths[:-1]]
+    layers.append(keras.layers.Dense(widths[-1], activation="linear", kernel_regularizer=reg))
+    return keras.Sequential(layers, name=name)
+
+
 def build_model(
     n_user_features: int, n_item_features: int, cfg: ModelConfig, steps_per_execution: int = 1
 ):
     """The Keras model: v_u = norm(userMLP(x_u)), v_m = norm(itemMLP(x_m)), output v_u . v_m."""
     import keras
 
-    if cfg.user_layers[-1] != cfg.item_layers[-1]:
-        raise ConfigError(
-            f"user tower outputs {cfg.user_layers[-1]} values but item tower outputs "
-            f"{cfg.item_layers[-1]}: both towers must end in the same size"
-        )
-    reg = keras.regularizers.l2(cfg.l2) if cfg.l2 > 0 else None
-
-    def tower(name: str, widths: tuple[int, ...]):
-        layers = [
-            keras.layers.Dense(w, activation="relu", kernel_regularizer=reg) for w in widths[:-1]
-        ]
-        layers.append(keras.layers.Dense(widths[-1], activation="linear", kernel_regularizer=reg))
-        return keras.Sequential(layers, name=name)
+    _require_equal_outputs(cfg)
 
     input_user = keras.Input(shape=(n_user_features,), name="x_u")
     input_item = keras.Input(shape=(n_item_features,), name="x_m")
     vu = keras.layers.UnitNormalization(axis=1, name="v_u")(
-        tower("user_tower", cfg.user_layers)(input_user)
+        mlp("user_tower", cfg.user_layers, cfg.l2)(input_user)
     )
     vm = keras.layers.UnitNormalization(axis=1, name="v_m")(
-        tower("item_tower", cfg.item_layers)(input_item)
+        mlp("item_tower", cfg.item_layers, cfg.l2)(input_item)
     )
     output = keras.layers.Dot(axes=1, name="score")([vu, vm])
     loss = "mse"
@@ -89,21 +95,8 @@ def build_softmax_model(
 
     from recsys_core.model.layers import IdEmbedding, RecencyPool
 
-    if cfg.user_layers[-1] != cfg.item_layers[-1]:
-        raise ConfigError(
-            f"user tower outputs {cfg.user_layers[-1]} values but item tower outputs "
-            f"{cfg.item_layers[-1]}: both towers must end in the same size"
-        )
+    _require_equal_outputs(cfg)
     dim = cfg.user_layers[-1]
-    reg = keras.regularizers.l2(cfg.l2) if cfg.l2 > 0 else None
-
-    def mlp(name: str, widths: tuple[int, ...]):
-        layers = [
-            keras.layers.Dense(w, activation="relu", kernel_regularizer=reg) for w in widths[:-1]
-        ]
-        layers.append(keras.layers.Dense(widths[-1], activation="linear", kernel_regularizer=reg))
-        return keras.Sequential(layers, name=name)
-
     x_u = keras.Input(shape=(n_user_features,), name=USER_INPUTS[0])
     user_index = keras.Input(shape=(), dtype="int32", name=USER_INPUTS[1])
     history = keras.Input(shape=(cfg.history_length,), dtype="int32", name=USER_INPUTS[2])
@@ -117,10 +110,10 @@ def build_softmax_model(
     user_in = keras.layers.Concatenate(name="user_inputs")([x_u, user_ids(user_index), recent])
     item_in = keras.layers.Concatenate(name="item_inputs")([x_m, item_ids(item_index)])
     vu = keras.layers.UnitNormalization(axis=1, name="v_u")(
-        mlp("user_tower", cfg.user_layers)(user_in)
+        mlp("user_tower", cfg.user_layers, cfg.l2)(user_in)
     )
     vm = keras.layers.UnitNormalization(axis=1, name="v_m")(
-        mlp("item_tower", cfg.item_layers)(item_in)
+        mlp("item_tower", cfg.item_layers, cfg.l2)(item_in)
     )
     score = keras.layers.Dot(axes=1, name="score")([vu, vm])
     return keras.Model([x_u, user_index, history, x_m, item_index], score, name="softmax_towers")

@@ -28,8 +28,8 @@ import pandas as pd
 from recsys_core import columns as C
 from recsys_core.config import ModelConfig
 from recsys_core.errors import RecsysError
-from recsys_core.features.names import feature_columns
 from recsys_core.model.history import PAD, Sequences
+from recsys_core.model.training_examples import feature_matrices
 from recsys_core.model.two_tower import Scaler, TwoTowerModel, Vocabulary
 
 log = logging.getLogger(__name__)
@@ -52,9 +52,7 @@ def fit_softmax_towers(
 
     users = user_features.sort_values(C.USER_ID, kind="stable").reset_index(drop=True)
     items = item_features.sort_values(C.ITEM_ID, kind="stable").reset_index(drop=True)
-    ucols = feature_columns(list(users.columns), C.USER_ID)
-    icols = feature_columns(list(items.columns), C.ITEM_ID)
-    xu, xi = users[ucols].to_numpy(np.float64), items[icols].to_numpy(np.float64)
+    xu, xi, ucols, icols = feature_matrices(users, items)
     for name, m in (("user", xu), ("item", xi)):
         if not np.isfinite(m).all():
             raise RecsysError(f"{name} training data contains NaN or infinite values")

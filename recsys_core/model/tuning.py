@@ -20,12 +20,10 @@ import time
 
 import pandas as pd
 
-from recsys_core import columns as C
 from recsys_core.config import ModelConfig
 from recsys_core.errors import RecsysError
-from recsys_core.evaluation.protocol import K, ranking_metrics, temporal_split, top_k_unseen
-from recsys_core.features.names import feature_columns
-from recsys_core.model.history import Sequences
+from recsys_core.evaluation.protocol import K, temporal_split
+from recsys_core.model.gate import Slice, slice_metrics
 from recsys_core.model.softmax_training import fit_softmax_towers
 
 log = logging.getLogger(__name__)
@@ -76,19 +74,11 @@ def validation_ndcg(
     if relevant.empty:
         raise RecsysError("tuning: no user has a relevant (rated >= 4) validation interaction")
     model = fit_softmax_towers(users, items, split.train, cfg)
-    evaluated = split.evaluated_users
-    feats = users.set_index(C.USER_ID).loc[evaluated].reset_index()
-    recent = Sequences.of(split.train).recent(evaluated, cfg.history_length)
-    vu = model.embed_users(
-        feats[feature_columns(list(feats.columns), C.USER_ID)], evaluated, recent
-    )
-    item_ids = items[C.ITEM_ID].to_numpy()
-    vm = model.embed_items(items[feature_columns(list(items.columns), C.ITEM_ID)], item_ids)
-    pos = pd.Index(evaluated)
-    recs = top_k_unseen(
-        evaluated, item_ids, lambda ids: vu[pos.get_indexer(ids)] @ vm.T, split.train
-    )
-    return ranking_metrics(recs, relevant, len(items))
+    # scored as the model gate scores its slice: the whole catalogue, training items excluded
+    metrics = slice_metrics(model, Slice(relevant, users, items, split.train))
+    if metrics is None:  # cannot happen: relevant is not empty
+        raise RecsysError("tuning: the validation split has no relevant interaction")
+    return metrics
 
 
 def tune(
