@@ -72,6 +72,9 @@ class ModelConfig:
     id_dropout: float = 0.5  # softmax: share of training rows whose id embedding is zeroed
     sampled_negatives: int = 512  # softmax: uniform items added to each batch's in-batch negatives
     initial_temperature: float = 0.1  # softmax: T at the start (learned from there)
+    # softmax: the weight of the logQ correction. 1 is the unbiased sampled softmax; above 1 the
+    # towers learn to favour often-liked items more than the plain softmax does (docs/model.md)
+    logq_weight: float = 1.0
     # softmax: keep the exponential moving average of the weights over the steps, with this momentum
     # (about the last 1 / (1 - momentum) steps); 0 keeps the last step's weights
     weight_averaging: float = 0.99
@@ -109,6 +112,8 @@ class ModelConfig:
                 raise ConfigError(
                     f"config model.{key}: must be in [0, 1), got {getattr(self, key)}"
                 )
+        if self.logq_weight < 0:
+            raise ConfigError(f"config model.logq_weight: must be >= 0, got {self.logq_weight}")
         if self.learning_rate <= 0 or self.l2 < 0:
             raise ConfigError(f"config model: learning_rate must be > 0 and l2 >= 0, got {self}")
         if not 0 <= self.validation_share < MAX_VALIDATION_SHARE:

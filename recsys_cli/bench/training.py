@@ -289,6 +289,7 @@ def softmax_in_memory_model(users, items, interactions, cfg) -> tuple:
             self.catalogue_idx = tf.constant(catalogue_idx, tf.int32)
             self.target_share = tf.constant(target_share, tf.float32)
             self.n_items, self.negatives = len(ix), cfg.sampled_negatives
+            self.logq_weight = cfg.logq_weight
             self.log_temperature = tf.Variable(
                 np.log(cfg.initial_temperature), dtype=tf.float32, name="log_temperature"
             )
@@ -310,7 +311,7 @@ def softmax_in_memory_model(users, items, interactions, cfg) -> tuple:
                 ],
                 training=training,
             )
-            log_expected = tf.math.log(tf.maximum(expected, 1e-12))
+            log_expected = self.logq_weight * tf.math.log(tf.maximum(expected, 1e-12))
             return sampled_softmax_loss(vu, vm, c_rows, log_expected, self.log_temperature)
 
         def train_step(self, data):

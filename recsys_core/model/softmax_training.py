@@ -9,6 +9,9 @@ E[j] = B * p(j) + S / n times on average (p: its share of the training targets) 
 subtracted from its logits (the logQ correction of sampled softmax, Yi et al. 2019; the mixed
 in-batch and uniform form of Yang et al. 2020), so frequent items are not punished for being
 sampled often; other targets of the same item in a batch are masked, not counted as negatives.
+`logq_weight` scales that correction: at 1 the softmax is unbiased; above 1 the towers must raise
+frequent items' dot products to make up for it, so they learn the lean towards often-liked items that
+top-K accuracy on a later period rewards (docs/model.md has the figures; the settings search tries it).
 
 The towers kept are the exponential moving average of the weights over the training steps
 (`weight_averaging`, the momentum; 0 keeps the last step's): one training's ranking moves by a few
@@ -140,13 +143,14 @@ def fit_softmax_towers(
         negatives = draw.integers(0, len(items), size=cfg.sampled_negatives)
         c_rows = np.concatenate([i_row[chosen], negatives])
         expected = len(chosen) * target_share[c_rows] + cfg.sampled_negatives / len(items)
+        log_expected = cfg.logq_weight * np.log(np.maximum(expected, 1e-12))
         return [
             u_row[chosen].astype(np.int32),
             u_idx[chosen],
             hist.astype(np.int32),
             c_rows.astype(np.int32),
             catalogue_idx[c_rows],
-            np.log(np.maximum(expected, 1e-12)).astype(np.float32),
+            log_expected.astype(np.float32),
         ]
 
     def passes(chosen_rows: np.ndarray, seed: int):

@@ -3,7 +3,8 @@ inside the training interactions it is given (never on a test set).
 
 The search is relative to the configured model, so it runs the same on any data: each setting is moved
 one at a time by a fixed factor (epochs x1/2 and x2, the history's half-life x1/3 and x3, the
-embedding size x2, the starting temperature x1/2 and x2); then the winners of every setting that
+embedding size x2, the starting temperature x1/2 and x2, the logQ correction's weight x1.5 and x2);
+then the winners of every setting that
 beat the configured model are combined and tried once more. Each trial is the mean NDCG@10 of
 SEEDS_PER_TRIAL trainings (seeds model.seed, model.seed + 1, ...), because one training's figure
 moves by a few percent with the seed alone; a variant replaces the configured model only when it
@@ -54,6 +55,10 @@ def variants(cfg: ModelConfig) -> dict[str, dict]:
     for factor in (0.5, 2):
         start = cfg.initial_temperature * factor
         moves[f"initial_temperature={start:.4g}"] = {"initial_temperature": start}
+    for factor in (1.5, 2):
+        weight = cfg.logq_weight * factor
+        if weight != cfg.logq_weight:  # a weight of 0 has nothing to scale
+            moves[f"logq_weight={weight:.4g}"] = {"logq_weight": weight}
     return moves
 
 

@@ -247,6 +247,7 @@ def test_spark_resources_are_checked_and_empty_or_zero_means_not_set():
             {"initial_temperature": -0.1},
             r"config model\.initial_temperature: must be positive",
         ),
+        (ModelConfig, {"logq_weight": -0.5}, r"config model\.logq_weight: must be >= 0, got -0\.5"),
         (ModelConfig, {"id_dropout": 1.0}, r"config model\.id_dropout: must be in \[0, 1\)"),
         (ModelConfig, {"id_dropout": -0.1}, r"config model\.id_dropout: must be in \[0, 1\)"),
         (

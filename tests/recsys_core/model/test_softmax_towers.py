@@ -328,3 +328,31 @@ def test_weight_averaging_keeps_the_moving_average_not_the_last_steps_weights():
     ]
     assert all(differs)
     assert last.meta["metrics"]["loss"] == averaged.meta["metrics"]["loss"]  # the same steps
+
+
+def test_a_larger_logq_weight_raises_the_often_liked_item_above_the_rest():
+    """Every user likes item 100 and two random others, so 100 is a third of the positives. A logQ
+    weight above 1 over-corrects its frequency in the sampled negatives, which the towers can only make
+    up for by scoring it higher: its margin over the other items' mean grows with the weight."""
+    rng = np.random.default_rng(5)
+    users, items, _, _ = synthetic(content=0.0)
+    rows = [
+        (user, item, 5.0, 1000 + 10 * t)
+        for user in users[C.USER_ID]
+        for t, item in enumerate([100, *rng.choice(np.arange(101, 120), 2, replace=False)])
+    ]
+    interactions = pd.DataFrame(rows, columns=[C.USER_ID, C.ITEM_ID, C.RATING, C.TIMESTAMP])
+    recent = histories_of(
+        fit_softmax_towers(users, items, interactions, SMALL), interactions, users[C.USER_ID]
+    )
+
+    def margin(weight: float) -> float:
+        model = fit_softmax_towers(
+            users, items, interactions, dataclasses.replace(SMALL, logq_weight=weight)
+        )
+        u = model.embed_users(users.drop(columns=C.USER_ID), users[C.USER_ID].to_numpy(), recent)
+        scores = u @ item_vectors(model, items).T  # items sorted by id: column 0 is item 100
+        return float(np.mean(scores[:, 0] - scores[:, 1:].mean(axis=1)))
+
+    unbiased, over = margin(1.0), margin(2.5)
+    assert over > unbiased + 0.05, (unbiased, over)

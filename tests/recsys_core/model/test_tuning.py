@@ -26,6 +26,7 @@ SETTINGS = {
     "history_half_life": lambda c: c.history_half_life,
     "embedding_size": lambda c: c.user_layers[-1],
     "initial_temperature": lambda c: c.initial_temperature,
+    "logq_weight": lambda c: c.logq_weight,
 }
 
 
@@ -41,6 +42,8 @@ def test_variants_of_the_default_move_each_setting_by_its_factors():
         "embedding_size=64": {"embedding_size": 64},  # x2
         "initial_temperature=0.05": {"initial_temperature": 0.05},  # x1/2
         "initial_temperature=0.2": {"initial_temperature": 0.2},  # x2
+        "logq_weight=1.5": {"logq_weight": 1.5},  # x1.5
+        "logq_weight=2": {"logq_weight": 2.0},  # x2
     }
 
 
@@ -51,6 +54,7 @@ def test_variants_are_relative_to_the_configured_model():
         user_layers=(64, 16),
         item_layers=(16,),
         initial_temperature=0.5,
+        logq_weight=0.5,
     )
     assert tuning.variants(cfg) == {
         "epochs=5": {"epochs": 5},
@@ -60,6 +64,8 @@ def test_variants_are_relative_to_the_configured_model():
         "embedding_size=32": {"embedding_size": 32},
         "initial_temperature=0.25": {"initial_temperature": 0.25},
         "initial_temperature=1": {"initial_temperature": 1.0},
+        "logq_weight=0.75": {"logq_weight": 0.75},
+        "logq_weight=1": {"logq_weight": 1.0},
     }
 
 
@@ -71,6 +77,7 @@ def test_variants_are_relative_to_the_configured_model():
         ModelConfig(epochs=2),
         ModelConfig(epochs=7, history_half_life=1.0, initial_temperature=1.0),
         ModelConfig(user_layers=(8,), item_layers=(4, 8), history_half_life=0.5),
+        ModelConfig(logq_weight=0.0),  # nothing to scale: no logq_weight move
     ],
 )
 def test_variants_never_repeat_the_configured_value_and_change_one_setting_each(cfg):
@@ -82,6 +89,8 @@ def test_variants_never_repeat_the_configured_value_and_change_one_setting_each(
         assert SETTINGS[setting](tuning.apply(cfg, changes)) == value
     if cfg.epochs == 1:
         assert [c["epochs"] for c in moves.values() if "epochs" in c] == [2]
+    if cfg.logq_weight == 0:
+        assert not [c for c in moves.values() if "logq_weight" in c]
 
 
 @pytest.mark.parametrize(
