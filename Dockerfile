@@ -26,7 +26,7 @@ COPY config ./config
 COPY docker/entrypoint.sh /usr/local/bin/recsys-entrypoint
 RUN uv pip install --system --no-cache --no-deps -e . \
  && useradd --create-home --uid 50000 airflow \
- && mkdir -p /opt/airflow /data && chown -R airflow /opt/airflow /data
+ && mkdir -p /opt/airflow/logs /data && chown -R airflow /opt/airflow /data
 
 USER airflow
 ENTRYPOINT ["tini", "--", "recsys-entrypoint"]
