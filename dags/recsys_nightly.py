@@ -12,15 +12,15 @@ one transaction per ds) → report (run_report table and an HTML report under
 Each task runs `python -m jobs.<task_id> --ds <ds>`, except the Spark steps (build_features,
 item_similarity, retrieve_candidates, rank_candidates), which run `spark-submit jobs/<task_id>.py --ds <ds>`
 with the master and deploy mode of the Airflow connection `spark_default` and the driver memory,
-shuffle partitions and executors of the config's [spark] section. The params below choose the data,
-the work folder (lake and models), the warehouse and the config. This file is wiring only.
+shuffle partitions and executors of the config's [spark] section. The data, the work folder (lake and
+models), the config file and the warehouse are the deployment's: the worker's RECSYS_DATA_DIR,
+RECSYS_WORK_DIR and RECSYS_CONFIG and the Airflow connection `recsys_warehouse`. A trigger chooses only
+the params below, each within bounds (recsys_core/trigger.py). This file is wiring only.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG, Param, chain
@@ -28,8 +28,9 @@ from airflow.sdk import DAG, Param, chain
 from jobs import SPARK_STEPS, TASKS
 from recsys_airflow.notify import notify_failure
 from recsys_airflow.operators import RecsysJobOperator, RecsysSparkJobOperator
+from recsys_core.config import MODEL_MODES
+from recsys_core.trigger import MAX_TOP_N, settings_schema
 
-PROJECT = Path(__file__).resolve().parents[1]
 # a run stuck longer than this fails instead of blocking the next night's (one run at a time)
 DAGRUN_TIMEOUT = timedelta(hours=6)
 TASK_TIMEOUT = timedelta(hours=2)  # a step running longer is stuck: it fails, then retries
@@ -37,7 +38,6 @@ TASK_TIMEOUT = timedelta(hours=2)  # a step running longer is stuck: it fails, t
 # or config fails at once whatever this says (EXIT_USER_ERROR)
 TASK_RETRIES = 2
 RETRY_DELAY = timedelta(minutes=2)  # the first wait; exponential backoff lengthens the next ones
-MAX_TOP_N = 1000  # the top_n param's bound: a mistyped value cannot publish a huge table
 
 with DAG(
     dag_id="recsys_nightly",
@@ -56,33 +56,12 @@ with DAG(
         "on_failure_callback": notify_failure,
     },
     params={
-        "data_dir": Param(
-            os.environ.get("RECSYS_DATA_DIR", str(PROJECT / "data" / "sample")),
-            type="string",
-            description="Folder holding the users/, items/ and interactions/ Parquet datasets.",
-        ),
-        "work_dir": Param(
-            os.environ.get("RECSYS_WORK_DIR", str(PROJECT / "data")),
-            type="string",
-            description="Folder for the lake (lake/<dataset>/ds=...) and the versioned models.",
-        ),
-        "warehouse_url": Param(
-            os.environ.get("RECSYS_WAREHOUSE_URL", ""),
-            type="string",
-            pattern=r"^$|^(duckdb://.+|postgres(ql)?://.+)$",
-            description="duckdb:///path/file.duckdb or postgresql://user@host:port/db; "
-            "empty means the config's warehouse.url, else <work_dir>/warehouse.duckdb.",
-        ),
-        "config_path": Param(
-            os.environ.get("RECSYS_CONFIG", str(PROJECT / "config" / "recsys.toml")),
-            type="string",
-            description="TOML config file (model, retrieval sizes, top N, Spark).",
-        ),
         "ds": Param(
             "",
             type="string",
             pattern=r"^$|^\d{4}-\d{2}-\d{2}$",
-            description="Date to compute (YYYY-MM-DD); empty means the run's logical date.",
+            description="Date to compute (YYYY-MM-DD, at most tomorrow UTC); empty means the run's "
+            "logical date.",
         ),
         "top_n": Param(
             None,
@@ -94,7 +73,7 @@ with DAG(
         "model_mode": Param(
             None,
             type=["null", "string"],
-            enum=[None, "softmax", "regression", "classification"],
+            enum=[None, *MODEL_MODES],
             description="Model: softmax (ids, recent items, sampled softmax; the default), regression "
             "(MSE on the scaled rating) or classification (sigmoid, cross-entropy on the label); "
             "empty keeps model.mode of the config.",
@@ -103,13 +82,14 @@ with DAG(
             None,
             type=["null", "boolean"],
             description="Search a few model settings on a validation split of the training data "
-            "before training (softmax model; adds about 8 trainings); empty keeps model.tune (false).",
+            "before training (softmax model; adds about 20 trainings); empty keeps model.tune (false).",
         ),
         "settings": Param(
-            [],
-            type="array",
-            items={"type": "string", "pattern": r"^[a-z_]+\.[a-z_]+=.+$"},
-            description='Config overrides such as "ranking.top_n=10".',
+            {},
+            **settings_schema(),
+            description="Config overrides a trigger may make, each within its bounds, such as "
+            '{"retrieval.new_items": 5, "model.epochs": 2}. The folders, the warehouse and the '
+            "config file are the deployment's and cannot be changed here.",
         ),
     },
     doc_md=__doc__,

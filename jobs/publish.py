@@ -6,6 +6,7 @@ from recsys_core import columns as C
 from recsys_core.io import layout as L
 from recsys_core.publish.audit import audit_recommendations
 from recsys_core.publish.warehouse import open_warehouse
+from recsys_core.redact import redacted
 from recsys_core.step_runner import JobContext, main_for
 
 RECOMMENDATION_COLUMNS = [
@@ -46,7 +47,7 @@ def body(ctx: JobContext) -> dict:
         "rows_out": result.rows,
         "publish": result.status,
         "checksum": result.checksum,
-        "warehouse": ctx.warehouse_url,
+        "warehouse": redacted(ctx.warehouse_url),
     }
 
 

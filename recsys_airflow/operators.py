@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -15,20 +16,47 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 import jobs
 
 SPARK_CONN_ID = "spark_default"
+# the warehouse of a deployment: its URL (password included) lives in this Airflow connection, never in
+# a param; without it the jobs use RECSYS_WAREHOUSE_URL of the worker's environment or the config's
+WAREHOUSE_CONN_ID = "recsys_warehouse"
 DS_TEMPLATE = "{{ params.ds or ds }}"
-# what every job reads (recsys_core/step_runner.py): the run's params as RECSYS_* variables, rendered per run
+# what every job reads besides the worker's own RECSYS_DATA_DIR, RECSYS_WORK_DIR and RECSYS_CONFIG
+# (recsys_core/step_runner.py); RECSYS_SETTINGS and the warehouse are added at execute time (job_env)
 JOB_ENV = {
-    "RECSYS_DATA_DIR": "{{ params.data_dir }}",
-    "RECSYS_WORK_DIR": "{{ params.work_dir }}",
-    "RECSYS_WAREHOUSE_URL": "{{ params.warehouse_url }}",
-    "RECSYS_CONFIG": "{{ params.config_path }}",
-    "RECSYS_SETTINGS": "{{ params.settings | join('\n') }}"
-    "{% if params.top_n %}\nranking.top_n={{ params.top_n }}{% endif %}"
-    "{% if params.model_mode %}\nmodel.mode={{ params.model_mode }}{% endif %}",
     "RECSYS_RUN_ID": "{{ run_id }}",
     # 2: TensorFlow's C++ logs errors only; its INFO and WARNING lines would bury the job's log
     "TF_CPP_MIN_LOG_LEVEL": "2",
 }
+
+
+def job_env(context, task_id: str) -> dict[str, str]:
+    """The variables a job gets from its run: RECSYS_SETTINGS, the trigger's config overrides checked
+    against what a trigger may change (a refusal fails the task without retries), and
+    RECSYS_WAREHOUSE_URL from the connection recsys_warehouse when the deployment defines it (its
+    password registered with Airflow's secret masker, so no task log shows it)."""
+    from recsys_core.trigger import TriggerError, check_ds_not_ahead, trigger_overrides
+
+    params = context["params"]
+    try:
+        check_ds_not_ahead(params.get("ds") or context["ds"])
+        env = {"RECSYS_SETTINGS": "\n".join(trigger_overrides(params))}
+    except TriggerError as exc:
+        raise AirflowFailException(f"{task_id} refused the trigger, not retrying: {exc}") from None
+    url = warehouse_connection_url()
+    if url:
+        env["RECSYS_WAREHOUSE_URL"] = url
+    return env
+
+
+def warehouse_connection_url() -> str | None:
+    """The URL of the connection recsys_warehouse, or None when the deployment defines none."""
+    from airflow.sdk import Connection
+
+    try:  # Airflow registers the password with its secret masker as it reads the connection
+        conn = Connection.get(WAREHOUSE_CONN_ID)
+    except AirflowException:  # AirflowNotFoundException: the deployment defines none
+        return None
+    return conn.get_uri()
 
 
 class RecsysJobOperator(BashOperator):
@@ -44,6 +72,7 @@ class RecsysJobOperator(BashOperator):
         )
 
     def execute(self, context):
+        self.env = {**(self.env or {}), **job_env(context, self.task_id)}
         try:
             return super().execute(context)
         except AirflowException:
@@ -81,8 +110,9 @@ class RecsysSparkJobOperator(SparkSubmitOperator):
 
         try:
             spark = load_config(
-                self.env_vars["RECSYS_CONFIG"] or None,
-                settings_lines(self.env_vars["RECSYS_SETTINGS"]),
+                os.environ.get("RECSYS_CONFIG") or None,
+                settings_lines(os.environ.get("RECSYS_DEPLOYMENT_SETTINGS"))
+                + settings_lines(self.env_vars["RECSYS_SETTINGS"]),
             ).spark
         except ConfigError as exc:
             raise AirflowFailException(
@@ -98,6 +128,7 @@ class RecsysSparkJobOperator(SparkSubmitOperator):
         }
 
     def execute(self, context):
+        self.env_vars = {**(self.env_vars or {}), **job_env(context, self.task_id)}
         self.apply_config()
         try:
             return super().execute(context)
@@ -123,10 +154,12 @@ def job_failure(context, step: str, returncode: int | None) -> AirflowException:
 
 def _job_error(context, step: str) -> str:
     """The error the job recorded under <work_dir>/lake/_steps/ds=<ds>/<step>.json (see recsys_core/step_runner.py)."""
+    from recsys_core.config import DEFAULT_WORK_DIR
     from recsys_core.io.layout import WorkDir
 
     ds = context["params"].get("ds") or context["ds"]
-    record = WorkDir(Path(context["params"]["work_dir"])).step_record(ds, step)
+    work = Path(os.environ.get("RECSYS_WORK_DIR") or DEFAULT_WORK_DIR)
+    record = WorkDir(work).step_record(ds, step)
     try:
         return json.loads(record.read_text()).get("error", "no error recorded")
     except (OSError, ValueError):

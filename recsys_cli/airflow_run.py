@@ -11,8 +11,17 @@ import time
 from pathlib import Path
 
 from jobs import TASKS
-from recsys_core.config import DEFAULT_AIRFLOW_HOME, PROJECT_ROOT, SparkConfig, load_config
+from recsys_core.config import (
+    DEFAULT_AIRFLOW_HOME,
+    DEFAULT_CONFIG_PATH,
+    DEFAULT_DATA_DIR,
+    DEFAULT_WORK_DIR,
+    PROJECT_ROOT,
+    SparkConfig,
+    load_config,
+)
 from recsys_core.io import layout
+from recsys_core.step_runner import settings_lines
 
 DAG_ID = "recsys_nightly"
 SPARK_CONN_ENV = "AIRFLOW_CONN_SPARK_DEFAULT"
@@ -30,6 +39,10 @@ def airflow_env(home: Path, spark_master: str = SparkConfig.master) -> dict[str,
     environment already defines AIRFLOW_CONN_SPARK_DEFAULT."""
     env = dict(os.environ)
     env.setdefault(SPARK_CONN_ENV, spark_connection(spark_master))
+    # a local Airflow's deployment: the sample data, the project's data folder and config, unless set
+    env.setdefault("RECSYS_DATA_DIR", str(DEFAULT_DATA_DIR))
+    env.setdefault("RECSYS_WORK_DIR", str(DEFAULT_WORK_DIR))
+    env.setdefault("RECSYS_CONFIG", str(DEFAULT_CONFIG_PATH))
     env.update(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT_ROOT / "dags"),
@@ -61,11 +74,23 @@ def ensure_metadata_db(home: Path, env: dict, log_file) -> None:
     marker.touch()
 
 
-def run_dag(ds: str, conf: dict, work_dir: Path, home: Path = DEFAULT_AIRFLOW_HOME) -> int:
-    """Trigger one DagRun for ds, print each step's time and rows, return 0 only if every task succeeded."""
+def run_dag(
+    ds: str,
+    conf: dict,
+    work_dir: Path,
+    home: Path = DEFAULT_AIRFLOW_HOME,
+    deployment: dict[str, str] | None = None,
+) -> int:
+    """Trigger one DagRun for ds with the trigger's `conf`, the Airflow processes holding the
+    `deployment`'s variables (RECSYS_DATA_DIR, ...: what a worker of a deployment holds); print each
+    step's time and rows, return 0 only if every task succeeded."""
+    deployment = deployment or {}
     # the Spark tasks' master: the run config's spark.master, unless AIRFLOW_CONN_SPARK_DEFAULT is set
-    config = load_config(conf.get("config_path") or None, conf.get("settings") or [])
-    env = airflow_env(home, config.spark.master)
+    config = load_config(
+        deployment.get("RECSYS_CONFIG") or None,
+        settings_lines(deployment.get("RECSYS_DEPLOYMENT_SETTINGS")),
+    )
+    env = {**airflow_env(home, config.spark.master), **deployment}
     steps_dir = layout.WorkDir(work_dir).step_records(ds)
     shutil.rmtree(steps_dir, ignore_errors=True)  # so the summary shows this run's steps only
     log_path = home / "runs" / f"{DAG_ID}-{ds}-{int(time.time())}.log"

@@ -18,7 +18,8 @@ GENERATE_USERS = 2_000
 GENERATE_ITEMS = 1_000
 GENERATE_INTERACTIONS = 60_000
 GENERATE_SEED = 42
-# default of `recsys ui`
+# where `recsys ui` listens: it has no login, so nothing but this machine may reach it
+UI_HOST = "127.0.0.1"
 UI_PORT = 8080
 # trainings the evaluation averages the towers over: a difference smaller than their spread is noise
 EVALUATE_SEEDS = 3
@@ -50,8 +51,10 @@ class CommandParser(argparse.ArgumentParser):
 SHARED_OPTIONS: dict[str, dict] = {
     "--data": {"required": True, "help": "folder with users/, items/, interactions/"},
     "--warehouse": {
-        "help": "duckdb:///path/file.duckdb or postgresql://user@host:port/db "
-        "(default: the config's warehouse.url, else <work>/warehouse.duckdb)"
+        "help": "duckdb:///path/file.duckdb or postgresql://user@host:port/db; a URL with a "
+        "password belongs in RECSYS_WAREHOUSE_URL or AIRFLOW_CONN_RECSYS_WAREHOUSE instead, not on a "
+        "command line (default: those variables, then the config's warehouse.url, else "
+        "<work>/warehouse.duckdb)"
     },
     "--config": {"default": str(DEFAULT_CONFIG_PATH), "help": "TOML config file"},
     "--set": {
@@ -128,30 +131,35 @@ def add_ingest(sub) -> None:
     ml.set_defaults(func=cmd_ingest)
 
 
-def _run_setup(a) -> tuple[dict, Path, Path]:
-    """The DagRun conf, work folder and Airflow home of `run` and `backfill`; a bad config stops here."""
+def _run_setup(a) -> tuple[dict, dict, Path, Path]:
+    """The DagRun conf (what a trigger chooses), the deployment's environment (folders, config,
+    warehouse, the --set overrides), the work folder and the Airflow home of `run` and `backfill`;
+    a bad config stops here."""
     from recsys_core.config import load_config
 
     config = load_config(a.config, a.set or [])  # refuse a bad config before starting Airflow
     work = Path(a.work).resolve()
-    conf = {
-        "data_dir": str(Path(a.data).resolve()),
-        "work_dir": str(work),
-        "warehouse_url": resolve_warehouse_url(a.warehouse, config, work),
-        "config_path": str(Path(a.config).resolve()) if a.config else "",
-        "settings": a.set or [],
-        "top_n": a.top_n,  # validated by the DAG's Param (1..1000) before any task runs
+    env = {
+        "RECSYS_DATA_DIR": str(Path(a.data).resolve()),
+        "RECSYS_WORK_DIR": str(work),
+        "RECSYS_CONFIG": str(Path(a.config).resolve()) if a.config else "",
+        # passed in the environment, never on a command line: the URL may hold a password
+        "RECSYS_WAREHOUSE_URL": resolve_warehouse_url(a.warehouse, config, work),
+        "RECSYS_DEPLOYMENT_SETTINGS": "\n".join(a.set or []),
     }
-    return conf, work, Path(a.airflow_home).resolve() if a.airflow_home else DEFAULT_AIRFLOW_HOME
+    conf = {"top_n": a.top_n}  # validated by the DAG's Param (1..1000) before any task runs
+    home = Path(a.airflow_home).resolve() if a.airflow_home else DEFAULT_AIRFLOW_HOME
+    return conf, env, work, home
 
 
 def cmd_run(a) -> int:
     from recsys_cli.airflow_run import run_dag
     from recsys_core.io.lake import check_ds
+    from recsys_core.trigger import check_ds_not_ahead
 
-    ds = check_ds(a.ds or dt.datetime.now(dt.UTC).date().isoformat())
-    conf, work, home = _run_setup(a)
-    return run_dag(ds, conf, work, home)
+    ds = check_ds_not_ahead(check_ds(a.ds or dt.datetime.now(dt.UTC).date().isoformat()))
+    conf, env, work, home = _run_setup(a)
+    return run_dag(ds, conf, work, home, env)
 
 
 def add_run(sub) -> None:
@@ -167,16 +175,18 @@ def cmd_backfill(a) -> int:
     """One DagRun per ds from --start to --end; each replaces its own partition, in any order."""
     from recsys_cli.airflow_run import run_dag
     from recsys_core.io.lake import check_ds
+    from recsys_core.trigger import check_ds_not_ahead
 
-    start, end = dt.date.fromisoformat(check_ds(a.start)), dt.date.fromisoformat(check_ds(a.end))
+    start = dt.date.fromisoformat(check_ds(a.start))
+    end = dt.date.fromisoformat(check_ds_not_ahead(check_ds(a.end)))
     if end < start:
         raise RecsysError(f"backfill: --end {end} is before --start {start}")
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-    conf, work, home = _run_setup(a)
+    conf, env, work, home = _run_setup(a)
     failed = [
         d
         for d in (reversed(days) if a.reverse else days)
-        if run_dag(d.isoformat(), conf, work, home)
+        if run_dag(d.isoformat(), conf, work, home, env)
     ]
     print(
         f"backfill: {len(days) - len(failed)} of {len(days)} ds published"
@@ -356,13 +366,15 @@ def cmd_ui(a) -> int:
     home.mkdir(parents=True, exist_ok=True)
     env = airflow_env(home)
     env.update(
+        # everyone is admin without a login, so it listens on this machine's loopback only
+        AIRFLOW__API__HOST=UI_HOST,
         AIRFLOW__API__PORT=str(a.port),
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
-        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://localhost:{a.port}/execution/",
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://{UI_HOST}:{a.port}/execution/",
     )
     airflow = str(Path(sys.executable).with_name("airflow"))
     print(
-        f"Airflow UI on http://localhost:{a.port} (no login: local use only); Ctrl-C stops it",
+        f"Airflow UI on http://{UI_HOST}:{a.port} (no login: this machine only); Ctrl-C stops it",
         flush=True,
     )
     os.execve(airflow, [airflow, "standalone"], env)

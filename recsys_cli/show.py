@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from recsys_core import columns as C
 from recsys_core.publish.warehouse import open_warehouse
+from recsys_core.redact import redacted
 
 REASON_TEXT = {
     C.REASON_GENRE: "top in {}",
@@ -61,7 +62,7 @@ def print_recommendations(url: str, users: list[int], sample: int, ds: str | Non
             print(
                 f"  {r.rank:>2}. {r.title[:48]:<48} {r.predicted_rating:4.2f}  {describe_reason(r.reason, titles)}"
             )
-    print(f"\nTry it in SQL ({wh.url}):\n{EXAMPLE_SQL.format(user=users[0])}")
+    print(f"\nTry it in SQL ({redacted(wh.url)}):\n{EXAMPLE_SQL.format(user=users[0])}")
     return 0
 
 

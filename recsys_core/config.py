@@ -6,7 +6,7 @@ import dataclasses
 import json
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,6 @@ DEFAULT_WORK_DIR = PROJECT_ROOT / "data"  # the lake, the models and the DuckDB 
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "sample"  # the input tables
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "recsys.toml"
 DEFAULT_AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
-
-# DAG params that set a config key for one run, param name -> "section.key"; an unset param keeps
-# the config's value (dags/recsys_nightly.py declares them, param_overrides turns them into overrides)
-PARAM_SETTINGS = {"top_n": "ranking.top_n", "model_mode": "model.mode", "tune_model": "model.tune"}
 
 MODEL_MODES = ("softmax", "regression", "classification")
 SPARK_MEMORY = re.compile(
@@ -354,20 +350,6 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     except tomllib.TOMLDecodeError:
         value = value_text.strip()  # a bare string such as local[*]
     return section, key, value
-
-
-def param_overrides(params: Mapping[str, Any]) -> list[str]:
-    """The "section.key=value" overrides of the DAG params of PARAM_SETTINGS that are set, in that
-    order; a param that is missing, None or an empty string keeps the config's value. Other params
-    (ds, data_dir, ...) are not config keys and are left out. A set value is passed as it is (0 too):
-    the config, not this function, says whether it is valid."""
-    lines = []
-    for param, dotted in PARAM_SETTINGS.items():
-        value = params.get(param)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            continue
-        lines.append(f"{dotted}={value}")
-    return lines
 
 
 def load_config(

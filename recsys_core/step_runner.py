@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import os
 import sys
@@ -12,23 +13,55 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from recsys_core.columns import INPUT_TABLES
-from recsys_core.config import DEFAULT_WORK_DIR, Config, load_config
-from recsys_core.errors import EXIT_USER_ERROR, RecsysError
+from recsys_core.config import DEFAULT_DATA_DIR, DEFAULT_WORK_DIR, Config, load_config
+from recsys_core.errors import EXIT_USER_ERROR, ConfigError, RecsysError
 from recsys_core.io import layout
 from recsys_core.io.lake import Lake, check_ds
+from recsys_core.redact import ScrubFilter, scrub
+from recsys_core.trigger import check_ds_not_ahead
 
 log = logging.getLogger("recsys")
+
+
+# where a deployment keeps its warehouse: the Airflow connection recsys_warehouse, as Airflow reads it
+# from the environment (a URI, or JSON with conn_type, host, login, password, port and schema)
+WAREHOUSE_CONN_ENV = "AIRFLOW_CONN_RECSYS_WAREHOUSE"
 
 
 def default_warehouse_url(work_dir: Path) -> str:
     return f"duckdb://{Path(work_dir).resolve() / 'warehouse.duckdb'}"
 
 
+def connection_url(value: str) -> str:
+    """The URL of an Airflow connection given in the environment (URI or JSON form)."""
+    value = value.strip()
+    if not value.startswith("{"):
+        return value
+    try:
+        c = json.loads(value)
+    except ValueError as exc:
+        raise ConfigError(f"{WAREHOUSE_CONN_ENV} is neither a URI nor JSON: {exc}") from None
+    auth = quote(c.get("login") or "", safe="")
+    if c.get("password"):
+        auth += ":" + quote(c["password"], safe="")
+    port = f":{c['port']}" if c.get("port") else ""
+    return f"{c.get('conn_type', 'postgresql')}://{auth}{'@' if auth else ''}{c.get('host', '')}{port}/{c.get('schema') or ''}"
+
+
 def resolve_warehouse_url(flag: str | None, config: Config, work_dir: Path) -> str:
-    """A flag or DAG param wins, then the config's warehouse.url, then <work>/warehouse.duckdb."""
-    return flag or config.warehouse.url or default_warehouse_url(work_dir)
+    """A flag wins, then RECSYS_WAREHOUSE_URL, then the connection recsys_warehouse in the
+    environment, then the config's warehouse.url, then <work>/warehouse.duckdb."""
+    conn = os.environ.get(WAREHOUSE_CONN_ENV)
+    return (
+        flag
+        or os.environ.get("RECSYS_WAREHOUSE_URL")
+        or (connection_url(conn) if conn else None)
+        or config.warehouse.url
+        or default_warehouse_url(work_dir)
+    )
 
 
 @dataclass(frozen=True)
@@ -73,7 +106,9 @@ def _arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--ds", required=True, help="logical date of the run, YYYY-MM-DD")
     p.add_argument(
-        "--data", default=env("RECSYS_DATA_DIR"), help="folder with users/, items/, interactions/"
+        "--data",
+        default=env("RECSYS_DATA_DIR") or str(DEFAULT_DATA_DIR),
+        help="folder with users/, items/, interactions/",
     )
     p.add_argument(
         "--work",
@@ -88,20 +123,30 @@ def _arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
     p.add_argument("--run-id", default=env("RECSYS_RUN_ID") or "manual")
     a = p.parse_args(argv)
     if a.set is None:
-        a.set = settings_lines(env("RECSYS_SETTINGS"))
+        a.set = env_settings()
     return a
 
 
 def settings_lines(text: str | None) -> list[str]:
-    """The config overrides of RECSYS_SETTINGS: one section.key=value per line."""
+    """Config overrides given as text: one section.key=value per line."""
     return [s for s in (text or "").splitlines() if s.strip()]
+
+
+def env_settings() -> list[str]:
+    """The config overrides of a job's environment: the deployment's (RECSYS_DEPLOYMENT_SETTINGS, set
+    with the worker, e.g. by `recsys run --set`), then the trigger's (RECSYS_SETTINGS, checked by the
+    DAG's operators against recsys_core/trigger.py), which win."""
+    env = os.environ.get
+    return settings_lines(env("RECSYS_DEPLOYMENT_SETTINGS")) + settings_lines(
+        env("RECSYS_SETTINGS")
+    )
 
 
 def _context(a: argparse.Namespace) -> JobContext:
     work = Path(a.work).resolve()
     config = load_config(a.config, a.set)
     return JobContext(
-        ds=check_ds(a.ds),
+        ds=check_ds_not_ahead(check_ds(a.ds)),
         data_dir=Path(a.data).resolve() if a.data else Path(),
         work_dir=work,
         config=config,
@@ -114,25 +159,47 @@ def parse_args(argv: list[str] | None, description: str) -> JobContext:
     return _context(_arguments(argv, description))
 
 
+def _secret_urls(args: argparse.Namespace) -> list[str | None]:
+    """Every warehouse URL the job may know, whose passwords no record or log line may show."""
+    conn = os.environ.get(WAREHOUSE_CONN_ENV)
+    try:
+        from_conn = connection_url(conn) if conn else None
+    except ConfigError:
+        from_conn = None
+    return [args.warehouse, os.environ.get("RECSYS_WAREHOUSE_URL"), from_conn]
+
+
 def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | None = None) -> int:
-    """Run one step: time it, record {seconds, rows...} under the lake's _steps, map errors to exit codes."""
+    """Run one step: time it, record {seconds, rows...} under the lake's _steps, map errors to exit
+    codes. No password of the warehouse URL reaches the record, the log or a traceback."""
     started = time.time()
     args = _arguments(argv, f"recsys step {name}")
+    secrets = _secret_urls(args)
+    scrubber = ScrubFilter(secrets)
+    handlers = logging.getLogger().handlers
+    for handler in handlers:
+        handler.addFilter(scrubber)
     record: dict = {"step": name, "ds": args.ds, "run_id": args.run_id}
     code = 0
     try:
         ctx = _context(args)
+        secrets.append(ctx.warehouse_url)  # the config's warehouse.url may hold one too
+        scrubber.urls = [u for u in secrets if u]
         log.info("%s: ds=%s data=%s work=%s", name, ctx.ds, ctx.data_dir, ctx.work_dir)
         record.update(body(ctx) or {})
         record["status"] = "success"
     except RecsysError as exc:
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        log.error("%s failed: %s: %s", name, type(exc).__name__, exc)
+        record.update(status="failed", error=scrub(f"{type(exc).__name__}: {exc}", secrets))
+        log.error("%s failed: %s", name, record["error"])
         code = EXIT_USER_ERROR
     except Exception as exc:  # infrastructure trouble: let the scheduler retry
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        traceback.print_exc()
+        record.update(status="failed", error=scrub(f"{type(exc).__name__}: {exc}", secrets))
+        print(scrub(traceback.format_exc(), secrets), file=sys.stderr, end="")
         code = 1
+    finally:
+        for handler in handlers:
+            handler.removeFilter(scrubber)
+    record = json.loads(scrub(json.dumps(record), secrets))  # whatever the body put in it
     record["seconds"] = round(time.time() - started, 2)
     record["started_at"] = _utc(started)
     record["ended_at"] = _utc(time.time())

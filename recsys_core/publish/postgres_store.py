@@ -10,6 +10,7 @@ import pyarrow.csv as pacsv
 
 from recsys_core.errors import RecsysError
 from recsys_core.publish.warehouse import Warehouse
+from recsys_core.redact import redacted
 
 PUBLISH_LOCK_KEY = 7_310_555_001  # pg_advisory_lock key shared by every publisher of this schema
 COPY_BATCH_ROWS = 500_000  # rows per CSV buffer written to COPY: bounds that buffer's memory
@@ -37,7 +38,7 @@ class PostgresWarehouse(Warehouse):
             con = psycopg.connect(self.url, autocommit=True)
         except psycopg.OperationalError as exc:
             raise RecsysError(
-                f"cannot connect to warehouse {self.url}: {str(exc).strip()}"
+                f"cannot connect to warehouse {redacted(self.url)}: {str(exc).strip()}"
             ) from exc
         if read_only:
             con.execute("SET default_transaction_read_only = on")

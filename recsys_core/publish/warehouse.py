@@ -22,6 +22,7 @@ from recsys_core.publish.tables import (
     comment_sql,
     create_sql,
 )
+from recsys_core.redact import redacted
 
 log = logging.getLogger(__name__)
 CHECKSUM_EXCLUDES = ("ds", "run_id")  # a rerun of the same inputs must checksum the same
@@ -273,5 +274,5 @@ def open_warehouse(url: str) -> Warehouse:
 
         return PostgresWarehouse(url)
     raise ConfigError(
-        f"warehouse URL {url!r}: unsupported scheme (use duckdb:///path or postgresql://...)"
+        f"warehouse URL {redacted(url)!r}: unsupported scheme (use duckdb:///path or postgresql://...)"
     )

@@ -30,9 +30,15 @@ def trigger(params, conf: dict) -> dict:
         ({"top_n": 1001}, "top_n"),
         ({"top_n": "ten"}, "top_n"),
         ({"ds": "31/01/2026"}, "ds"),
-        ({"warehouse_url": "mysql://x"}, "warehouse_url"),
         ({"model_mode": "ranking"}, "model_mode"),
-        ({"settings": ["not an override"]}, "settings"),
+        ({"settings": ["ranking.top_n=3"]}, "settings"),  # an object of key: value, not lines
+        # what a trigger may not change: the gate, validation, where data goes, the cluster's size
+        ({"settings": {"evaluation.bless_margin": 100}}, "settings"),
+        ({"settings": {"validation.max_null_share": 1.0}}, "settings"),
+        ({"settings": {"warehouse.url": "postgresql://elsewhere/db"}}, "settings"),
+        ({"settings": {"spark.driver_memory": "200g"}}, "settings"),
+        ({"settings": {"ranking.top_n": 5000}}, "settings"),  # allowed, but past its bound
+        ({"settings": {"model.tune": "yes"}}, "settings"),
     ],
 )
 def test_a_value_out_of_bounds_is_refused_naming_its_param(params, conf, param):
@@ -47,6 +53,12 @@ def test_values_in_bounds_are_accepted_as_given(params):
         "top_n": 7,
         "model_mode": "regression",
         "ds": "2026-01-31",
-        "settings": ["model.epochs=2"],
+        "settings": {"model.epochs": 2, "retrieval.new_items": 0},
     }
     assert {k: trigger(params, conf)[k] for k in conf} == conf
+
+
+@pytest.mark.parametrize("param", ["data_dir", "work_dir", "warehouse_url", "config_path"])
+def test_folders_warehouse_and_config_are_not_params(params, param):
+    """They are the deployment's (the worker's environment and the connection recsys_warehouse)."""
+    assert param not in params

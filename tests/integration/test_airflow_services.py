@@ -24,7 +24,7 @@ def test_rest_trigger_with_conf_and_the_schedule_both_publish(pg_server, tmp_pat
     generate_dataset(data, users=150, items=100, interactions=3000, seed=4)
     home = tmp_path / "airflow"
     home.mkdir()
-    # the config of every run (the DAG's config_path default); a margin of 1 blesses every new model, so
+    # the deployment's config of every run; a margin of 1 blesses every new model, so
     # the scheduled run serves its own classification model whatever the triggered run blessed before
     config = tmp_path / "recsys.toml"
     config.write_text("[model]\nepochs = 2\n\n[evaluation]\nbless_margin = 1.0\n")
@@ -44,9 +44,7 @@ def test_rest_trigger_with_conf_and_the_schedule_both_publish(pg_server, tmp_pat
                 "conf": {
                     "top_n": 7,
                     "model_mode": "regression",
-                    "settings": ["model.epochs=2"],
-                    "data_dir": str(data),
-                    "work_dir": str(work),
+                    "settings": {"model.epochs": 2},
                 },
             },
         )
@@ -115,6 +113,14 @@ def test_recsys_ui_starts_airflow_standalone_with_the_dag(tmp_path):
         assert api.wait("/monitor/health", 300)["metadatabase"]["status"] == "healthy"
         dag = api.wait(f"/dags/{DAG}", 300)
         assert dag["dag_id"] == DAG and "nightly" in {t["name"] for t in dag["tags"]}
+        # everyone is admin there: only this machine's loopback may reach it
+        listening = subprocess.run(
+            ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        assert listening and all(
+            field.startswith("127.0.0.1:") for field in listening if field.endswith(f":{port}")
+        ), listening
+        assert f"127.0.0.1:{port}" in listening
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

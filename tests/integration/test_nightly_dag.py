@@ -1,5 +1,7 @@
 """The whole nightly DAG, run through Airflow on a small generated dataset and on MovieLens."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,11 +52,22 @@ def small_data(tmp_path_factory):
     return out
 
 
+# the password of this module's warehouse URL: no file or table any run writes may hold it (the local
+# server trusts 127.0.0.1, so any password connects)
+CANARY = "Canary-5c1e7b"
+ALERTS: list[dict] = []  # what the failure callback posted during this module's runs
+
+
 @pytest.fixture(scope="module")
 def warehouse(module_pg_url):
     """The runs of this module publish into PostgreSQL, as a deployment does (the default DuckDB file
-    is what the cluster, services and MovieLens runs publish into)."""
-    return module_pg_url
+    is what the cluster, services and MovieLens runs publish into), with a password in the URL, given
+    to every run in the environment (RECSYS_WAREHOUSE_URL), as a deployment gives it."""
+    return module_pg_url.replace("postgresql://postgres@", f"postgresql://postgres:{CANARY}@", 1)
+
+
+def with_warehouse(url: str, **more: str) -> dict:
+    return {"RECSYS_WAREHOUSE_URL": url, **more}
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +76,14 @@ def first_run(small_data, airflow_home, tmp_path_factory, warehouse):
     work = tmp_path_factory.mktemp("work")
     cmd = [sys.executable, "-m", "recsys_cli.main", "backfill", "--data", str(small_data)]
     cmd += ["--start", EARLIER_DS, "--end", DS, "--reverse", "--work", str(work)]
-    cmd += ["--airflow-home", str(airflow_home), "--warehouse", warehouse, *FAST]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=2 * RUN_TIMEOUT)
+    cmd += ["--airflow-home", str(airflow_home), *FAST]
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=2 * RUN_TIMEOUT,
+        env={**os.environ, **with_warehouse(warehouse)},
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return work, proc
 
@@ -137,9 +156,15 @@ def test_a_rerun_of_ds_and_a_run_of_another_ds_started_at_once_both_publish_whol
     other = "2026-02-01"
     other_home = copy_of_airflow_home(airflow_home, tmp_path / "airflow")
     runs = {
-        DS: start_recsys_run(small_data, work, airflow_home, DS, "--warehouse", db),
+        DS: start_recsys_run(small_data, work, airflow_home, DS, env=with_warehouse(db)),
         other: start_recsys_run(
-            small_data, tmp_path / "work", other_home, other, "--warehouse", db, "--top-n", "5"
+            small_data,
+            tmp_path / "work",
+            other_home,
+            other,
+            "--top-n",
+            "5",
+            env=with_warehouse(db),
         ),
     }
     for ds, proc in runs.items():
@@ -184,12 +209,11 @@ def test_bad_input_fails_at_validation_alerts_and_leaves_the_warehouse(
             work,
             airflow_home,
             DS,
-            "--warehouse",
-            db,
-            env={"RECSYS_ALERT_WEBHOOK": alerts.url},
+            env=with_warehouse(db, RECSYS_ALERT_WEBHOOK=alerts.url),
         )
     finally:
         alerts.close()
+    ALERTS.extend(alerts.received)
     assert proc.returncode != 0
     out = proc.stdout
     assert "validate_inputs       failed" in out, out[-3000:]
@@ -215,20 +239,26 @@ def test_movielens_latest_small_end_to_end(tmp_path, airflow_home):
     assert_invariants(duckdb_url(tmp_path / "work"), data, DS)
 
 
-def test_an_invalid_param_is_refused_before_any_task_runs(airflow_home, tmp_path):
+@pytest.mark.parametrize(
+    "conf, why",
+    [
+        ({"top_n": 0}, "ParamValidationError: Invalid input for param top_n"),
+        # a future ds passes the schema (its bound moves every day) and the first task refuses it
+        ({"ds": "2099-12-31"}, "ds 2099-12-31 lies after"),
+    ],
+)
+def test_a_forbidden_trigger_is_refused_before_any_step_runs(airflow_home, tmp_path, conf, why):
     """Through `airflow dags test`; every param's bounds are checked against the DAG in
-    tests/dags/test_dag_params.py."""
-    conf, param = {"top_n": 0}, "top_n"
+    tests/dags/test_dag_params.py, and the task-level refusals in tests/recsys_airflow."""
     import json
     import subprocess
     import sys
 
     from recsys_cli.airflow_run import airflow_env, ensure_metadata_db
 
-    env = airflow_env(airflow_home)
+    env = {**airflow_env(airflow_home), "RECSYS_WORK_DIR": str(tmp_path / "work")}
     with open(tmp_path / "migrate.log", "w") as log:
         ensure_metadata_db(airflow_home, env, log)
-    conf = {"work_dir": str(tmp_path / "work"), **conf}
     proc = subprocess.run(
         [
             str(Path(sys.executable).with_name("airflow")),
@@ -245,8 +275,8 @@ def test_an_invalid_param_is_refused_before_any_task_runs(airflow_home, tmp_path
         timeout=300,
     )
     assert proc.returncode != 0
-    assert f"ParamValidationError: Invalid input for param {param}" in proc.stdout + proc.stderr
-    assert not (tmp_path / "work").exists(), "a task ran although the params were invalid"
+    assert why in proc.stdout + proc.stderr
+    assert not (tmp_path / "work").exists(), "a step ran although the trigger was refused"
 
 
 def test_run_report_is_in_the_warehouse_and_as_html(first_run, warehouse):
@@ -272,3 +302,55 @@ def test_run_report_is_in_the_warehouse_and_as_html(first_run, warehouse):
     assert out.endswith(f"ds={DS}/report.html") and page.count("data:image/png;base64,") == 3
     assert "alt='model gate across nights'" in page
     assert "Data Docs" in page and all(step in page for step in STEPS)
+
+
+def test_no_file_table_alert_or_log_of_the_runs_holds_the_warehouse_password(
+    first_run, airflow_home, warehouse, tmp_path
+):
+    """Every run of this module (the backfill, the reruns, the failed run and its alert) had the
+    password in its environment. Then one more step fails on purpose where the password matters most:
+    publish, pointed at a port where no server listens. Nothing any of them wrote holds it: the lake
+    (step records, reports), Airflow's logs and run logs, the alerts, and every row of every table of
+    the warehouse."""
+    import psycopg
+
+    from recsys_core.redact import redacted
+
+    work, proc = first_run
+    refused = warehouse.replace("@127.0.0.1:5432/", "@127.0.0.1:9/", 1)
+    failed = subprocess.run(
+        [sys.executable, "-m", "jobs.publish", "--ds", DS, "--work", str(work)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "RECSYS_WAREHOUSE_URL": refused},
+    )
+    assert failed.returncode != 0
+    record = json.loads((work / "lake" / "_steps" / f"ds={DS}" / "publish.json").read_text())
+    assert redacted(refused) in record["error"]  # the error still says which warehouse
+
+    texts = {
+        "backfill output": proc.stdout + proc.stderr,
+        "failed publish": failed.stdout + failed.stderr,
+    }
+    texts["alerts"] = json.dumps(ALERTS)
+    for folder in (work, airflow_home):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                texts[str(path)] = path.read_bytes().decode("utf-8", "replace")
+    with psycopg.connect(warehouse, autocommit=True) as con:
+        schema = con.execute("SELECT current_schema()").fetchone()[0]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                [schema],
+            ).fetchall()
+        ]
+        assert "run_report" in tables and "recommendations" in tables
+        for table in tables:
+            rows = con.execute(f'SELECT t::text FROM "{schema}"."{table}" AS t').fetchall()
+            texts[f"table {table}"] = "\n".join(r[0] for r in rows)
+    assert ALERTS, "the failed run posted no alert"
+    leaks = [where for where, text in texts.items() if CANARY in text]
+    assert not leaks, leaks

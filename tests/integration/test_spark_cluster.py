@@ -62,19 +62,18 @@ def test_the_dag_runs_its_spark_steps_on_the_cluster_of_spark_default_with_local
         "spark.driver_memory=1g",
         "spark.executor_memory=1g",
     ]
-    conf = {
-        "data_dir": str(data),
-        "work_dir": str(work),
-        "warehouse_url": duckdb_url(work),
-        "config_path": "",
-        "settings": settings,
-        "top_n": None,
+    deployment = {
+        "RECSYS_DATA_DIR": str(data),
+        "RECSYS_WORK_DIR": str(work),
+        "RECSYS_WAREHOUSE_URL": duckdb_url(work),
+        "RECSYS_CONFIG": "",
+        "RECSYS_DEPLOYMENT_SETTINGS": "\n".join(settings),
     }
     with standalone_cluster(tmp_path / "spark") as master:
         monkeypatch.setenv(
             "AIRFLOW_CONN_SPARK_DEFAULT", master
         )  # spark://127.0.0.1:<port>, a URI like compose's
-        code = run_dag(DS, conf, work, airflow_home)
+        code = run_dag(DS, {}, work, airflow_home, deployment)
         worker_log = (tmp_path / "spark" / "worker.log").read_text()
     steps = {
         p.stem: json.loads(p.read_text())

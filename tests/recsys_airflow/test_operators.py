@@ -1,5 +1,6 @@
-"""The Spark steps' operator: spark-submit's command from the connection spark_default and the run's
-config, and a job's exit code turned into a failure that is retried or not."""
+"""The operators: spark-submit's command from the connection spark_default and the deployment's
+config, what a trigger may change (refused before the job starts), the warehouse from the connection
+recsys_warehouse, and a job's exit code turned into a failure that is retried or not."""
 
 import json
 import sys
@@ -11,6 +12,7 @@ from recsys_airflow.operators import (
     JOB_ENV,
     RecsysJobOperator,
     RecsysSparkJobOperator,
+    job_env,
     job_failure,
 )
 from recsys_core.errors import EXIT_USER_ERROR
@@ -18,17 +20,16 @@ from recsys_core.errors import EXIT_USER_ERROR
 DS = "2026-01-31"
 
 
-def context(tmp_path, config_path="", settings=(), top_n=None):
-    params = {
-        "data_dir": str(tmp_path / "data"),
-        "work_dir": str(tmp_path / "work"),
-        "warehouse_url": "",
-        "config_path": str(config_path),
-        "settings": list(settings),
-        "top_n": top_n,
-        "model_mode": None,
-        "ds": "",
-    }
+@pytest.fixture(autouse=True)
+def deployment(tmp_path, monkeypatch):
+    """A worker's environment: its work folder, the default config, no deployment overrides."""
+    monkeypatch.setenv("RECSYS_WORK_DIR", str(tmp_path / "work"))
+    for name in ("RECSYS_CONFIG", "RECSYS_DEPLOYMENT_SETTINGS", "AIRFLOW_CONN_RECSYS_WAREHOUSE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def context(settings=None, top_n=None, ds=""):
+    params = {"settings": dict(settings or {}), "top_n": top_n, "model_mode": None, "ds": ds}
     return {"params": params, "ds": DS, "run_id": "manual__test"}
 
 
@@ -36,16 +37,19 @@ def spark_submit_command(step, ctx):
     """What the task would run: the operator rendered for the run, configured as in execute()."""
     op = RecsysSparkJobOperator(step=step)
     op.render_template_fields(ctx)
+    op.env_vars = {**op.env_vars, **job_env(ctx, step)}
     op.apply_config()
     return op, op._get_hook()._build_spark_submit_command(op.application)
 
 
-def rendered_on_local(step, tmp_path, monkeypatch, setting):
-    """The Spark operator of `step` rendered for a run with one setting, spark_default on local[1]."""
+def rendered_on_local(step, monkeypatch, deployment_setting, ctx=None):
+    """The Spark operator of `step` rendered for a run, with one setting of the deployment, spark_default
+    on local[1]."""
     monkeypatch.setenv(
         "AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[1]"})
     )
-    op, ctx = RecsysSparkJobOperator(step=step), context(tmp_path, settings=[setting])
+    monkeypatch.setenv("RECSYS_DEPLOYMENT_SETTINGS", deployment_setting)
+    op, ctx = RecsysSparkJobOperator(step=step), ctx or context()
     op.render_template_fields(ctx)
     return op, ctx
 
@@ -62,7 +66,9 @@ def confs(cmd):
     }
 
 
-def test_master_comes_from_spark_default_and_resources_from_the_config(tmp_path, monkeypatch):
+def test_master_comes_from_spark_default_and_resources_from_the_deployment_config(
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv(
         "AIRFLOW_CONN_SPARK_DEFAULT",
         json.dumps(
@@ -78,10 +84,9 @@ def test_master_comes_from_spark_default_and_resources_from_the_config(tmp_path,
         '[spark]\nmaster = "local[2]"\ndriver_memory = "3g"\nshuffle_partitions = 5\n'
         'executor_memory = "2g"\ntotal_executor_cores = 4\n'
     )
-    op, cmd = spark_submit_command(
-        "retrieve_candidates",
-        context(tmp_path, config, ["spark.executor_cores=2", "ranking.top_n=7"]),
-    )
+    monkeypatch.setenv("RECSYS_CONFIG", str(config))
+    monkeypatch.setenv("RECSYS_DEPLOYMENT_SETTINGS", "spark.executor_cores=2")
+    op, cmd = spark_submit_command("retrieve_candidates", context({"ranking.top_n": 7}))
     assert cmd[0] == str(
         Path(sys.executable).with_name("spark-submit")
     )  # beside the project's Python
@@ -100,11 +105,9 @@ def test_master_comes_from_spark_default_and_resources_from_the_config(tmp_path,
     assert cmd[-3:] == [op.application, "--ds", DS] and op.application.endswith(
         "/jobs/retrieve_candidates.py"
     )
-    # the job reads the run's params from the same variables as the other steps, and runs this interpreter
-    assert op.env_vars["RECSYS_SETTINGS"].splitlines() == [
-        "spark.executor_cores=2",
-        "ranking.top_n=7",
-    ]
+    # the job reads the trigger's settings from the same variables as the other steps, and runs
+    # this interpreter
+    assert op.env_vars["RECSYS_SETTINGS"].splitlines() == ["ranking.top_n=7"]
     assert (
         set(JOB_ENV) <= set(op.env_vars)
         and op.env_vars["PYSPARK_PYTHON"] == op.env_vars["PYSPARK_DRIVER_PYTHON"]
@@ -115,7 +118,7 @@ def test_default_config_on_local_passes_no_executor_settings(tmp_path, monkeypat
     monkeypatch.setenv(
         "AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[*]"})
     )
-    _, cmd = spark_submit_command("build_features", context(tmp_path))
+    _, cmd = spark_submit_command("build_features", context())
     assert option(cmd, "--master") == "local[*]"
     assert (
         option(cmd, "--driver-memory") == "4g" and confs(cmd)["spark.sql.shuffle.partitions"] == "8"
@@ -128,10 +131,10 @@ def test_default_config_on_local_passes_no_executor_settings(tmp_path, monkeypat
     } & set(cmd)
 
 
-def test_an_invalid_spark_setting_fails_the_task_without_retry(tmp_path, monkeypatch):
+def test_an_invalid_spark_setting_fails_the_task_without_retry(monkeypatch):
     from airflow.sdk.exceptions import AirflowFailException
 
-    op, ctx = rendered_on_local("build_features", tmp_path, monkeypatch, "spark.driver_memory=lots")
+    op, ctx = rendered_on_local("build_features", monkeypatch, "spark.driver_memory=lots")
     with pytest.raises(AirflowFailException, match=r"spark\.driver_memory"):
         op.execute(ctx)
 
@@ -139,7 +142,7 @@ def test_an_invalid_spark_setting_fails_the_task_without_retry(tmp_path, monkeyp
 def test_exit_code_3_is_not_retried_and_others_are_with_the_recorded_error(tmp_path):
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-    ctx = context(tmp_path)
+    ctx = context()
     record = tmp_path / "work" / "lake" / "_steps" / f"ds={DS}" / "publish.json"
     record.parent.mkdir(parents=True)
     record.write_text(json.dumps({"status": "failed", "error": "MissingInputError: no candidates"}))
@@ -165,9 +168,7 @@ def test_a_spark_job_rejecting_its_input_exits_3_through_spark_submit_and_is_not
     spark-submit passes the code on, and the task fails without retry naming the job's error."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    op, ctx = rendered_on_local(
-        "item_similarity", tmp_path, monkeypatch, "spark.driver_memory=512m"
-    )
+    op, ctx = rendered_on_local("item_similarity", monkeypatch, "spark.driver_memory=512m")
     with pytest.raises(
         AirflowFailException, match=r"item_similarity rejected .*MissingInputError.*item_embeddings"
     ):
@@ -176,18 +177,55 @@ def test_a_spark_job_rejecting_its_input_exits_3_through_spark_submit_and_is_not
 
 
 @pytest.mark.parametrize(
+    "params, refused",
+    [
+        ({"settings": {"evaluation.bless_margin": 100}}, "evaluation.bless_margin"),
+        ({"settings": {"ranking.top_n": 5000}}, "ranking.top_n"),
+        ({"top_n": 0}, "ranking.top_n"),
+        ({"data_dir": "/"}, "data_dir"),
+        ({"ds": "2099-12-31"}, "ds 2099-12-31 lies after"),
+    ],
+)
+@pytest.mark.parametrize("operator", [RecsysJobOperator, RecsysSparkJobOperator])
+def test_a_forbidden_trigger_fails_the_task_before_its_job_starts(
+    tmp_path, monkeypatch, operator, params, refused
+):
+    """Airflow checks the params' schemas when a run is created; a run created some other way (or a
+    conf key the DAG does not declare) is refused by the task itself, without retries, and no job
+    runs: there is no step record."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[1]"})
+    )
+    ctx = context()
+    ctx["params"].update(params)
+    op = operator(step="build_features" if operator is RecsysSparkJobOperator else "publish")
+    op.render_template_fields(ctx)
+    with pytest.raises(AirflowFailException, match=f"refused the trigger.*{refused}"):
+        op.execute(ctx)
+    assert not (tmp_path / "work").exists()
+
+
+def test_the_warehouse_comes_from_the_connection_recsys_warehouse(monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_RECSYS_WAREHOUSE", "postgresql://writer:s3cret@db.internal:5432/recsys"
+    )
+    env = job_env(context(), "publish")
+    assert env["RECSYS_WAREHOUSE_URL"] == "postgres://writer:s3cret@db.internal:5432/recsys"
+    monkeypatch.delenv("AIRFLOW_CONN_RECSYS_WAREHOUSE")
+    assert "RECSYS_WAREHOUSE_URL" not in job_env(context(), "publish")  # the worker's own, if any
+
+
+@pytest.mark.parametrize(
     "top_n, model_mode", [(None, None), (7, None), (None, "regression"), (12, "classification")]
 )
-def test_the_rendered_settings_are_the_trigger_settings_then_the_mapped_params(
-    tmp_path, top_n, model_mode
-):
-    """The operators' RECSYS_SETTINGS template maps the DAG params to config keys as config.py's
-    PARAM_SETTINGS says: the template cannot drift from the one table of params and keys."""
-    from recsys_core.config import param_overrides
+def test_the_job_settings_are_the_mapped_params_then_the_trigger_settings(top_n, model_mode):
+    """RECSYS_SETTINGS is trigger_overrides of the run's params: the one table of params and keys."""
+    from recsys_core.trigger import trigger_overrides
 
-    ctx = context(tmp_path, settings=["model.epochs=2"], top_n=top_n)
+    ctx = context({"model.epochs": 2}, top_n=top_n)
     ctx["params"]["model_mode"] = model_mode
-    op = RecsysJobOperator(step="publish")
-    op.render_template_fields(ctx)
-    lines = [line for line in op.env["RECSYS_SETTINGS"].splitlines() if line]
-    assert lines == ["model.epochs=2", *param_overrides(ctx["params"])]
+    lines = job_env(ctx, "publish")["RECSYS_SETTINGS"].splitlines()
+    assert lines == trigger_overrides(ctx["params"])
+    assert lines[-1] == "model.epochs=2" and ("ranking.top_n=7" in lines) == (top_n == 7)

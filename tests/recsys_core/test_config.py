@@ -11,7 +11,6 @@ from recsys_core.config import (
     DEFAULT_CONFIG_PATH,
     DEFAULT_DATA_DIR,
     DEFAULT_WORK_DIR,
-    PARAM_SETTINGS,
     PROJECT_ROOT,
     Config,
     EvaluationConfig,
@@ -23,7 +22,6 @@ from recsys_core.config import (
     ValidationConfig,
     from_dict,
     load_config,
-    param_overrides,
     parse_override,
 )
 from recsys_core.errors import ConfigError
@@ -348,26 +346,6 @@ def test_the_cross_section_check_holds_for_configs_built_directly():
     assert both.similarity.k == 30
 
 
-def test_param_overrides_map_the_set_params_to_their_config_keys():
-    assert PARAM_SETTINGS == {
-        "top_n": "ranking.top_n",
-        "model_mode": "model.mode",
-        "tune_model": "model.tune",
-    }
-    params = {
-        "top_n": 7,
-        "model_mode": "regression",
-        "tune_model": True,
-        "ds": "2026-01-31",
-        "settings": ["ranking.top_n=3"],
-    }
-    lines = param_overrides(params)
-    # other params are not config keys
-    assert lines == ["ranking.top_n=7", "model.mode=regression", "model.tune=True"]
-    cfg = load_config(None, lines)
-    assert (cfg.ranking.top_n, cfg.model.mode, cfg.model.tune) == (7, "regression", True)
-
-
 @pytest.mark.parametrize("text", ["model.tune=false", "model.tune=False", "model.tune=FALSE"])
 def test_a_boolean_key_takes_true_or_false_in_any_case(text):
     assert load_config(None, ["model.tune=true"]).model.tune is True
@@ -378,30 +356,6 @@ def test_a_boolean_key_takes_true_or_false_in_any_case(text):
 def test_a_boolean_key_refuses_anything_but_true_or_false(text):
     with pytest.raises(ConfigError, match=r"config model\.tune: expected true or false"):
         load_config(None, [text])
-
-
-@pytest.mark.parametrize(
-    "params",
-    [
-        {},
-        {"top_n": None, "model_mode": None},
-        {"top_n": "", "model_mode": ""},
-        {"model_mode": "  "},
-    ],
-)
-def test_param_overrides_skip_unset_params(params):
-    assert param_overrides(params) == []
-
-
-def test_param_overrides_pass_a_set_value_on_for_the_config_to_judge():
-    assert param_overrides({"top_n": None, "model_mode": "classification"}) == [
-        "model.mode=classification"
-    ]
-    assert param_overrides({"top_n": 0}) == [
-        "ranking.top_n=0"
-    ]  # 0 is set, and the config refuses it
-    with pytest.raises(ConfigError, match=r"config ranking\.top_n: must be positive, got 0"):
-        load_config(None, param_overrides({"top_n": 0}))
 
 
 def test_the_default_paths_are_in_the_project():

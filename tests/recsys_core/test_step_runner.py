@@ -82,3 +82,62 @@ def test_warehouse_url_from_config_unless_a_flag_overrides_it(tmp_path, monkeypa
         ["--ds", "2026-01-02", "--work", str(tmp_path), "--warehouse", "duckdb:///x.duckdb"], "t"
     )
     assert flagged.warehouse_url == "duckdb:///x.duckdb"
+
+
+def test_the_triggers_settings_win_over_the_deployments(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECSYS_DEPLOYMENT_SETTINGS", "ranking.top_n=7\nmodel.epochs=9")
+    monkeypatch.setenv("RECSYS_SETTINGS", "ranking.top_n=3")
+    cfg = parse_args(["--ds", "2026-01-02", "--work", str(tmp_path)], "t").config
+    assert (cfg.ranking.top_n, cfg.model.epochs) == (3, 9)
+
+
+def test_a_ds_after_tomorrow_is_refused_before_the_step_runs(tmp_path):
+    ran = []
+    code = run_job("demo_step", ran.append, ["--ds", "2099-12-31", "--work", str(tmp_path)])
+    assert code == EXIT_USER_ERROR and not ran
+    assert (
+        "TriggerError: ds 2099-12-31 lies after"
+        in _record(tmp_path, "2099-12-31", "demo_step")["error"]
+    )
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"RECSYS_WAREHOUSE_URL": "postgresql://writer:Canary-7f3e@db:5432/recsys"},
+        {"AIRFLOW_CONN_RECSYS_WAREHOUSE": "postgresql://writer:Canary-7f3e@db:5432/recsys"},
+        {
+            "AIRFLOW_CONN_RECSYS_WAREHOUSE": json.dumps(
+                {
+                    "conn_type": "postgresql",
+                    "login": "writer",
+                    "password": "Canary-7f3e",
+                    "host": "db",
+                    "port": 5432,
+                    "schema": "recsys",
+                }
+            )
+        },
+    ],
+)
+def test_no_record_log_or_traceback_of_a_failed_job_shows_the_warehouse_password(
+    tmp_path, monkeypatch, capsys, caplog, env
+):
+    for name in ("RECSYS_WAREHOUSE_URL", "AIRFLOW_CONN_RECSYS_WAREHOUSE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    seen = []
+
+    def body(ctx):
+        seen.append(ctx.warehouse_url)
+        raise RuntimeError(f"could not reach {ctx.warehouse_url}")  # a library quoting the URL
+
+    caplog.set_level("INFO")
+    assert run_job("demo_step", body, ["--ds", "2026-01-02", "--work", str(tmp_path)]) == 1
+    assert seen == ["postgresql://writer:Canary-7f3e@db:5432/recsys"]  # the job had it
+    record = tmp_path / "lake" / layout.STEP_RECORDS / "ds=2026-01-02" / "demo_step.json"
+    out = capsys.readouterr()
+    for text in (record.read_text(), out.out, out.err, caplog.text):
+        assert "Canary-7f3e" not in text
+    assert "writer:***@db:5432" in record.read_text()
