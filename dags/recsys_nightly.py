@@ -7,7 +7,7 @@ validate inputs (Great Expectations) → build features (Spark) → validate fea
 (Keras) → gate model (bless the new model, or keep the last blessed one) → embed items → item
 similarity (Spark) → retrieve candidates (Spark) → rank → publish (DuckDB or PostgreSQL warehouse,
 one transaction per ds) → report (run_report table and an HTML report under
-<work_dir>/reports/ds=.../report.html).
+<work_dir>/reports/ds=.../report.html) → cleanup (what the config's [retention] no longer keeps).
 
 Each task runs `python -m jobs.<task_id> --ds <ds>`, except the Spark steps (build_features,
 item_similarity, retrieve_candidates, rank_candidates), which run `spark-submit jobs/<task_id>.py --ds <ds>`

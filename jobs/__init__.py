@@ -14,9 +14,11 @@ STEPS = (
     "publish",
 )
 
-# After the steps: the run report (HTML and run_report rows), which reads every step's record.
+# After the steps: the run report (HTML and run_report rows), which reads every step's record, then the
+# cleanup of what the retention settings no longer keep.
 REPORT = "report"
-TASKS = (*STEPS, REPORT)  # every task of recsys_nightly, in order
+CLEANUP = "cleanup"
+TASKS = (*STEPS, REPORT, CLEANUP)  # every task of recsys_nightly, in order
 
 # The steps that run Spark (they call recsys_core.spark.spark_session): the DAG submits these with
 # spark-submit through the connection spark_default, the others run as `python -m jobs.<step>`.

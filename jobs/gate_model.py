@@ -12,7 +12,7 @@ from recsys_core.errors import RecsysError
 from recsys_core.io import layout as L
 from recsys_core.io.lake import write_json_atomically
 from recsys_core.model.gate import METRIC, Slice, decide, slice_metrics
-from recsys_core.model.registry import read_blessed, read_candidate, write_blessed, write_serving
+from recsys_core.model.registry import bless_model, read_blessed, read_candidate, write_serving
 from recsys_core.model.two_tower import TwoTowerModel
 from recsys_core.step_runner import JobContext, main_for
 
@@ -51,7 +51,20 @@ def body(ctx: JobContext) -> dict:
             old_metrics = slice_metrics(TwoTowerModel.load(blessed["path"]), data)
         except RecsysError as exc:  # e.g. today's features have a genre the blessed model never saw
             note = f"the blessed model {blessed['version']} cannot be evaluated: {exc}; "
-    bless, reason = decide(new_metrics, old_metrics, ctx.config.evaluation.bless_margin)
+    gate = ctx.config.evaluation
+    bless, reason = decide(
+        new_metrics, old_metrics, gate.bless_margin, blessed is not None, gate.bless_unchecked
+    )
+    moved = False
+    if bless:  # compare-and-swap under the registry's lock: never over a model of a later ds
+        moved, refused = bless_model(
+            ctx.models_dir,
+            {**candidate, "ds": ctx.ds, "metrics": new_metrics},
+            blessed["version"] if blessed else None,
+        )
+        # a model that passed the gate ranks this run even when the pointer stays (a backfill of an
+        # older ds, or another gate that moved it meanwhile): later nights compare against the pointer
+        reason += f"; {refused}; this run still ranks with the new model" if refused else ""
     reason = note + reason
     chosen = candidate if bless else {"version": blessed["version"], "path": blessed["path"]}
     record = {
@@ -61,6 +74,7 @@ def body(ctx: JobContext) -> dict:
         "blessed_version": blessed["version"] if blessed else None,
         "serving_version": chosen["version"],
         "blessed": bless,
+        "registry_updated": moved,
         "reason": reason,
         "metric": METRIC,
         "margin": ctx.config.evaluation.bless_margin,
@@ -74,8 +88,6 @@ def body(ctx: JobContext) -> dict:
     history = ctx.work.model_evaluation(candidate["version"], ctx.ds)
     history.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomically(history, record)
-    if bless:
-        write_blessed(ctx.models_dir, {**candidate, "ds": ctx.ds, "metrics": new_metrics})
     write_serving(ctx.lake, ctx.ds, chosen)
     return {
         "rows_in": {L.HOLDOUT: len(data.held_out)},

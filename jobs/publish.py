@@ -32,7 +32,7 @@ def body(ctx: JobContext) -> dict:
     neighbors = ctx.lake.read_table(L.ITEM_NEIGHBORS, ctx.ds)
     version = recs[C.MODEL_VERSION].iloc[0] if len(recs) else None
     recs = recs[RECOMMENDATION_COLUMNS].sort_values([C.USER_ID, C.RANK])
-    result = open_warehouse(ctx.warehouse_url).publish(
+    result = open_warehouse(ctx.warehouse_url, ctx.config.warehouse.retries).publish(
         ctx.ds,
         ctx.run_id,
         {

@@ -66,7 +66,9 @@ def body(ctx: JobContext) -> dict:
         },
     )
     path = write_report(ctx.work.report(ctx.ds), page)
-    open_warehouse(ctx.warehouse_url).record_run(ctx.ds, ctx.run_id, steps)
+    open_warehouse(ctx.warehouse_url, ctx.config.warehouse.retries).record_run(
+        ctx.ds, ctx.run_id, steps
+    )
     return {
         "rows_in": {"steps": len(steps)},
         "rows_out": {"run_report": len(steps)},

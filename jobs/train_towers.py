@@ -6,6 +6,7 @@ chunk by chunk and read back by tf.data, so memory is bounded by the feature tab
 not by the number of interactions.
 """
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ import pyarrow.dataset as pads
 
 from recsys_core import columns as C
 from recsys_core.io import layout as L
+from recsys_core.io.layout import MODEL_FILE
 from recsys_core.model.input_pipeline import ParquetExamples, write_examples
 from recsys_core.model.registry import model_version, write_candidate
 from recsys_core.model.softmax_training import fit_softmax_towers
@@ -20,6 +22,8 @@ from recsys_core.model.training import fit_towers_on
 from recsys_core.model.training_examples import example_chunks, feature_matrices
 from recsys_core.model.tuning import tune
 from recsys_core.step_runner import JobContext, main_for
+
+log = logging.getLogger(__name__)
 
 READ_ROWS = 4_000_000  # interactions per chunk of examples
 
@@ -92,7 +96,13 @@ def body(ctx: JobContext) -> dict:
     model.meta.update(version=version, ds=ctx.ds, run_id=ctx.run_id)
     if tuning:
         model.meta["tuning"] = tuning
-    saved = model.save(ctx.models_dir / version)
+    saved = ctx.models_dir / version
+    if (
+        saved / MODEL_FILE
+    ).exists():  # a rerun on the same inputs: keep the folder and its evaluations
+        log.info("model %s already saved at %s: kept as it is", version, saved)
+    else:
+        model.save(saved)
     write_candidate(ctx.lake, ctx.ds, version, saved)
     metrics = model.meta["metrics"]
     return {

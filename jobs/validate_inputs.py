@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from recsys_core import columns as C
 from recsys_core.io import layout as L
-from recsys_core.io.inputs import conform, input_batches, input_chunks, read_input, require_inputs
+from recsys_core.io.inputs import conform, input_batches, input_chunks, read_input, wait_for_inputs
 from recsys_core.io.sorted_keys import distinct, member
 from recsys_core.step_runner import JobContext, main_for
 from recsys_core.validation.checkpoints import interaction_parameters, validate_chunks
@@ -64,7 +64,7 @@ def snapshot_known_interactions(
 
 
 def body(ctx: JobContext) -> dict:
-    require_inputs(ctx.data_dir, ctx.ds)
+    wait_for_inputs(ctx.data_dir, ctx.ds, ctx.config.validation.input_wait_seconds)
     docs = ctx.lake.partition(L.VALIDATION, ctx.ds)
     docs.mkdir(parents=True, exist_ok=True)
     rows_in = {t: validate(ctx, t, docs) for t in (C.USERS, C.ITEMS)}

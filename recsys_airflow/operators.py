@@ -143,12 +143,15 @@ class RecsysSparkJobOperator(SparkSubmitOperator):
 
 def job_failure(context, step: str, returncode: int | None) -> AirflowException:
     """What a failed job's task raises, with the job's recorded error: AirflowFailException (no retry)
-    when it exited with EXIT_USER_ERROR (bad input or config), else AirflowException (retried)."""
-    from recsys_core.errors import EXIT_USER_ERROR
+    when it exited with EXIT_USER_ERROR (bad input or config), else AirflowException (retried with
+    backoff; EXIT_TRANSIENT says the job itself saw a passing fault of the infrastructure)."""
+    from recsys_core.errors import EXIT_TRANSIENT, EXIT_USER_ERROR
 
     error = _job_error(context, step)
     if returncode == EXIT_USER_ERROR:
         return AirflowFailException(f"{step} rejected its input or config, not retrying: {error}")
+    if returncode == EXIT_TRANSIENT:
+        return AirflowException(f"{step} hit a passing fault, retrying: {error}")
     return AirflowException(f"{step} failed: {error}")
 
 

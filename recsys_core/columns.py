@@ -30,6 +30,8 @@ TASTE_YEAR = "taste_year"  # mean release year of the items a user chose
 USER_GENRE_PREFIX = "ug_"  # per-genre average rating of a user
 USER_GENRE_SHARE_PREFIX = "us_"  # share of a user's interactions in each genre
 ITEM_GENRE_PREFIX = "g_"  # genre one-hot of an item
+# every per-genre feature column starts with one of these; 0 in one means "nothing in this genre"
+GENRE_PREFIXES = (USER_GENRE_PREFIX, USER_GENRE_SHARE_PREFIX, ITEM_GENRE_PREFIX)
 GENDER_PREFIX = "gender_"
 AGE_MISSING = "age_missing"
 YEAR_MISSING = "year_missing"

@@ -20,6 +20,7 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "sample"  # the input tables
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "recsys.toml"
 DEFAULT_AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
 
+MAX_WAREHOUSE_RETRIES = 10  # waits double: 10 retries already wait 17 minutes in all
 MODEL_MODES = ("softmax", "regression", "classification")
 SPARK_MEMORY = re.compile(
     r"^[1-9][0-9]*([kmgtp]b?|b)?$", re.IGNORECASE
@@ -168,9 +169,16 @@ class ValidationConfig:
     # chunk (recsys_core/io/key_chunks.py), so validation's peak memory follows the chunk size, not
     # the table's size (the README has the measurements)
     chunk_rows: int = 5_000_000
+    # inputs partitioned by ds: how long validate_inputs waits for the partition of its ds to arrive
+    # before it fails as a passing fault (the task then retries with backoff)
+    input_wait_seconds: float = 600.0
 
     def __post_init__(self) -> None:
         _require_positive("validation", self, "chunk_rows")
+        if self.input_wait_seconds < 0:
+            raise ConfigError(
+                f"config validation.input_wait_seconds: must be >= 0, got {self.input_wait_seconds}"
+            )
         if not 0 <= self.max_orphan_share < 1:
             raise ConfigError(
                 f"config validation.max_orphan_share: must be in [0, 1), got {self.max_orphan_share}"
@@ -187,6 +195,9 @@ class EvaluationConfig:
     bless_margin: float = (
         0.01  # a new model serves unless its NDCG@10 is below the blessed one's by more
     )
+    # when the gate cannot compare (no held-out user has a relevant item, or the blessed model cannot
+    # be evaluated), false keeps the blessed model and says so; true blesses the new one unchecked
+    bless_unchecked: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.holdout_user_share < 1 or self.bless_margin < 0:
@@ -256,11 +267,37 @@ class WarehouseConfig:
     # duckdb:///path/file.duckdb or postgresql://user@host:port/db; empty: <work>/warehouse.duckdb
     # (not checked here: the warehouse checks the URL when it opens it, recsys_core/publish/warehouse.py)
     url: str = ""
+    # attempts after the first when a publish hits a passing fault of the database (connection
+    # refused or lost), waiting 1, 2, 4, ... seconds between them; then the task fails and retries
+    retries: int = 5
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.retries <= MAX_WAREHOUSE_RETRIES:
+            raise ConfigError(
+                f"config warehouse.retries: must be in [0, {MAX_WAREHOUSE_RETRIES}], got {self.retries}"
+            )
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """What the nightly's cleanup task keeps, counted back from the run's ds (recsys_core/io/retention.py);
+    0 keeps everything of its kind."""
+
+    lake_days: int = 14  # lake partitions (snapshots, features, embeddings, candidates, Data Docs)
+    models_kept: int = 5  # model folders besides the blessed one and those kept nights ranked with
+    reports_days: int = 90  # HTML run reports
+    warehouse_days: int = 0  # ds partitions of recommendations, item_neighbors and items
+
+    def __post_init__(self) -> None:
+        for key in ("lake_days", "models_kept", "reports_days", "warehouse_days"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"config retention.{key}: must be >= 0, got {getattr(self, key)}")
 
 
 @dataclass(frozen=True)
 class Config:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)

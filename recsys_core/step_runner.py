@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import traceback
@@ -17,7 +18,15 @@ from urllib.parse import quote
 
 from recsys_core.columns import INPUT_TABLES
 from recsys_core.config import DEFAULT_DATA_DIR, DEFAULT_WORK_DIR, Config, load_config
-from recsys_core.errors import EXIT_USER_ERROR, ConfigError, RecsysError
+from recsys_core.errors import (
+    EXIT_CANCELLED,
+    EXIT_TRANSIENT,
+    EXIT_USER_ERROR,
+    Cancelled,
+    ConfigError,
+    RecsysError,
+    TransientError,
+)
 from recsys_core.io import layout
 from recsys_core.io.lake import Lake, check_ds
 from recsys_core.redact import ScrubFilter, scrub
@@ -188,6 +197,14 @@ def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | Non
         log.info("%s: ds=%s data=%s work=%s", name, ctx.ds, ctx.data_dir, ctx.work_dir)
         record.update(body(ctx) or {})
         record["status"] = "success"
+    except Cancelled:  # SIGTERM: the cleanups on the way out have run; record it and stop
+        record.update(status="cancelled", error="Cancelled: the step was stopped (SIGTERM)")
+        log.error("%s cancelled: stopped by SIGTERM, nothing half written is left", name)
+        code = EXIT_CANCELLED
+    except TransientError as exc:  # a retry can fix it: the task retries with backoff
+        record.update(status="failed", error=scrub(f"{type(exc).__name__}: {exc}", secrets))
+        log.error("%s failed, a retry may pass: %s", name, record["error"])
+        code = EXIT_TRANSIENT
     except RecsysError as exc:
         record.update(status="failed", error=scrub(f"{type(exc).__name__}: {exc}", secrets))
         log.error("%s failed: %s", name, record["error"])
@@ -222,9 +239,17 @@ def _utc(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
 
 
+def _cancel(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one unwinding at a time: a second TERM waits
+    raise Cancelled()
+
+
 def main_for(name: str, body: Callable[[JobContext], dict]) -> None:
-    """The entry point of `python -m jobs.<name>`: log to stderr, run the step, exit with its code."""
+    """The entry point of `python -m jobs.<name>`: log to stderr, run the step, exit with its code.
+    SIGTERM raises Cancelled in the step, so its staging folders, spill files and temporary model
+    folders are removed on the way out instead of being left behind by a killed process."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    signal.signal(signal.SIGTERM, _cancel)
     sys.exit(run_job(name, body))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,10 +15,12 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from recsys_core.columns import INPUT_TABLES
-from recsys_core.errors import CorruptInputError, MissingInputError
+from recsys_core.errors import CorruptInputError, MissingInputError, TransientError
 from recsys_core.io.contracts import contract
 from recsys_core.io.key_chunks import key_chunks
 from recsys_core.io.layout import PART_FILE
+
+log = logging.getLogger(__name__)
 
 
 def table_path(data_dir: str | Path, table: str) -> Path:
@@ -62,15 +66,43 @@ def write_input(data_dir: str | Path, table: str, data: pa.Table) -> Path:
     return table_path(data_dir, table)
 
 
+class PartitionNotArrived(MissingInputError):
+    """A table partitioned by ds has no partition for this ds yet: the feed may still deliver it."""
+
+
 def partition_path(data_dir: str | Path, table: str, ds: str | None) -> Path:
     """<data>/<table>/ds=<ds>/ when the table is partitioned by ds, else <data>/<table>/ (one snapshot)."""
     path = table_path(data_dir, table)
     if ds is not None and path.is_dir() and any(p.name.startswith("ds=") for p in path.iterdir()):
         part = path / f"ds={ds}"
         if not part.is_dir():
-            raise MissingInputError(f"input table '{table}' has no partition ds={ds} under {path}")
+            raise PartitionNotArrived(
+                f"input table '{table}' has no partition ds={ds} under {path}"
+            )
         return part
     return path
+
+
+def wait_for_inputs(
+    data_dir: str | Path, ds: str, wait_seconds: float, poll_seconds: float = 15.0
+) -> dict[str, Path]:
+    """require_inputs, waiting up to wait_seconds (polling every poll_seconds, or a twentieth of the
+    wait when that is shorter) for a partition of ds that has not arrived yet; still missing then,
+    TransientError (the task retries later). A table that is not there at all fails at once
+    (MissingInputError). A feed should land a partition whole (write, then rename the folder)."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return require_inputs(data_dir, ds)
+        except PartitionNotArrived as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TransientError(
+                    f"{exc}: not arrived after waiting {wait_seconds:.0f} s "
+                    "(validation.input_wait_seconds); the task retries later"
+                ) from exc
+            log.info("%s; waiting (%.0f s left)", exc, left)
+            time.sleep(min(poll_seconds, max(1.0, wait_seconds / 20), left))
 
 
 def require_inputs(data_dir: str | Path, ds: str | None = None) -> dict[str, Path]:
@@ -86,13 +118,16 @@ def require_inputs(data_dir: str | Path, ds: str | None = None) -> dict[str, Pat
 
 @contextmanager
 def _readable(table: str, path: Path):
-    """Parquet read errors as CorruptInputError naming the table and its path."""
+    """A file that is not Parquet as CorruptInputError (bad data: no retry), an error of the file
+    system while reading as TransientError (a retry may pass), each naming the table and its path."""
     try:
         yield
-    except (pa.ArrowInvalid, OSError) as exc:
+    except pa.ArrowInvalid as exc:
         raise CorruptInputError(
             f"input table '{table}' at {path} cannot be read as Parquet: {exc}"
         ) from exc
+    except OSError as exc:
+        raise TransientError(f"input table '{table}' at {path}: read error: {exc}") from exc
 
 
 def input_chunks(

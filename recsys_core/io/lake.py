@@ -31,8 +31,12 @@ def write_json_atomically(path: Path, obj: dict) -> Path:
     """Write obj as JSON through a temporary file of its own and one rename: a reader sees the old file
     or the complete new one, and two writers never share a temporary file."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:UNIQUE_SUFFIX_CHARS]}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -63,18 +63,40 @@ def slice_metrics(model: TwoTowerModel, s: Slice) -> dict | None:
     return ranking_metrics(recs, relevant, len(s.item_features))
 
 
-def decide(candidate: dict | None, blessed: dict | None, margin: float) -> tuple[bool, str]:
-    """(bless the candidate?, why). Not worse than the blessed model by more than `margin` in NDCG@10."""
-    if blessed is None:
-        return (
-            True,
-            "no blessed model could be evaluated on today's slice: the new model is blessed",
+def decide(
+    candidate: dict | None,
+    blessed: dict | None,
+    margin: float,
+    has_blessed: bool | None = None,
+    bless_unchecked: bool = False,
+) -> tuple[bool, str]:
+    """(bless the candidate?, why). Not worse than the blessed model by more than `margin` in NDCG@10.
+
+    `candidate` and `blessed` are the two models' metrics on the slice (None: not measured).
+    `has_blessed` says whether a blessed model exists at all (default: whether `blessed` was
+    measured). With none, the new model is blessed: something must serve. When one exists but the
+    two cannot be compared, the blessed model keeps serving unless `bless_unchecked`, and the reason
+    says so: a skipped check is never silent."""
+    has_blessed = blessed is not None if has_blessed is None else has_blessed
+    if not has_blessed:
+        return True, "no model is blessed yet: the new model is blessed"
+    missing = (
+        "no held-out user has a relevant item today"
+        if candidate is None
+        else "the blessed model could not be evaluated on today's slice"
+        if blessed is None
+        else ""
+    )
+    if missing:
+        if bless_unchecked:
+            return True, f"{missing}: nothing compared, the new model is blessed unchecked " + (
+                "(evaluation.bless_unchecked)"
+            )
+        return False, (
+            f"{missing}: nothing compared, the blessed model keeps serving "
+            "(evaluation.bless_unchecked = true would bless the new one)"
         )
-    if candidate is None:
-        return (
-            True,
-            "no held-out user has a relevant item today: nothing to compare, the new model is blessed",
-        )
+    assert candidate is not None and blessed is not None
     new, old = candidate[METRIC], blessed[METRIC]
     if new >= old - margin:
         return True, f"{METRIC} {new:.4f} vs blessed {old:.4f}: within the margin {margin}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,40 @@ def read_blessed(models_dir: Path) -> dict | None:
 def write_blessed(models_dir: Path, entry: dict) -> Path:
     """Replace the registry in one rename: a reader sees the previous or the new blessed model."""
     return write_json_atomically(Path(models_dir) / layout.BLESSED_FILE, entry)
+
+
+@contextmanager
+def _registry_lock(models_dir: Path):
+    """An exclusive lock on the blessed-model registry (a lock file beside it), held by one gate at a
+    time on this file system."""
+    import fcntl
+
+    Path(models_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(models_dir) / f"{layout.BLESSED_FILE}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def bless_model(models_dir: Path, entry: dict, expected: str | None) -> tuple[bool, str]:
+    """Make `entry` (version, path, ds, metrics) the blessed model by compare-and-swap under the
+    registry's lock: only if the blessed version is still `expected` (what the gate compared against;
+    None: nothing was blessed) and no model of a later ds is blessed, so a backfill of an old date
+    never replaces a newer model. Returns (blessed?, why not)."""
+    with _registry_lock(models_dir):
+        current = read_blessed(models_dir)
+        if current and str(current.get("ds", "")) > entry["ds"]:
+            return False, (
+                f"not blessed: {current['version']} of the later ds {current['ds']} is blessed, and a "
+                f"model of ds {entry['ds']} never replaces it"
+            )
+        found = current["version"] if current else None
+        if found != expected:
+            return False, (
+                f"not blessed: the blessed model changed during the gate (to {found}, compared "
+                f"against {expected}); the next run compares against it"
+            )
+        write_blessed(models_dir, entry)
+        return True, ""

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys_core import columns as C
 from recsys_core.config import ModelConfig
 from recsys_core.errors import RecsysError
 from recsys_core.io.layout import (
@@ -94,6 +95,23 @@ def as_matrix(x) -> tuple[np.ndarray, list[str] | None]:
     return np.asarray(x, dtype=np.float64), None
 
 
+def aligned(frame: pd.DataFrame, columns: list[str], what: str) -> pd.DataFrame:
+    """`frame`'s columns in the model's order, matched by name. A genre the model never saw is left
+    out and a genre it knew that today's features lack is a zero column (zero is "no such genre" for
+    every genre feature): the catalogue's genres may change from one night to the next and the gate
+    must still judge yesterday's model. Any other difference is a RecsysError naming the columns."""
+    given = set(frame.columns)
+    missing = [c for c in columns if c not in given]
+    extra = sorted(given - set(columns))
+    odd = [c for c in [*missing, *extra] if not c.startswith(C.GENRE_PREFIXES)]
+    if odd:
+        raise RecsysError(
+            f"{what} feature columns differ from the ones the model was trained on: "
+            f"missing {missing or 'none'}, unknown {extra or 'none'}"
+        )
+    return frame.reindex(columns=columns, fill_value=0.0)
+
+
 @dataclass
 class TwoTowerModel:
     """A fitted model with its scalers: everything needed to embed users and items and predict ratings."""
@@ -156,11 +174,9 @@ class TwoTowerModel:
         return keras.Model(inputs, model.get_layer(layer).output)
 
     def _checked(self, x, columns: list[str] | None, what: str, scaler: Scaler) -> np.ndarray:
+        if columns is not None and isinstance(x, pd.DataFrame) and list(x.columns) != columns:
+            x = aligned(x, columns, what)
         matrix, given = as_matrix(x)
-        if columns is not None and given is not None and given != columns:
-            raise RecsysError(
-                f"{what} feature columns differ from the ones the model was trained on"
-            )
         width = len(scaler.mean)
         if matrix.ndim != 2 or matrix.shape[1] != width:
             # a bare array of the wrong width would otherwise broadcast against the scaler
@@ -228,21 +244,25 @@ class TwoTowerModel:
         path = Path(path)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:UNIQUE_SUFFIX_CHARS]}")
         tmp.mkdir(parents=True)
-        self.keras_model.save(tmp / MODEL_FILE)
-        meta = {
-            **self.meta,
-            "user_scaler": self.user_scaler.to_dict(),
-            "item_scaler": self.item_scaler.to_dict(),
-            "rating_min": self.rating_min,
-            "rating_max": self.rating_max,
-            "user_columns": self.user_columns,
-            "item_columns": self.item_columns,
-            "mode": self.mode,
-            "like_threshold": self.like_threshold,
-        }
-        (tmp / MODEL_META_FILE).write_text(json.dumps(meta, indent=2))
-        if self.vocabulary is not None:
-            self.vocabulary.save(tmp / MODEL_VOCABULARY_FILE)
+        try:
+            self.keras_model.save(tmp / MODEL_FILE)
+            meta = {
+                **self.meta,
+                "user_scaler": self.user_scaler.to_dict(),
+                "item_scaler": self.item_scaler.to_dict(),
+                "rating_min": self.rating_min,
+                "rating_max": self.rating_max,
+                "user_columns": self.user_columns,
+                "item_columns": self.item_columns,
+                "mode": self.mode,
+                "like_threshold": self.like_threshold,
+            }
+            (tmp / MODEL_META_FILE).write_text(json.dumps(meta, indent=2))
+            if self.vocabulary is not None:
+                self.vocabulary.save(tmp / MODEL_VOCABULARY_FILE)
+        except BaseException:  # an error or a cancel (SIGTERM): no half-written folder is left
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from recsys_core.errors import ConfigError, RecsysError
+from recsys_core.errors import ConfigError, RecsysError, TransientError
 from recsys_core.publish.warehouse import Warehouse
 
 LOCK_WAIT_SECONDS = 600
@@ -40,8 +40,13 @@ class DuckDBWarehouse(Warehouse):
             try:
                 return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                if "lock" not in str(exc).lower():
                     raise RecsysError(f"cannot open warehouse {self.path}: {exc}") from exc
+                if time.monotonic() > deadline:  # another writer still holds it: try again later
+                    raise TransientError(
+                        f"warehouse {self.path} still locked by another process after "
+                        f"{LOCK_WAIT_SECONDS} s: {exc}"
+                    ) from exc
                 time.sleep(LOCK_RETRY_SECONDS)
 
     def sql(self, con, statement: str, params: list | tuple = ()) -> list[tuple]:

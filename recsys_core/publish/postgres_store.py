@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from recsys_core.errors import RecsysError
+from recsys_core.errors import ConfigError, TransientError
+from recsys_core.publish.tables import Table
 from recsys_core.publish.warehouse import Warehouse
 from recsys_core.redact import redacted
 
 PUBLISH_LOCK_KEY = 7_310_555_001  # pg_advisory_lock key shared by every publisher of this schema
+# a server that does not answer within this many seconds counts as refusing (then retried)
+CONNECT_TIMEOUT = 10
+# what the server says when it refuses a connection for good (libpq reports no sqlstate for these):
+# invalid authorization (sqlstate class 28) or no such database (3D000); waiting cannot fix them
+REFUSED_ACCOUNT = (
+    "password authentication failed",
+    'role "',  # role "x" does not exist
+    'database "',  # database "x" does not exist
+    "no pg_hba.conf entry",
+    "permission denied for database",
+)
+# sqlstate classes of passing faults: connection exceptions (08), operator intervention (57: shutdown)
+PASSING_CLASSES = ("08", "57")
 COPY_BATCH_ROWS = 500_000  # rows per CSV buffer written to COPY: bounds that buffer's memory
 
 
@@ -35,14 +50,42 @@ class PostgresWarehouse(Warehouse):
         import psycopg
 
         try:
-            con = psycopg.connect(self.url, autocommit=True)
+            con = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
         except psycopg.OperationalError as exc:
-            raise RecsysError(
-                f"cannot connect to warehouse {redacted(self.url)}: {str(exc).strip()}"
-            ) from exc
+            where = f"warehouse {redacted(self.url)}: {str(exc).strip()}"
+            if "FATAL" in str(exc) and any(m in str(exc) for m in REFUSED_ACCOUNT):
+                raise ConfigError(
+                    f"the warehouse refused the account or database: {where}"
+                ) from exc
+            raise TransientError(f"cannot connect to {where}") from exc
         if read_only:
             con.execute("SET default_transaction_read_only = on")
         return con
+
+    @contextmanager
+    def transient_faults(self):
+        """A connection lost or a server shutting down mid-publish (OperationalError, sqlstate class
+        08 or 57, or none when the socket just closed) is a passing fault."""
+        import psycopg
+
+        try:
+            yield
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            if exc.sqlstate and not exc.sqlstate.startswith(PASSING_CLASSES):
+                raise
+            raise TransientError(f"warehouse connection lost: {str(exc).strip()}") from exc
+
+    def ensure_key(self, con, table: Table) -> None:
+        """A primary key on the table's natural key (ds first), added once, also to a table an older
+        version created without one. Publish deletes a ds and inserts it in one transaction, so the
+        key never sees the old and the new rows at once."""
+        has_key = self.sql(
+            con,
+            "SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass(?) AND contype = 'p'",
+            [table.name],
+        )
+        if not has_key:
+            self.sql(con, f"ALTER TABLE {table.name} ADD PRIMARY KEY ({', '.join(table.key)})")
 
     def _placeholders(self, statement: str) -> str:
         return statement.replace("?", "%s")

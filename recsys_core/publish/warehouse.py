@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,13 +14,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recsys_core.errors import AuditError, ConfigError
+from recsys_core.config import WarehouseConfig
+from recsys_core.errors import AuditError, ConfigError, TransientError
 from recsys_core.faults import fault_point
 from recsys_core.publish.tables import (
     LATEST_VIEW_SQL,
     PUBLISH_LOG,
     PUBLISHED,
     RUN_REPORT,
+    Table,
     comment_sql,
     create_sql,
 )
@@ -50,15 +54,28 @@ class PublishResult:
     checksum: str
 
 
+def retry_waits(retries: int) -> tuple[float, ...]:
+    """Seconds between the attempts of a publish (or a run report) that hit a passing fault of the
+    database: 1, 2, 4, ...; after the last, the task fails with TransientError and Airflow retries."""
+    return tuple(2.0**i for i in range(retries))
+
+
 class Warehouse:
     """Backend-neutral publish; subclasses provide connections, bulk load and a publisher lock."""
 
     dialect = ""
     url = ""
+    retry_waits: tuple[float, ...] = retry_waits(WarehouseConfig.retries)
 
     # --- backend hooks -------------------------------------------------------------------
     def connect(self, read_only: bool = False):
         raise NotImplementedError
+
+    @contextmanager
+    def transient_faults(self):
+        """Raises TransientError for what the engine's driver raises on a passing fault (a dropped
+        connection, a server shutting down); connect() raises it itself."""
+        yield
 
     def bulk_load(self, con, table: str, rows: pa.Table) -> None:
         raise NotImplementedError
@@ -75,7 +92,11 @@ class Warehouse:
             self.sql(con, create_sql(table, self.dialect))
             for statement in comment_sql(table):
                 self.sql(con, statement)
+            self.ensure_key(con, table)
         self.sql(con, LATEST_VIEW_SQL)
+
+    def ensure_key(self, con, table: Table) -> None:
+        """Give a live table its natural key as a primary key, where the engine keeps one cheaply."""
 
     def query(self, statement: str, params: list | tuple = ()) -> pd.DataFrame:
         con = self.connect(read_only=True)
@@ -97,14 +118,44 @@ class Warehouse:
         )
         return rows[0][0] if rows else None
 
+    def _retrying(self, what: str, attempt):
+        """attempt() again after each wait of retry_waits while it raises TransientError; the last
+        one's error is raised. Safe for publish and record_run: each attempt starts over, staging is
+        per run, and a publish that already switched is a no-op."""
+        for n, wait in enumerate((*self.retry_waits, None), start=1):
+            try:
+                with self.transient_faults():
+                    return attempt()
+            except TransientError as exc:
+                if wait is None:
+                    raise
+                log.warning(
+                    "%s, attempt %d of %d: %s; again in %.0f s",
+                    what,
+                    n,
+                    len(self.retry_waits) + 1,
+                    exc,
+                    wait,
+                )
+                time.sleep(wait)
+        raise AssertionError("unreachable")
+
     def publish(
         self, ds: str, run_id: str, tables: dict[str, pa.Table], model_version: str | None
     ) -> PublishResult:
         """Stage each table under a run-scoped name, audit what landed, then replace ds in one transaction.
 
         A publish this run already made (same ds, run_id and checksum) is a no-op, so a retry after a
-        crash between the switch and the clean-up publishes nothing twice.
+        crash between the switch and the clean-up publishes nothing twice; a passing fault of the
+        database (TransientError) is retried from the start after each of retry_waits.
         """
+        return self._retrying(
+            f"publish of ds={ds}", lambda: self._publish_once(ds, run_id, tables, model_version)
+        )
+
+    def _publish_once(
+        self, ds: str, run_id: str, tables: dict[str, pa.Table], model_version: str | None
+    ) -> PublishResult:
         day = dt.date.fromisoformat(ds)
         sums = {name: checksum(rows) for name, rows in tables.items()}
         token = hashlib.sha1(f"{ds}|{run_id}".encode()).hexdigest()[:STAGING_TOKEN_CHARS]
@@ -136,8 +187,35 @@ class Warehouse:
             "published", {n: t.num_rows for n, t in tables.items()}, sums["recommendations"]
         )
 
+    def drop_before(self, oldest: str) -> dict[str, int]:
+        """Delete the ds partitions older than `oldest` of the published tables, in one transaction
+        under the publishers' lock (retention.warehouse_days); publish_log and run_report stay.
+        Returns the rows deleted per table."""
+        return self._retrying(f"retention before ds={oldest}", lambda: self._drop_before(oldest))
+
+    def _drop_before(self, oldest: str) -> dict[str, int]:
+        day = dt.date.fromisoformat(oldest)
+        con = self.connect()
+        try:
+            self.lock_publishers(con)
+            self.ensure_schema(con)
+            self.sql(con, "BEGIN")
+            gone = {}
+            for name in PUBLISHED:
+                gone[name] = int(
+                    self.sql(con, f"SELECT count(*) FROM {name} WHERE ds < ?", [day])[0][0]
+                )
+                self.sql(con, f"DELETE FROM {name} WHERE ds < ?", [day])
+            self.sql(con, "COMMIT")
+            return gone
+        finally:
+            con.close()
+
     def record_run(self, ds: str, run_id: str, steps: list[dict]) -> None:
-        """Replace the run report rows of (ds, run_id) in one transaction."""
+        """Replace the run report rows of (ds, run_id) in one transaction (retried as publish is)."""
+        self._retrying(f"run report of ds={ds}", lambda: self._record_run_once(ds, run_id, steps))
+
+    def _record_run_once(self, ds: str, run_id: str, steps: list[dict]) -> None:
         day = dt.date.fromisoformat(ds)
         con = self.connect()
         try:
@@ -263,16 +341,20 @@ def step_row(step: dict) -> list:
     ]
 
 
-def open_warehouse(url: str) -> Warehouse:
-    """duckdb:///path/file.duckdb or postgresql://user@host:port/db."""
+def open_warehouse(url: str, retries: int = WarehouseConfig.retries) -> Warehouse:
+    """duckdb:///path/file.duckdb or postgresql://user@host:port/db; a publish that hits a passing
+    fault of the database is tried `retries` more times (warehouse.retries)."""
     if url.startswith("duckdb://"):
         from recsys_core.publish.duckdb_store import DuckDBWarehouse
 
-        return DuckDBWarehouse(url)
-    if url.startswith(("postgresql://", "postgres://")):
+        wh: Warehouse = DuckDBWarehouse(url)
+    elif url.startswith(("postgresql://", "postgres://")):
         from recsys_core.publish.postgres_store import PostgresWarehouse
 
-        return PostgresWarehouse(url)
-    raise ConfigError(
-        f"warehouse URL {redacted(url)!r}: unsupported scheme (use duckdb:///path or postgresql://...)"
-    )
+        wh = PostgresWarehouse(url)
+    else:
+        raise ConfigError(
+            f"warehouse URL {redacted(url)!r}: unsupported scheme (use duckdb:///path or postgresql://...)"
+        )
+    wh.retry_waits = retry_waits(retries)
+    return wh

@@ -90,11 +90,11 @@ def test_dag_file_imports_without_errors_and_without_a_database(dag_info):
 
 
 def test_tasks_run_the_nightly_steps_in_order(dag_info):
-    assert dag_info["order"] == EXPECTED_ORDER + ["report"]
+    assert dag_info["order"] == EXPECTED_ORDER + ["report", "cleanup"]
 
 
 def test_every_task_retries(dag_info):
-    assert set(dag_info["retries"]) == set(EXPECTED_ORDER) | {"report"}
+    assert set(dag_info["retries"]) == set(EXPECTED_ORDER) | {"report", "cleanup"}
     assert all(r >= 1 for r in dag_info["retries"].values()), dag_info["retries"]
 
 
@@ -156,7 +156,7 @@ def test_spark_steps_are_submitted_through_spark_default_and_the_others_are_not(
             "PYSPARK_PYTHON",
             "PYSPARK_DRIVER_PYTHON",
         }
-    assert set(dag_info["bash_env"]) == set(EXPECTED_ORDER + ["report"]) - set(SPARK_STEPS)
+    assert set(dag_info["bash_env"]) == set(EXPECTED_ORDER + ["report", "cleanup"]) - set(SPARK_STEPS)
 
 
 def test_the_spark_steps_are_the_jobs_that_start_a_spark_session():

@@ -319,7 +319,8 @@ def test_no_file_table_alert_or_log_of_the_runs_holds_the_warehouse_password(
     work, proc = first_run
     refused = warehouse.replace("@127.0.0.1:5432/", "@127.0.0.1:9/", 1)
     failed = subprocess.run(
-        [sys.executable, "-m", "jobs.publish", "--ds", DS, "--work", str(work)],
+        [sys.executable, "-m", "jobs.publish", "--ds", DS, "--work", str(work)]
+        + ["--set", "warehouse.retries=0"],  # refused for good here: fail at the first attempt
         capture_output=True,
         text=True,
         timeout=300,

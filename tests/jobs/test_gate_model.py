@@ -65,6 +65,13 @@ def test_a_worse_model_is_kept_out_of_serving_and_the_reason_recorded(tmp_path, 
     # the next step ranks with the blessed model
     embedded = step("embed_items", data, work, *bad)
     assert embedded["model_version"] == first["model_version"]
+    # a rerun on the same inputs trains the same version: its folder and evaluations are kept
+    folder = work / "models" / first["model_version"]
+    saved = (folder / "model.keras").stat().st_mtime_ns
+    again = step("train_towers", data, work, *good)
+    assert again["model_version"] == first["model_version"]
+    assert (folder / "evaluations" / f"ds={DS}.json").exists()
+    assert (folder / "model.keras").stat().st_mtime_ns == saved
 
 
 def test_train_towers_with_tune_searches_first_and_records_the_choice_with_the_model(

@@ -15,7 +15,7 @@ from recsys_airflow.operators import (
     job_env,
     job_failure,
 )
-from recsys_core.errors import EXIT_USER_ERROR
+from recsys_core.errors import EXIT_TRANSIENT, EXIT_USER_ERROR
 
 DS = "2026-01-31"
 
@@ -148,10 +148,11 @@ def test_exit_code_3_is_not_retried_and_others_are_with_the_recorded_error(tmp_p
     record.write_text(json.dumps({"status": "failed", "error": "MissingInputError: no candidates"}))
     user_error = job_failure(ctx, "publish", EXIT_USER_ERROR)
     assert isinstance(user_error, AirflowFailException) and "no candidates" in str(user_error)
-    for code in (1, 137, None):
+    for code in (1, EXIT_TRANSIENT, 137, None):
         other = job_failure(ctx, "publish", code)
         assert not isinstance(other, AirflowFailException) and isinstance(other, AirflowException)
         assert "no candidates" in str(other)
+    assert "passing fault, retrying" in str(job_failure(ctx, "publish", EXIT_TRANSIENT))
     assert "no step record" in str(job_failure(ctx, "report", 1))
 
 

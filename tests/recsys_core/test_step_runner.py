@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from recsys_core.errors import EXIT_USER_ERROR, ConfigError, MissingInputError
+from recsys_core.errors import (
+    EXIT_TRANSIENT,
+    EXIT_USER_ERROR,
+    ConfigError,
+    MissingInputError,
+    TransientError,
+)
 from recsys_core.io import layout
 from recsys_core.step_runner import parse_args, run_job
 
@@ -44,6 +50,15 @@ def test_unexpected_failure_exits_1_so_the_scheduler_retries(tmp_path):
         raise OSError("disk full")
 
     assert run_job("demo_step", body, ["--ds", "2026-01-02", "--work", str(tmp_path)]) == 1
+
+
+def test_a_passing_fault_exits_with_the_transient_code_and_records_it(tmp_path):
+    def body(ctx):
+        raise TransientError("cannot connect to warehouse postgresql://w@db:5432/recsys: refused")
+
+    code = run_job("demo_step", body, ["--ds", "2026-01-02", "--work", str(tmp_path)])
+    assert code == EXIT_TRANSIENT != EXIT_USER_ERROR
+    assert "TransientError: cannot connect" in _record(tmp_path, "2026-01-02", "demo_step")["error"]
 
 
 def test_bad_ds_is_a_user_error(tmp_path):

@@ -55,7 +55,27 @@ def test_decide_blesses_within_the_margin_and_rejects_beyond_it():
     bless, reason = decide({"ndcg@10": 0.085}, old, 0.01)
     assert bless is False and "0.0850" in reason and "0.1000" in reason and "margin 0.01" in reason
     assert decide({"ndcg@10": 0.0}, None, 0.01)[0] is True  # nothing blessed yet
-    assert decide(None, old, 0.01)[0] is True  # no slice to judge on
+
+
+@pytest.mark.parametrize(
+    "candidate, blessed, missing",
+    [
+        (None, {"ndcg@10": 0.1}, "no held-out user has a relevant item today"),
+        ({"ndcg@10": 0.1}, None, "the blessed model could not be evaluated"),
+    ],
+)
+def test_a_gate_that_cannot_compare_keeps_the_blessed_model_and_says_so(candidate, blessed, missing):
+    bless, reason = decide(candidate, blessed, 0.01, has_blessed=True)
+    assert bless is False
+    assert missing in reason and "the blessed model keeps serving" in reason
+    assert "evaluation.bless_unchecked" in reason  # and how to choose otherwise
+    bless, reason = decide(candidate, blessed, 0.01, has_blessed=True, bless_unchecked=True)
+    assert bless is True and "blessed unchecked" in reason
+
+
+def test_with_no_blessed_model_the_new_one_is_blessed_even_unmeasured():
+    bless, reason = decide(None, None, 0.01, has_blessed=False)
+    assert bless is True and "no model is blessed yet" in reason
 
 
 def test_blessed_registry_round_trip_and_bad_json(tmp_path):

@@ -48,3 +48,45 @@ def test_the_blessed_pointer_round_trips_and_a_broken_one_is_named(tmp_path):
     (tmp_path / "blessed.json").write_text("{not json")
     with pytest.raises(RecsysError, match="blessed-model registry .* is not valid JSON"):
         registry.read_blessed(tmp_path)
+
+
+
+def test_blessing_is_a_compare_and_swap_that_never_moves_to_an_older_ds(tmp_path):
+    first = {"version": "m1", "ds": "2026-01-31", "path": "/m1"}
+    assert registry.bless_model(tmp_path, first, None) == (True, "")
+    # a backfill of an earlier date trained m0: it never replaces the model of a later ds
+    ok, why = registry.bless_model(tmp_path, {"version": "m0", "ds": "2026-01-20"}, "m1")
+    assert not ok and "later ds 2026-01-31" in why
+    # a gate that compared against m0 while m1 was blessed meanwhile: refused, named
+    ok, why = registry.bless_model(tmp_path, {"version": "m2", "ds": "2026-02-01"}, "m0")
+    assert not ok and "changed during the gate (to m1, compared against m0)" in why
+    assert registry.read_blessed(tmp_path)["version"] == "m1"
+    assert registry.bless_model(tmp_path, {"version": "m2", "ds": "2026-02-01"}, "m1")[0]
+    assert registry.read_blessed(tmp_path)["version"] == "m2"
+
+
+BLESS_IN_PROCESS = """
+import sys
+from recsys_core.model import registry
+ok, _ = registry.bless_model(sys.argv[1], {"version": sys.argv[2], "ds": "2026-02-01"}, "m1")
+print(int(ok))
+"""
+
+
+def test_two_gates_blessing_at_once_one_wins_and_the_other_is_told(tmp_path):
+    """Both compared against m1 and start together; under the registry's lock only one swaps."""
+    import subprocess
+    import sys
+
+    registry.write_blessed(tmp_path, {"version": "m1", "ds": "2026-01-31"})
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", BLESS_IN_PROCESS, str(tmp_path), v],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for v in ("m2a", "m2b")
+    ]
+    won = [int(p.communicate(timeout=120)[0]) for p in procs]
+    assert sorted(won) == [0, 1]
+    assert registry.read_blessed(tmp_path)["version"] == ("m2a", "m2b")[won.index(1)]

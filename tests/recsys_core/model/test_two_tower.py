@@ -225,8 +225,10 @@ def test_embed_with_wrong_feature_columns_raises(data, fitted):
     users, items, _ = data
     with pytest.raises(RecsysError, match="user feature columns differ"):
         fitted.embed_users(users.rename(columns={"age": "years"}))
-    with pytest.raises(RecsysError, match="user feature columns differ"):
-        fitted.embed_users(users[["u_b", "u_a", "age", "noise"]])  # same names, other order
+    # the same names in another order line up by name
+    np.testing.assert_allclose(
+        fitted.embed_users(users[["u_b", "u_a", "age", "noise"]]), fitted.embed_users(users)
+    )
     with pytest.raises(RecsysError, match="item feature columns differ"):
         fitted.embed_items(items.drop(columns="year"))
     with pytest.raises(RecsysError, match="item features contain NaN"):
@@ -297,3 +299,20 @@ def test_output_transform_reproduces_output_in_both_modes(data, fitted):
     slope, intercept, sigmoid = clf.output_transform()
     assert sigmoid and (slope, intercept) == clf.calibration
     np.testing.assert_allclose(clf.output(scores), 1 / (1 + np.exp(-(slope * scores + intercept))))
+
+
+def test_genre_columns_line_up_by_name_a_new_genre_left_out_a_missing_one_zero(data, fitted):
+    """The catalogue's genres change between nights: yesterday's model must still embed today's
+    features (the gate judges it on them). A genre it never saw is left out; a genre it knew that
+    today lacks is a zero column, which is what the features hold for "nothing in this genre"."""
+    from recsys_core.model.two_tower import aligned
+
+    users, items, _ = data
+    known = ["u_a", "g_drama", "g_comedy"]
+    today = pd.DataFrame({"g_new_genre": [1.0], "u_a": [2.0], "g_drama": [1.0]})
+    out = aligned(today, known, "user")
+    assert list(out.columns) == known and out.iloc[0].tolist() == [2.0, 1.0, 0.0]
+    with pytest.raises(RecsysError, match=r"missing \['u_a', 'g_comedy'\]"):
+        aligned(today.drop(columns="u_a"), known, "user")  # not a genre: refused by name
+    with pytest.raises(RecsysError, match=r"unknown \['age'"):
+        aligned(today.assign(age=3.0), known, "user")

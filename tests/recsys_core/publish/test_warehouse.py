@@ -272,3 +272,36 @@ def test_a_second_duckdb_writer_waits_for_the_file_lock_and_both_ds_publish(tmp_
         ("2026-01-02", 2),
         ("2026-01-03", 2),
     ]
+
+
+def test_postgres_tables_have_primary_keys_on_their_natural_keys_also_when_created_without(pg_url):
+    from recsys_core.publish.tables import PUBLISH_LOG, PUBLISHED, RUN_REPORT
+
+    with psycopg.connect(pg_url, autocommit=True) as con:  # as an older version created it: no key
+        con.execute(
+            "CREATE TABLE items (ds date NOT NULL, item_id bigint NOT NULL, title text NOT "
+            "NULL, year integer, genres text[] NOT NULL)"
+        )
+    wh = open_warehouse(pg_url)
+    wh.publish("2026-01-31", "r1", tables([1, 2], [1, 2]), "v1")
+    wh.record_run("2026-01-31", "r1", [{"step": "publish", "status": "success", "seconds": 1.0}])
+    keys = dict(
+        rows(
+            wh,
+            "SELECT c.conrelid::regclass::text, array_to_string(array_agg(a.attname ORDER BY "
+            "array_position(c.conkey, a.attnum)), ',') FROM pg_constraint c JOIN pg_attribute a "
+            "ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) WHERE c.contype = 'p' "
+            "GROUP BY c.conrelid",
+        )
+    )
+    for table in (*PUBLISHED.values(), PUBLISH_LOG, RUN_REPORT):
+        assert keys[table.name] == ",".join(table.key), table.name
+    with (
+        psycopg.connect(pg_url, autocommit=True) as con,
+        pytest.raises(psycopg.errors.UniqueViolation),
+    ):
+        con.execute("INSERT INTO recommendations SELECT * FROM recommendations LIMIT 1")
+    wh.publish(
+        "2026-01-31", "r2", tables([1, 2, 3], [1, 2]), "v1"
+    )  # a rerun replaces under the key
+    assert rows(wh, "SELECT count(*) FROM recommendations") == [(3,)]
