@@ -37,23 +37,25 @@ def test_readers_see_the_complete_old_or_new_ds_during_a_million_user_publish(pg
     wh.publish("2026-04-01", "old", {"recommendations": _recommendations(users, 3, "old")}, "old")
     valid = {(3 * users, "old", "old"), (2 * users, "new", "new")}
     seen, errors, publishing, stop = [], [], threading.Event(), threading.Event()
+    published_at = [float("inf")]  # when publish returned: reads started later must see the new ds
+    after = [0, 0, 0]  # per reader: reads started after publish returned
 
-    def reader():
+    def reader(n: int):
         with psycopg.connect(pg_url, autocommit=True) as con:
-            for _ in range(5000):  # bounded in count and in time
-                if stop.is_set():
-                    return
+            while not stop.is_set():
+                started = time.time()
                 try:
                     row = con.execute(
                         "SELECT count(*), min(run_id), max(run_id) FROM recommendations_latest"
                     ).fetchone()
-                    seen.append((tuple(row), publishing.is_set()))
+                    seen.append((tuple(row), publishing.is_set(), started > published_at[0]))
+                    after[n] += started > published_at[0]
                 except (
                     Exception
                 ) as exc:  # a missing relation or a failed read is a broken guarantee
                     errors.append(repr(exc))
 
-    threads = [threading.Thread(target=reader) for _ in range(3)]
+    threads = [threading.Thread(target=reader, args=(n,)) for n in range(3)]
     for t in threads:
         t.start()
     time.sleep(1)
@@ -63,17 +65,18 @@ def test_readers_see_the_complete_old_or_new_ds_during_a_million_user_publish(pg
         "2026-04-01", "new", {"recommendations": _recommendations(users, 2, "new")}, "new"
     )
     seconds = time.time() - started
+    published_at[0] = time.time()
     publishing.clear()
-    time.sleep(2)
+    deadline = time.time() + 600  # each reader reads once more after the switch, however loaded
+    while min(after) < 1 and time.time() < deadline and not errors:
+        time.sleep(0.1)
     stop.set()
     for t in threads:
         t.join(timeout=600)
     assert result.status == "published" and errors == []
-    assert {row for row, _ in seen} <= valid, {row for row, _ in seen} - valid
-    during = [row for row, busy in seen if busy]
+    assert {row for row, _, _ in seen} <= valid, {row for row, _, _ in seen} - valid
+    during = [row for row, busy, _ in seen if busy]
     assert during, f"no read overlapped the {seconds:.0f}s publish"
-    assert (3 * users, "old", "old") in {row for row, _ in seen} and seen[-1][0] == (
-        2 * users,
-        "new",
-        "new",
-    )
+    assert (3 * users, "old", "old") in {row for row, _, _ in seen}
+    later = {row for row, _, late in seen if late}
+    assert min(after) >= 1 and later == {(2 * users, "new", "new")}, later

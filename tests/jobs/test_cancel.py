@@ -26,10 +26,10 @@ def leftovers(work) -> list[str]:
 
 def test_sigterm_while_validation_spills_leaves_nothing_half_written(tmp_path):
     data, work = tmp_path / "data", tmp_path / "work"
-    generate_dataset(data, users=20_000, items=2_000, interactions=400_000, seed=3)
+    generate_dataset(data, users=10_000, items=1_000, interactions=150_000, seed=3)
     proc = subprocess.Popen(
         [sys.executable, "-m", "jobs.validate_inputs", "--ds", DS, "--data", str(data)]
-        + ["--work", str(work), "--set", "validation.chunk_rows=20000"],
+        + ["--work", str(work), "--set", "validation.chunk_rows=10000"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
