@@ -156,7 +156,9 @@ def test_spark_steps_are_submitted_through_spark_default_and_the_others_are_not(
             "PYSPARK_PYTHON",
             "PYSPARK_DRIVER_PYTHON",
         }
-    assert set(dag_info["bash_env"]) == set(EXPECTED_ORDER + ["report", "cleanup"]) - set(SPARK_STEPS)
+    assert set(dag_info["bash_env"]) == set(EXPECTED_ORDER + ["report", "cleanup"]) - set(
+        SPARK_STEPS
+    )
 
 
 def test_the_spark_steps_are_the_jobs_that_start_a_spark_session():

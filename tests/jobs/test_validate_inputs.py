@@ -126,7 +126,9 @@ def test_a_read_error_of_the_file_system_is_a_passing_fault(data, tmp_path, monk
     monkeypatch.setattr(inputs.pads, "dataset", failing_read)
     code, record = run(data, tmp_path / "work")
     assert code == EXIT_TRANSIENT
-    assert "TransientError: input table 'users'" in record["error"] and "read error" in record["error"]
+    assert (
+        "TransientError: input table 'users'" in record["error"] and "read error" in record["error"]
+    )
 
 
 def test_partitioned_inputs_read_the_partition_of_ds(data, tmp_path):
@@ -154,6 +156,7 @@ def test_a_partition_arriving_during_the_wait_is_validated(data, tmp_path):
         shutil.copytree(data / table, copy / table / f"ds={DS}")
     for table in ("users", "items"):
         shutil.copytree(data / table, copy / table / f"ds={late}")
+
     def land():  # whole, as a feed should: written aside, then renamed into place
         shutil.copytree(data / "interactions", tmp_path / "landing")
         (tmp_path / "landing").rename(copy / "interactions" / f"ds={late}")

@@ -64,7 +64,9 @@ def test_decide_blesses_within_the_margin_and_rejects_beyond_it():
         ({"ndcg@10": 0.1}, None, "the blessed model could not be evaluated"),
     ],
 )
-def test_a_gate_that_cannot_compare_keeps_the_blessed_model_and_says_so(candidate, blessed, missing):
+def test_a_gate_that_cannot_compare_keeps_the_blessed_model_and_says_so(
+    candidate, blessed, missing
+):
     bless, reason = decide(candidate, blessed, 0.01, has_blessed=True)
     assert bless is False
     assert missing in reason and "the blessed model keeps serving" in reason

@@ -50,7 +50,6 @@ def test_the_blessed_pointer_round_trips_and_a_broken_one_is_named(tmp_path):
         registry.read_blessed(tmp_path)
 
 
-
 def test_blessing_is_a_compare_and_swap_that_never_moves_to_an_older_ds(tmp_path):
     first = {"version": "m1", "ds": "2026-01-31", "path": "/m1"}
     assert registry.bless_model(tmp_path, first, None) == (True, "")
