@@ -13,7 +13,6 @@ import pytest
 from jobs import STEPS
 from recsys_core.config import load_config
 from recsys_core.datasets.generate import generate_dataset
-from recsys_core.datasets.movielens import ingest_movielens
 from tests.damaged_inputs import DAMAGE_ERRORS, damaged_copy
 from tests.integration.dag_runs import (
     FAST,
@@ -21,13 +20,11 @@ from tests.integration.dag_runs import (
     assert_invariants,
     checksum,
     copy_of_airflow_home,
-    duckdb_url,
     finish,
     recsys_run,
     start_recsys_run,
     table_rows,
 )
-from tests.paths import SHARED_DATA
 from tests.paths import SHIPPED_CONFIG as PROJECT_CONFIG
 from tests.recsys_airflow.test_notify import Receiver
 
@@ -225,18 +222,6 @@ def test_bad_input_fails_at_validation_alerts_and_leaves_the_warehouse(
     alert = alerts.received[0]
     assert (alert["task_id"], alert["ds"]) == ("validate_inputs", DS) and expected in alert["error"]
     assert alert["log"].endswith(".log") and "runs" in alert["log"]
-
-
-@pytest.mark.skipif(
-    not (SHARED_DATA / "ml-latest-small").is_dir(), reason="MovieLens ml-latest-small not present"
-)
-def test_movielens_latest_small_end_to_end(tmp_path, airflow_home):
-    data = tmp_path / "ml"
-    counts = ingest_movielens(SHARED_DATA / "ml-latest-small", data)
-    assert counts["interactions"] == 100836
-    proc = recsys_run(data, tmp_path / "work", airflow_home, DS)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert_invariants(duckdb_url(tmp_path / "work"), data, DS)
 
 
 @pytest.mark.parametrize(
