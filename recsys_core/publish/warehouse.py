@@ -193,23 +193,30 @@ class Warehouse:
         Returns the rows deleted per table."""
         return self._retrying(f"retention before ds={oldest}", lambda: self._drop_before(oldest))
 
-    def _drop_before(self, oldest: str) -> dict[str, int]:
-        day = dt.date.fromisoformat(oldest)
+    @contextmanager
+    def _locked_transaction(self):
+        """A connection holding the publishers' lock, the schema ensured, inside one transaction
+        committed when the block ends (closed either way)."""
         con = self.connect()
         try:
             self.lock_publishers(con)
             self.ensure_schema(con)
             self.sql(con, "BEGIN")
-            gone = {}
+            yield con
+            self.sql(con, "COMMIT")
+        finally:
+            con.close()
+
+    def _drop_before(self, oldest: str) -> dict[str, int]:
+        day = dt.date.fromisoformat(oldest)
+        gone = {}
+        with self._locked_transaction() as con:
             for name in PUBLISHED:
                 gone[name] = int(
                     self.sql(con, f"SELECT count(*) FROM {name} WHERE ds < ?", [day])[0][0]
                 )
                 self.sql(con, f"DELETE FROM {name} WHERE ds < ?", [day])
-            self.sql(con, "COMMIT")
-            return gone
-        finally:
-            con.close()
+        return gone
 
     def record_run(self, ds: str, run_id: str, steps: list[dict]) -> None:
         """Replace the run report rows of (ds, run_id) in one transaction (retried as publish is)."""
@@ -217,11 +224,7 @@ class Warehouse:
 
     def _record_run_once(self, ds: str, run_id: str, steps: list[dict]) -> None:
         day = dt.date.fromisoformat(ds)
-        con = self.connect()
-        try:
-            self.lock_publishers(con)
-            self.ensure_schema(con)
-            self.sql(con, "BEGIN")
+        with self._locked_transaction() as con:
             self.sql(con, "DELETE FROM run_report WHERE ds = ? AND run_id = ?", [day, run_id])
             for step in steps:
                 self.sql(
@@ -230,9 +233,6 @@ class Warehouse:
                     f"({', '.join('?' * len(RUN_REPORT.names))})",
                     [day, run_id, *step_row(step)],
                 )
-            self.sql(con, "COMMIT")
-        finally:
-            con.close()
 
     def _switch(self, con, day, run_id, tables, staged, sums, model_version) -> None:
         self.sql(con, "BEGIN")
