@@ -72,8 +72,16 @@ def body(ctx: JobContext) -> dict:
         t: distinct(read_input(ctx.data_dir, t, columns=[KEYS[t]], ds=ctx.ds).column(0).to_numpy())
         for t in (C.USERS, C.ITEMS)
     }
+    model = ctx.config.model
+    # the towers learn from liked interactions (softmax, classification): a feed without one (every
+    # rating equal and below the threshold) is refused here, not after the Spark features
+    learns_from_likes = model.mode != "regression" and model.label == "liked"
     params = interaction_parameters(
-        ids[C.USERS], ids[C.ITEMS], ctx.ds, ctx.config.validation.max_orphan_share
+        ids[C.USERS],
+        ids[C.ITEMS],
+        ctx.ds,
+        ctx.config.validation.max_orphan_share,
+        min_top_rating=model.like_threshold if learns_from_likes else 0.0,
     )
     rows_in[C.INTERACTIONS] = validate(ctx, C.INTERACTIONS, docs, params)
     rows_out = {}

@@ -33,3 +33,27 @@ DAMAGE_ERRORS = {
     "empty_interactions": "expect_table_row_count_to_be_between",
     "missing_table": "input table 'interactions' not found",
 }
+
+
+def rewritten_copy(data, folder, table, change):
+    """A copy of the inputs under folder/data whose `table` is change(rows): rows is the table as stored
+    (a pyarrow Table), the result is written back as the table's one Parquet file."""
+    copy = folder / "data"
+    shutil.copytree(data, copy)
+    rows = pq.read_table(copy / table)
+    shutil.rmtree(copy / table)
+    (copy / table).mkdir()
+    pq.write_table(change(rows), copy / table / "part-0.parquet")
+    return copy
+
+
+def with_values(rows, column, values, type=None):
+    """rows with `column` replaced by values (a list, typed by pyarrow unless type is given)."""
+    return rows.set_column(rows.column_names.index(column), column, pa.array(values, type=type))
+
+
+def with_first(rows, column, *firsts, type=None):
+    """rows with the first values of `column` replaced by firsts, the rest as stored."""
+    values = rows.column(column).to_pylist()
+    values[: len(firsts)] = firsts
+    return with_values(rows, column, values, type or rows.schema.field(column).type)

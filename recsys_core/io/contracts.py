@@ -21,6 +21,11 @@ _ARROW_TYPES = {
 }
 
 
+def arrow_type(name: str) -> pa.DataType:
+    """The Arrow type of a contract's type name ("int64", "list<string>", ...)."""
+    return _ARROW_TYPES[name]
+
+
 @dataclass(frozen=True)
 class Column:
     name: str

@@ -7,6 +7,7 @@ into the one GX would give on the whole table:
 - uniqueness rules: exact only when the chunks were cut by a key the rule includes (every duplicate
   then lies in one chunk); anything else raises rather than give a wrong verdict;
 - the row count: the chunks' counts add up, checked against the rule's bounds;
+- a column's max or min: the largest (smallest) of the chunks' values, checked against the bounds;
 - schema rules (column exists, column type): the table passes if every chunk does.
 Any other rule cannot be merged and raises when the table took more than one chunk."""
 
@@ -19,6 +20,7 @@ UNIQUENESS = {
     "expect_compound_columns_to_be_unique": "column_list",
 }
 ROW_COUNT = "expect_table_row_count_to_be_between"
+EXTREMES = {"expect_column_max_to_be_between": max, "expect_column_min_to_be_between": min}
 SCHEMA_RULES = {
     "expect_column_to_exist",
     "expect_column_values_to_be_in_type_list",
@@ -42,6 +44,7 @@ def outcome(result) -> dict:
         "success": bool(result.success),
         "result": dict(result.result or {}),
         "exception": exception,
+        "meta": dict(cfg.meta or {}),
     }
 
 
@@ -60,6 +63,7 @@ def check_mergeable(outcomes: list[dict], key: str | None) -> None:
                 )
         elif (
             o["type"] != ROW_COUNT
+            and o["type"] not in EXTREMES
             and o["type"] not in SCHEMA_RULES
             and "unexpected_count" not in o["result"]
         ):
@@ -105,6 +109,21 @@ def _row_count(parts: list[dict]) -> dict:
     return {**first, "success": success, "result": {"observed_value": rows}}
 
 
+def _extreme(parts: list[dict]) -> dict:
+    first = parts[0]
+    values = [p["result"].get("observed_value") for p in parts]
+    values = [v for v in values if v is not None]
+    if not values:  # no chunk had a value: as GX on the whole table
+        return next((p for p in parts if not p["success"]), first)
+    value = EXTREMES[first["type"]](values)
+    low, high = first["kwargs"].get("min_value"), first["kwargs"].get("max_value")
+    strict_low, strict_high = first["kwargs"].get("strict_min"), first["kwargs"].get("strict_max")
+    success = (low is None or (value > low if strict_low else value >= low)) and (
+        high is None or (value < high if strict_high else value <= high)
+    )
+    return {**first, "success": success, "result": {"observed_value": value}}
+
+
 def merge(per_chunk: list[list[dict]], key: str | None) -> list[dict]:
     """One outcome per expectation of the suite, for the whole table."""
     if len(per_chunk) == 1:
@@ -121,6 +140,8 @@ def merge(per_chunk: list[list[dict]], key: str | None) -> list[dict]:
             merged.append(broken)
         elif parts[0]["type"] == ROW_COUNT:
             merged.append(_row_count(parts))
+        elif parts[0]["type"] in EXTREMES:
+            merged.append(_extreme(parts))
         elif parts[0]["type"] in SCHEMA_RULES or not all(
             "unexpected_count" in p["result"] for p in parts
         ):
