@@ -27,12 +27,15 @@ demo: $(STAMP)
 	$(BIN)/recsys recommend --ds $(DEMO_DS) --sample 3
 
 # Workers of the whole suite: each takes whole test files (--dist loadfile), so a module's DagRun is
-# built once; on 2 cores the integration runs overlap the unit and Spark tests.
+# built once; on 2 cores the integration runs overlap the unit and Spark tests. The files go out in the
+# order tests/conftest.py puts them (longest first); xdist's own reorder (most tests first) would leave
+# the few-test, many-minute DAG files for last, on one worker while the other idles.
 TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-# the whole suite, every tier: what CI runs (about 15 minutes on 2 cores)
+# the whole suite, every tier: what CI runs
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest $(XDIST)
 
 # the edit-run loop: in-process tests, no Spark or Airflow (under 2 minutes)
 test-unit: $(STAMP)
@@ -42,7 +45,7 @@ test-spark: $(STAMP)
 	$(BIN)/python -m pytest -m spark
 
 test-integration: $(STAMP)
-	$(BIN)/python -m pytest -m integration -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -m integration $(XDIST)
 
 # what CI checks before the tests: lint, formatting and types
 lint: $(STAMP)

@@ -2,7 +2,6 @@
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,13 +35,6 @@ def finish(proc: subprocess.Popen) -> subprocess.CompletedProcess:
 
 def recsys_run(data: Path, work: Path, home: Path, ds: str, *extra: str, env: dict | None = None):
     return finish(start_recsys_run(data, work, home, ds, *extra, env=env))
-
-
-def copy_of_airflow_home(migrated: Path, folder: Path) -> Path:
-    """A second Airflow home with the session's migrated metadata database copied in, so a run that
-    needs its own SQLite file (two at once) does not migrate one again."""
-    shutil.copytree(migrated, folder, ignore=shutil.ignore_patterns("logs", "runs"))
-    return folder
 
 
 def table_rows(url: str, sql: str, params=()) -> list[tuple]:

@@ -251,27 +251,39 @@ def _publish_in_a_child(url: str, ds: str, hold_seconds: float) -> str:
     return wh.publish(ds, f"run-{ds}", {"recommendations": recommendations([1, 2])}, "v1").status
 
 
-def test_a_second_duckdb_writer_waits_for_the_file_lock_and_both_ds_publish(tmp_path):
-    """DuckDB lets one process write a file: a run publishing while another holds the file waits its
-    turn instead of failing (two whole DagRuns at once: tests/integration, on PostgreSQL)."""
-    url = f"duckdb://{tmp_path / 'wh.duckdb'}"
+@pytest.mark.parametrize("engine", ["duckdb", "postgresql"])
+def test_two_publishers_at_once_both_publish_whole(engine, tmp_path, request):
+    """Two runs of different dates publishing into one warehouse at the same moment both publish whole:
+    DuckDB lets one process write a file, so the second waits for the file lock (the first holds it
+    open for 3 s before publishing); PostgreSQL publishers take an advisory lock and go one after the
+    other."""
+    url = (
+        f"duckdb://{tmp_path / 'wh.duckdb'}"
+        if engine == "duckdb"
+        else request.getfixturevalue("pg_url")
+    )
     open_warehouse(url).publish(
         "2026-01-01", "seed", {"recommendations": recommendations([1])}, "v1"
     )
+    hold = 3.0 if engine == "duckdb" else 0.0
     spawn = multiprocessing.get_context("spawn")
     with spawn.Pool(2) as pool:
-        holder = pool.apply_async(_publish_in_a_child, (url, "2026-01-02", 3.0))
-        time.sleep(1.0)  # the holder has the file by now
+        holder = pool.apply_async(_publish_in_a_child, (url, "2026-01-02", hold))
+        time.sleep(1.0 if hold else 0.0)  # the holder has the file by now
         waiter = pool.apply_async(_publish_in_a_child, (url, "2026-01-03", 0.0))
         assert [holder.get(timeout=120), waiter.get(timeout=120)] == ["published", "published"]
     rows = open_warehouse(url).query(
-        "SELECT ds::TEXT, count(*) FROM recommendations GROUP BY 1 ORDER BY 1"
+        "SELECT CAST(ds AS TEXT) AS ds, count(*) AS n FROM recommendations GROUP BY 1 ORDER BY 1"
     )
     assert [tuple(r) for r in rows.itertuples(index=False)] == [
         ("2026-01-01", 1),
         ("2026-01-02", 2),
         ("2026-01-03", 2),
     ]
+    logged = open_warehouse(url).query(
+        "SELECT count(*) AS n FROM publish_log WHERE table_name = 'recommendations'"
+    )
+    assert int(logged["n"].iloc[0]) == 3
 
 
 def test_postgres_tables_have_primary_keys_on_their_natural_keys_also_when_created_without(pg_url):
