@@ -48,13 +48,14 @@ def test_a_rest_trigger_with_conf_publishes_and_the_schedule_starts_its_run(pg_s
                 },
             },
         )
+        # unpaused, the triggered run starts, and the scheduler creates the latest interval's run by
+        # itself, with the DAG's defaults (no conf); it waits for the triggered one (max_active_runs=1)
+        api.call("PATCH", f"/dags/{DAG}", {"is_paused": False})
         assert wait_for_state(api, run["dag_run_id"], 1200) == "success", (
             home / "scheduler.log"
         ).read_text()[-3000:]
-        # the schedule: once unpaused, the scheduler creates the latest interval's run by itself, with
-        # the DAG's defaults (no conf), and its tasks run; the triggered run above already showed a
-        # whole run through these services, so this one is followed through its first task only
-        api.call("PATCH", f"/dags/{DAG}", {"is_paused": False})
+        # the triggered run showed a whole run through these services: the scheduled one is followed
+        # through its first task only
         first_task = None
         deadline = time.time() + 600
         while time.time() < deadline and first_task not in ("success", "failed"):
