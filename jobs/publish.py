@@ -1,6 +1,12 @@
-"""Audit the ranked recommendations and publish ds to the warehouse in one transaction."""
+"""Audit the ranked recommendations and publish ds to the warehouse in one transaction.
 
-import pyarrow as pa
+Nothing is read whole: the audit runs in DuckDB over the lake's Parquet files (within
+AUDIT_MEMORY_LIMIT, spilling to a scratch folder of the work dir), and the publish streams the
+recommendations to the warehouse in batches."""
+
+import tempfile
+
+import pyarrow.dataset as pads
 
 from recsys_core import columns as C
 from recsys_core.io import layout as L
@@ -9,41 +15,38 @@ from recsys_core.publish.warehouse import open_warehouse
 from recsys_core.redact import redacted
 from recsys_core.step_runner import JobContext, main_for
 
-RECOMMENDATION_COLUMNS = [
-    C.USER_ID,
-    C.RANK,
-    C.ITEM_ID,
-    C.SCORE,
-    C.PREDICTED_RATING,
-    C.REASON,
-    C.MODEL_VERSION,
-    C.RUN_ID,
-]
+# DuckDB's memory for the audit's joins and aggregates; beyond it they spill to disk
+AUDIT_MEMORY_LIMIT = "1GB"
 
 
 def body(ctx: JobContext) -> dict:
-    recs = ctx.lake.read_table(L.RECOMMENDATIONS, ctx.ds).to_pandas()
+    recs = pads.dataset(ctx.lake.require(L.RECOMMENDATIONS, ctx.ds), format="parquet")
+    interactions = pads.dataset(ctx.input_path(C.INTERACTIONS), format="parquet")
     users = ctx.read_input(C.USERS, [C.USER_ID]).column(C.USER_ID).to_numpy()
     items = ctx.read_input(C.ITEMS, [C.ITEM_ID, C.TITLE, C.YEAR, C.GENRES])
-    interactions = ctx.read_input(C.INTERACTIONS, [C.USER_ID, C.ITEM_ID]).to_pandas()
-    audit_recommendations(
-        recs, users, interactions, items.column(C.ITEM_ID).to_numpy(), ctx.config.ranking.top_n
-    )
+    with tempfile.TemporaryDirectory(prefix="publish-audit-", dir=ctx.work_dir) as spill:
+        version = audit_recommendations(
+            recs,
+            users,
+            interactions,
+            items.column(C.ITEM_ID).to_numpy(),
+            ctx.config.ranking.top_n,
+            memory_limit=AUDIT_MEMORY_LIMIT,
+            spill_dir=spill,
+        )
     neighbors = ctx.lake.read_table(L.ITEM_NEIGHBORS, ctx.ds)
-    version = recs[C.MODEL_VERSION].iloc[0] if len(recs) else None
-    recs = recs[RECOMMENDATION_COLUMNS].sort_values([C.USER_ID, C.RANK])
     result = open_warehouse(ctx.warehouse_url, ctx.config.warehouse.retries).publish(
         ctx.ds,
         ctx.run_id,
         {
-            L.RECOMMENDATIONS: pa.Table.from_pandas(recs, preserve_index=False),
+            L.RECOMMENDATIONS: recs,
             L.ITEM_NEIGHBORS: neighbors.select([C.ITEM_ID, C.RANK, C.NEIGHBOR_ID, C.DISTANCE]),
             C.ITEMS: items,
         },
         version,
     )
     return {
-        "rows_in": {L.RECOMMENDATIONS: len(recs)},
+        "rows_in": {L.RECOMMENDATIONS: result.rows[L.RECOMMENDATIONS]},
         "rows_out": result.rows,
         "publish": result.status,
         "checksum": result.checksum,

@@ -42,6 +42,7 @@ PUBLISH_ROWS = 1_000_000
 # rows measure the same rate in a reasonable time
 PUBLISH_REFERENCE_ROWS = 20_000
 PUBLISH_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PUBLISH_JOB_WORK = "data/bench-publish"
 
 
 def _json_out() -> argparse.ArgumentParser:
@@ -228,6 +229,13 @@ def add_scale(bsub, out: argparse.ArgumentParser) -> None:
 
 
 def cmd_bench_publish(a) -> int:
+    if a.job:
+        from recsys_cli.bench.publish_job import bench_publish_job, print_publish_job
+
+        report = bench_publish_job(a.job, Path(a.work), a.url)
+        print_publish_job(report)
+        _write_json(report, a.out)
+        return 0
     from recsys_cli.bench.publish import bench_publish, print_publish
 
     report = bench_publish(a.rows, a.reference_rows, a.url)
@@ -250,7 +258,23 @@ def add_publish(bsub, out: argparse.ArgumentParser) -> None:
         help="rows for the row-by-row reference",
     )
     p.add_argument(
-        "--url", default=PUBLISH_URL, help="PostgreSQL warehouse to load into (a scratch table)"
+        "--url",
+        default=PUBLISH_URL,
+        help="warehouse to load into: a scratch table, or with --job the warehouse the step "
+        "publishes to (PostgreSQL or duckdb:///path)",
+    )
+    p.add_argument(
+        "--job",
+        type=int,
+        metavar="USERS",
+        help="instead: the whole publish step (audit, staged load, switch) on a synthetic night of "
+        "USERS x 20 recommendations against USERS x 50 interactions, its seconds and peak memory "
+        "against reading those inputs whole into pandas (default: off)",
+    )
+    p.add_argument(
+        "--work",
+        default=PUBLISH_JOB_WORK,
+        help=f"with --job: the work folder its synthetic lake is written to (default: {PUBLISH_JOB_WORK})",
     )
     p.set_defaults(func=cmd_bench_publish)
 

@@ -1,68 +1,142 @@
-"""Invariants recommendations must hold before they may be published (the "audit" of write-audit-publish)."""
+"""Invariants recommendations must hold before they may be published (the "audit" of write-audit-publish).
+
+The audit runs in DuckDB, where the data is: the recommendations and interactions are scanned from
+whatever they are given as (a pandas frame, an Arrow table, or an Arrow dataset over the lake's Parquet
+files, which is what the publish job passes), so a night of 20,000,000 recommendations against
+50,000,000 interactions is audited in bounded memory (`memory_limit`, spilling to `spill_dir`) rather
+than as whole pandas frames."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from recsys_core import columns as C
 from recsys_core.errors import AuditError
 
+# rows each user must get: top_n, or every unseen catalogue item when fewer remain
+_COUNTS_SQL = """
+WITH catalogue AS (SELECT DISTINCT item_id FROM items),
+seen AS (
+    SELECT user_id, count(DISTINCT item_id) AS n FROM interactions
+    WHERE item_id IN (SELECT item_id FROM catalogue) GROUP BY user_id
+),
+got AS (SELECT user_id, count(*) AS n FROM recs GROUP BY user_id)
+SELECT u.user_id, coalesce(got.n, 0) AS got,
+       least(?, (SELECT count(*) FROM catalogue) - coalesce(seen.n, 0)) AS expected
+FROM users AS u LEFT JOIN seen USING (user_id) LEFT JOIN got USING (user_id)
+"""
+
+
+def _connection(
+    recs, user_ids: np.ndarray, interactions, item_ids: np.ndarray, memory_limit, spill_dir
+):
+    con = duckdb.connect()
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if spill_dir:
+        Path(spill_dir).mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET temp_directory = '{spill_dir}'")
+    con.execute("SET preserve_insertion_order = false")
+    con.register("recs", recs)
+    con.register("interactions", interactions)
+    con.register("users", pa.table({C.USER_ID: np.asarray(user_ids, dtype=np.int64)}))
+    con.register("items", pa.table({C.ITEM_ID: np.asarray(item_ids, dtype=np.int64)}))
+    return con
+
 
 def expected_counts(
-    user_ids: np.ndarray, interactions: pd.DataFrame, item_ids: np.ndarray, top_n: int
+    user_ids: np.ndarray, interactions, item_ids: np.ndarray, top_n: int
 ) -> pd.Series:
     """Rows each user must get: top_n, or every unseen catalogue item when fewer remain."""
-    seen = interactions[interactions[C.ITEM_ID].isin(item_ids)].drop_duplicates(
-        [C.USER_ID, C.ITEM_ID]
+    empty = pd.DataFrame({C.USER_ID: pd.Series([], dtype=np.int64)})
+    con = _connection(empty, user_ids, interactions, item_ids, None, None)
+    try:
+        rows = con.execute(_COUNTS_SQL, [top_n]).fetchall()
+    finally:
+        con.close()
+    return pd.Series({user: expected for user, _, expected in rows}, dtype=np.int64).reindex(
+        user_ids
     )
-    seen_per_user = seen.groupby(C.USER_ID).size().reindex(user_ids, fill_value=0)
-    return np.minimum(top_n, len(np.unique(item_ids)) - seen_per_user)
 
 
 def audit_recommendations(
-    recs: pd.DataFrame,
+    recs,
     user_ids: np.ndarray,
-    interactions: pd.DataFrame,
+    interactions,
     item_ids: np.ndarray,
     top_n: int,
-) -> None:
-    """Raise AuditError listing every broken invariant; return quietly when all hold."""
+    memory_limit: str | None = None,
+    spill_dir: Path | None = None,
+) -> str | None:
+    """Raise AuditError listing every broken invariant; return the one model version of the rows (None
+    when there are none) when all hold. `recs` and `interactions` are anything DuckDB scans: pandas,
+    an Arrow table or an Arrow dataset."""
+    con = _connection(recs, user_ids, interactions, item_ids, memory_limit, spill_dir)
+    try:
+        return _audit(con, top_n)
+    finally:
+        con.close()
+
+
+def _audit(con, top_n: int) -> str | None:
     problems = []
-    if recs.duplicated([C.USER_ID, C.RANK]).any():
+    per_user = con.execute(
+        """SELECT count(*) FILTER (WHERE ranks <> n), count(*) FILTER (WHERE items <> n),
+                  count(*) FILTER (WHERE top <> n OR low < 1)
+           FROM (SELECT user_id, count(*) AS n, count(DISTINCT rank) AS ranks,
+                        count(DISTINCT item_id) AS items, max(rank) AS top, min(rank) AS low
+                 FROM recs GROUP BY user_id)"""
+    ).fetchone()
+    rows = con.execute(
+        """SELECT count(*) FILTER (WHERE NOT coalesce(isfinite(CAST(score AS DOUBLE)), false)),
+                  count(*) FILTER (WHERE NOT coalesce(isfinite(CAST(predicted_rating AS DOUBLE)), false)),
+                  count(*) FILTER (WHERE coalesce(reason, '') = ''),
+                  count(DISTINCT model_version), min(model_version)
+           FROM recs"""
+    ).fetchone()
+    unknown = con.execute(
+        "SELECT count(*) FROM recs AS r WHERE NOT EXISTS "
+        "(SELECT 1 FROM items AS i WHERE i.item_id = r.item_id)"
+    ).fetchone()[0]
+    watched = con.execute(
+        "SELECT count(*) FROM recs AS r WHERE EXISTS (SELECT 1 FROM interactions AS i "
+        "WHERE i.user_id = r.user_id AND i.item_id = r.item_id)"
+    ).fetchone()[0]
+    short = con.execute(
+        f"SELECT count(*), arg_min(user_id, user_id), arg_min(got, user_id), "
+        f"arg_min(expected, user_id) FROM ({_COUNTS_SQL}) WHERE got <> expected",
+        [top_n],
+    ).fetchone()
+    if per_user[0]:
         problems.append("duplicate (user_id, rank) rows")
-    if recs.duplicated([C.USER_ID, C.ITEM_ID]).any():
+    if per_user[1]:
         problems.append("an item recommended twice to the same user")
-    if not np.isfinite(recs[C.SCORE].to_numpy(dtype=float)).all():
+    if rows[0]:
         problems.append("non-finite scores")
-    if not np.isfinite(recs[C.PREDICTED_RATING].to_numpy(dtype=float)).all():
+    if rows[1]:
         problems.append("non-finite predicted ratings")
-    unknown = ~recs[C.ITEM_ID].isin(item_ids)
-    if unknown.any():
-        problems.append(f"{int(unknown.sum())} recommended item(s) not in the catalogue")
-    watched = recs.merge(
-        interactions[[C.USER_ID, C.ITEM_ID]].drop_duplicates(), on=[C.USER_ID, C.ITEM_ID]
-    )
-    if len(watched):
-        problems.append(
-            f"{len(watched)} recommendation(s) of items the user already interacted with"
-        )
-    if (recs[C.REASON].fillna("") == "").any():
+    if unknown:
+        problems.append(f"{unknown} recommended item(s) not in the catalogue")
+    if watched:
+        problems.append(f"{watched} recommendation(s) of items the user already interacted with")
+    if rows[2]:
         problems.append("recommendations without a reason")
-    counts = recs.groupby(C.USER_ID).size().reindex(user_ids, fill_value=0)
-    expected = expected_counts(user_ids, interactions, item_ids, top_n)
-    short = counts[counts != expected]
-    if len(short):
+    if short[0]:
         problems.append(
-            f"{len(short)} user(s) with the wrong number of rows, e.g. user {short.index[0]} has "
-            f"{short.iloc[0]} instead of {expected.loc[short.index[0]]}"
+            f"{short[0]} user(s) with the wrong number of rows, e.g. user {short[1]} has "
+            f"{short[2]} instead of {short[3]}"
         )
-    max_rank = recs.groupby(C.USER_ID)[C.RANK].agg(["max", "size"])
-    if (max_rank["max"] != max_rank["size"]).any() or (recs[C.RANK] < 1).any():
+    if per_user[2]:
         problems.append("ranks are not contiguous 1..n per user")
-    if recs[C.MODEL_VERSION].nunique() > 1:
+    if rows[3] > 1:
         problems.append("more than one model version in one publish")
     if problems:
         raise AuditError(
             "recommendations failed the audit, nothing was published: " + "; ".join(problems)
         )
+    return rows[4]

@@ -53,7 +53,8 @@ class DuckDBWarehouse(Warehouse):
         cur = con.execute(statement, list(params))
         return cur.fetchall() if cur.description else []
 
-    def bulk_load(self, con, table: str, rows: pa.Table) -> None:
+    def bulk_load(self, con, table: str, rows: pa.Table | pa.RecordBatchReader) -> None:
+        """Insert the rows (an Arrow table, or a stream DuckDB reads once, batch by batch)."""
         con.register("arrow_rows", rows)
         try:
             con.execute(f"INSERT INTO {table} SELECT * FROM arrow_rows")

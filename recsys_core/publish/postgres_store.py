@@ -34,9 +34,10 @@ COPY_BATCH_ROWS = 500_000  # rows per CSV buffer written to COPY: bounds that bu
 def _pg_array(values: pa.Array) -> pa.Array:
     """list<string> -> PostgreSQL array literals such as {"Drama","Sci-Fi"} (quotes and backslashes escaped)."""
     flat = pc.replace_substring(pc.replace_substring(values.flatten(), "\\", "\\\\"), '"', '\\"')
-    quoted = pa.ListArray.from_arrays(
-        values.offsets, pc.binary_join_element_wise('"', flat, '"', "")
-    )
+    # a slice of a list array (a batch of a larger one) has offsets into the whole array's values,
+    # while flatten() gives the slice's own values: offsets from 0
+    offsets = pc.subtract(values.offsets, values.offsets[0])
+    quoted = pa.ListArray.from_arrays(offsets, pc.binary_join_element_wise('"', flat, '"', ""))
     return pc.binary_join_element_wise("{", pc.binary_join(quoted, ","), "}", "")
 
 
@@ -97,17 +98,32 @@ class PostgresWarehouse(Warehouse):
     def lock_publishers(self, con) -> None:
         con.execute("SELECT pg_advisory_lock(%s)", [PUBLISH_LOCK_KEY])
 
-    def bulk_load(self, con, table: str, rows: pa.Table) -> None:
-        for i, field in enumerate(rows.schema):
-            if pa.types.is_list(field.type):
-                rows = rows.set_column(i, field.name, _pg_array(rows.column(i).combine_chunks()))
+    def bulk_load(self, con, table: str, rows: pa.Table | pa.RecordBatchReader) -> None:
+        """COPY the rows batch by batch (an Arrow table, or a stream read once): one CSV buffer of at
+        most COPY_BATCH_ROWS rows in memory at a time."""
+        batches = (
+            rows.to_batches(max_chunksize=COPY_BATCH_ROWS) if isinstance(rows, pa.Table) else rows
+        )
         with (
             con.cursor() as cur,
             cur.copy(
-                f"COPY {table} ({', '.join(rows.column_names)}) FROM STDIN WITH (FORMAT csv)"
+                f"COPY {table} ({', '.join(rows.schema.names)}) FROM STDIN WITH (FORMAT csv)"
             ) as copy,
         ):
-            for batch in rows.to_batches(max_chunksize=COPY_BATCH_ROWS):
-                buf = io.BytesIO()
-                pacsv.write_csv(batch, buf, pacsv.WriteOptions(include_header=False))
-                copy.write(buf.getvalue())
+            for batch in batches:  # a stream's batches hold at most SCAN_BATCH_ROWS rows
+                if batch.num_rows:
+                    copy.write(_csv(batch))
+
+
+def _csv(batch: pa.RecordBatch) -> bytes:
+    """A batch as CSV rows for COPY, list columns as PostgreSQL array literals."""
+    columns = [
+        _pg_array(column) if pa.types.is_list(column.type) else column for column in batch.columns
+    ]
+    buf = io.BytesIO()
+    pacsv.write_csv(
+        pa.RecordBatch.from_arrays(columns, names=batch.schema.names),
+        buf,
+        pacsv.WriteOptions(include_header=False),
+    )
+    return buf.getvalue()

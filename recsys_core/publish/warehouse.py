@@ -8,11 +8,13 @@ import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 
 from recsys_core.config import WarehouseConfig
 from recsys_core.errors import AuditError, ConfigError, TransientError
@@ -35,16 +37,32 @@ CHECKSUM_EXCLUDES = ("ds", "run_id")  # a rerun of the same inputs must checksum
 STAGING_TOKEN_CHARS = 12
 
 
-def checksum(rows: pa.Table) -> str:
-    """Order-insensitive digest of a table's content: the wrapping sum of a 64-bit hash per row."""
-    cols = [c for c in rows.column_names if c not in CHECKSUM_EXCLUDES]
-    df = rows.select(cols).to_pandas()
-    for c in df.columns:  # hash lists by their text so array columns hash like scalars
-        if df[c].dtype == object and len(df) and not isinstance(df[c].iloc[0], str | type(None)):
+# what publish takes for a table: an Arrow table, or an Arrow dataset it scans in batches (the lake's
+# Parquet files of a night's recommendations), so no table needs to fit in memory whole
+Rows: TypeAlias = pa.Table | pads.Dataset
+SCAN_BATCH_ROWS = 500_000  # rows per batch of a scan (checksum, bulk load, staging sums)
+MASK64 = (1 << 64) - 1
+
+
+def as_dataset(rows: Rows) -> pads.Dataset:
+    return rows if isinstance(rows, pads.Dataset) else pads.dataset(rows)
+
+
+def checksum(rows: Rows, columns: list[str] | None = None) -> str:
+    """Order-insensitive digest of a table's content (of `columns`, when given): the wrapping sum of a
+    64-bit hash per row, added up batch by batch."""
+    source = as_dataset(rows)
+    names = [c for c in (columns or source.schema.names) if c not in CHECKSUM_EXCLUDES]
+    lists = {n for n in names if pa.types.is_list(source.schema.field(n).type)}
+    count, total = 0, 0
+    for batch in source.to_batches(columns=names, batch_size=SCAN_BATCH_ROWS):
+        df = batch.to_pandas()
+        for c in lists:  # hash lists by their text so array columns hash like scalars
             df[c] = df[c].map(lambda v: "\x1f".join(map(str, v)) if v is not None else None)
-    hashes = pd.util.hash_pandas_object(df, index=False).to_numpy(dtype=np.uint64)
-    total = int(hashes.sum(dtype=np.uint64)) if len(hashes) else 0
-    return f"{len(df)}-{total:016x}"
+        hashes = pd.util.hash_pandas_object(df, index=False).to_numpy(dtype=np.uint64)
+        total = (total + int(hashes.sum(dtype=np.uint64))) & MASK64
+        count += len(df)
+    return f"{count}-{total:016x}"
 
 
 @dataclass(frozen=True)
@@ -77,7 +95,7 @@ class Warehouse:
         connection, a server shutting down); connect() raises it itself."""
         yield
 
-    def bulk_load(self, con, table: str, rows: pa.Table) -> None:
+    def bulk_load(self, con, table: str, rows: pa.Table | pa.RecordBatchReader) -> None:
         raise NotImplementedError
 
     def lock_publishers(self, con) -> None:
@@ -141,7 +159,7 @@ class Warehouse:
         raise AssertionError("unreachable")
 
     def publish(
-        self, ds: str, run_id: str, tables: dict[str, pa.Table], model_version: str | None
+        self, ds: str, run_id: str, tables: dict[str, Rows], model_version: str | None
     ) -> PublishResult:
         """Stage each table under a run-scoped name, audit what landed, then replace ds in one transaction.
 
@@ -154,10 +172,12 @@ class Warehouse:
         )
 
     def _publish_once(
-        self, ds: str, run_id: str, tables: dict[str, pa.Table], model_version: str | None
+        self, ds: str, run_id: str, tables: dict[str, Rows], model_version: str | None
     ) -> PublishResult:
         day = dt.date.fromisoformat(ds)
-        sums = {name: checksum(rows) for name, rows in tables.items()}
+        sources = {name: as_dataset(rows) for name, rows in tables.items()}
+        counts = {name: source.count_rows() for name, source in sources.items()}
+        sums = {name: checksum(sources[name], PUBLISHED[name].names) for name in sources}
         token = hashlib.sha1(f"{ds}|{run_id}".encode()).hexdigest()[:STAGING_TOKEN_CHARS]
         staged = {name: f"stg_{name}_{token}" for name in tables}
         con = self.connect()
@@ -170,22 +190,20 @@ class Warehouse:
                     "ds=%s run %s already published (checksum %s): nothing to do", ds, run_id, done
                 )
                 self._drop(con, staged)
-                return PublishResult("noop", {n: t.num_rows for n, t in tables.items()}, done)
-            for name, rows in tables.items():
+                return PublishResult("noop", counts, done)
+            for name, source in sources.items():
                 self.sql(con, f"DROP TABLE IF EXISTS {staged[name]}")
                 self.sql(con, create_sql(PUBLISHED[name], self.dialect, staged[name]))
-                self.bulk_load(con, staged[name], _with_ds(rows, day, PUBLISHED[name].names))
-                self._audit_staged(con, name, staged[name], rows)
-            log.info("staged and audited %s", {n: t.num_rows for n, t in tables.items()})
+                self.bulk_load(con, staged[name], _with_ds(source, day, PUBLISHED[name].names))
+                self._audit_staged(con, name, staged[name], source)
+            log.info("staged and audited %s", counts)
             fault_point("publish_after_stage")
-            self._switch(con, day, run_id, tables, staged, sums, model_version)
+            self._switch(con, day, run_id, counts, staged, sums, model_version)
             fault_point("publish_after_switch")
             self._drop(con, staged)
         finally:
             con.close()
-        return PublishResult(
-            "published", {n: t.num_rows for n, t in tables.items()}, sums["recommendations"]
-        )
+        return PublishResult("published", counts, sums["recommendations"])
 
     def drop_before(self, oldest: str) -> dict[str, int]:
         """Delete the ds partitions older than `oldest` of the published tables, in one transaction
@@ -234,10 +252,10 @@ class Warehouse:
                     [day, run_id, *step_row(step)],
                 )
 
-    def _switch(self, con, day, run_id, tables, staged, sums, model_version) -> None:
+    def _switch(self, con, day, run_id, counts, staged, sums, model_version) -> None:
         self.sql(con, "BEGIN")
         try:
-            for name in tables:
+            for name in counts:
                 cols = ", ".join(PUBLISHED[name].names)
                 self.sql(con, f"DELETE FROM {name} WHERE ds = ?", [day])
                 self.sql(con, f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {staged[name]}")
@@ -254,7 +272,7 @@ class Warehouse:
                         day,
                         run_id,
                         name,
-                        tables[name].num_rows,
+                        counts[name],
                         sums[name],
                         model_version,
                         dt.datetime.now(dt.UTC).replace(tzinfo=None),
@@ -269,17 +287,21 @@ class Warehouse:
         for name in staged.values():
             self.sql(con, f"DROP TABLE IF EXISTS {name}")
 
-    def _audit_staged(self, con, name: str, staged: str, rows: pa.Table) -> None:
+    def _audit_staged(self, con, name: str, staged: str, source: pads.Dataset) -> None:
         """What landed in staging must be what was written, and recommendations must be well formed."""
         ints = [c.name for c in PUBLISHED[name].columns if c.type in ("bigint", "int")]
         got = self.sql(
             con, f"SELECT count(*), {', '.join(f'sum({c})' for c in ints)} FROM {staged}"
         )[0]
-        want = (rows.num_rows, *[int(pc.sum(rows.column(c)).as_py() or 0) for c in ints])
+        want = [0] * (len(ints) + 1)
+        for batch in source.to_batches(columns=ints, batch_size=SCAN_BATCH_ROWS):
+            want[0] += batch.num_rows
+            for i, c in enumerate(ints, start=1):
+                want[i] += int(pc.sum(batch.column(c)).as_py() or 0)
         got = tuple(int(v or 0) for v in got)
-        if got != want:
+        if got != tuple(want):
             raise AuditError(
-                f"staging table {staged} holds {got} (rows, sums of {ints}), expected {want}"
+                f"staging table {staged} holds {got} (rows, sums of {ints}), expected {tuple(want)}"
             )
         if name != "recommendations":
             return
@@ -305,12 +327,24 @@ class Warehouse:
             )
 
 
-def _with_ds(rows: pa.Table, day: dt.date, names: list[str]) -> pa.Table:
-    if "ds" in rows.column_names:
-        rows = rows.drop_columns(["ds"])
-    days = np.full(rows.num_rows, (day - dt.date(1970, 1, 1)).days, dtype=np.int32)
-    rows = rows.append_column("ds", pa.array(days).cast(pa.date32()))
-    return rows.select(names)
+def _with_ds(source: pads.Dataset, day: dt.date, names: list[str]) -> pa.RecordBatchReader:
+    """The source's batches as the published table's columns, ds set to `day`: a stream, read once by
+    bulk_load."""
+    schema = pa.schema(
+        [pa.field("ds", pa.date32()) if n == "ds" else source.schema.field(n) for n in names]
+    )
+    days = (day - dt.date(1970, 1, 1)).days
+
+    def batches():
+        for batch in source.to_batches(
+            columns=[n for n in names if n != "ds"], batch_size=SCAN_BATCH_ROWS
+        ):
+            ds = pa.array(np.full(batch.num_rows, days, dtype=np.int32)).cast(pa.date32())
+            yield pa.RecordBatch.from_arrays(
+                [ds if n == "ds" else batch.column(n) for n in names], schema=schema
+            )
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def step_row(step: dict) -> list:

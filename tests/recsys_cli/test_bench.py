@@ -171,3 +171,25 @@ def test_scale_bench_rerunning_only_some_stages_keeps_the_earlier_figures_marked
         and "retrieval + ranking: 20.0s" in printed
         and "2.00x faster" in printed
     )
+
+
+def test_bench_publish_job_publishes_a_synthetic_night_and_prints_both_peaks(tmp_path, capsys):
+    """The publish step on 3,000 users x 20 recommendations against 150,000 interactions, into DuckDB:
+    every row lands, and the figures of the step and of the read-whole reference are printed."""
+    import duckdb
+
+    users, work = 3000, tmp_path / "work"
+    url = f"duckdb://{tmp_path / 'wh.duckdb'}"
+    out = tmp_path / "publish.json"
+    args = ["bench", "publish", "--job", str(users), "--work", str(work), "--url", url]
+    assert main(args + ["--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "60,000 recommendations of 3,000 users against 150,000 interactions" in printed
+    assert "peak memory, publish / reference:" in printed
+    report = json.loads(out.read_text())
+    assert report["publish"]["peak_rss_mb"] > 0 and report["reference"]["peak_rss_mb"] > 0
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        per_user = con.execute(
+            "SELECT count(*), count(DISTINCT user_id), max(rank) FROM recommendations"
+        ).fetchone()
+    assert per_user == (users * 20, users, 20)

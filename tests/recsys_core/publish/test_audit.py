@@ -159,3 +159,26 @@ def test_expected_counts_is_min_of_top_n_and_unseen_items():
             item_ids=items,
             top_n=3,
         )
+
+
+def test_parquet_files_are_audited_in_duckdb_within_a_memory_limit(tmp_path):
+    """The publish job's inputs: Arrow datasets over Parquet files, audited in DuckDB with a memory limit
+    and a spill folder; the verdicts are those of the same rows given as pandas frames."""
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+
+    def dataset(frame: pd.DataFrame, name: str):
+        (tmp_path / name).mkdir()
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        pq.write_table(table.slice(0, 2), tmp_path / name / "a.parquet")
+        pq.write_table(table.slice(2), tmp_path / name / "b.parquet")
+        return pads.dataset(tmp_path / name, format="parquet")
+
+    limits = {"memory_limit": "64MB", "spill_dir": tmp_path / "spill"}
+    seen = dataset(INTERACTIONS, "interactions")
+    assert audit_recommendations(valid_recs(), USER_IDS, seen, ITEM_IDS, TOP_N, **limits) == "v1"
+    recs = valid_recs()
+    recs.loc[2, "item_id"] = 1  # user 1 interacted with item 1
+    with pytest.raises(AuditError, match="1 recommendation.s. of items the user already"):
+        audit_recommendations(dataset(recs, "recs"), USER_IDS, seen, ITEM_IDS, TOP_N, **limits)

@@ -145,6 +145,36 @@ def test_list_columns_round_trip_with_quotes(wh):
     assert rows(wh, "SELECT year FROM items WHERE item_id = 11") == [(None,)]
 
 
+def test_parquet_files_publish_in_small_batches_as_the_same_rows_and_checksum(
+    wh, tmp_path, monkeypatch
+):
+    """What the publish job passes: Arrow datasets over Parquet files, streamed in batches (2 rows
+    here, so list columns and sums cross batch boundaries); the rows and the checksum are those of
+    the same tables given whole."""
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+
+    import recsys_core.publish.warehouse as warehouse
+
+    whole = tables([1, 2, 3, 4, 5], [10, 11, 12, 13, 14])
+    whole["items"] = items([10, 11, 12, 13, 14]).set_column(
+        3, "genres", pa.array([["A"], ["B", 'C "q"'], [], ["D", "E", "F"], ["G"]])
+    )
+    sources = {}
+    for name, table in whole.items():
+        (tmp_path / name).mkdir()
+        pq.write_table(table.slice(0, 3), tmp_path / name / "part-0.parquet")
+        pq.write_table(table.slice(3), tmp_path / name / "part-1.parquet")
+        sources[name] = pads.dataset(tmp_path / name, format="parquet")
+    monkeypatch.setattr(warehouse, "SCAN_BATCH_ROWS", 2)
+    streamed = wh.publish("2024-03-01", "r1", sources, "v1")
+    assert streamed.rows == {"recommendations": 5, "item_neighbors": 5, "items": 5}
+    assert streamed.checksum == checksum(whole["recommendations"])
+    got = {r[0]: list(r[1]) for r in rows(wh, "SELECT item_id, genres FROM items")}
+    assert got == {10: ["A"], 11: ["B", 'C "q"'], 12: [], 13: ["D", "E", "F"], 14: ["G"]}
+    assert rows(wh, "SELECT sum(user_id), count(*) FROM recommendations") == [(15, 5)]
+
+
 def test_republishing_the_same_ds_replaces_its_rows(wh):
     wh.publish("2024-03-01", "r1", tables([1, 2, 3], [10, 11, 12], score=0.5), "v1")
     wh.publish("2024-03-01", "r2", tables([4, 5], [20], score=0.9, version="v2", run="r2"), "v2")
