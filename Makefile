@@ -37,9 +37,9 @@ XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: $(STAMP)
 	$(BIN)/python -m pytest $(XDIST)
 
-# the edit-run loop: in-process tests, no Spark or Airflow (under 2 minutes)
+# the edit-run loop: in-process tests, no Spark or Airflow (about 4 minutes on 2 cores)
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest -m "unit and not slow"
+	$(BIN)/python -m pytest -m "unit and not slow" -n $(TEST_WORKERS)
 
 test-spark: $(STAMP)
 	$(BIN)/python -m pytest -m spark

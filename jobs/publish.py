@@ -16,7 +16,7 @@ from recsys_core.redact import redacted
 from recsys_core.step_runner import JobContext, main_for
 
 # DuckDB's memory for the audit's joins and aggregates; beyond it they spill to disk
-AUDIT_MEMORY_LIMIT = "1GB"
+AUDIT_MEMORY_LIMIT = "512MB"
 
 
 def body(ctx: JobContext) -> dict:

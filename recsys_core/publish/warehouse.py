@@ -41,6 +41,9 @@ STAGING_TOKEN_CHARS = 12
 # Parquet files of a night's recommendations), so no table needs to fit in memory whole
 Rows: TypeAlias = pa.Table | pads.Dataset
 SCAN_BATCH_ROWS = 500_000  # rows per batch of a scan (checksum, bulk load, staging sums)
+# one batch and one file read ahead of the one in use (pyarrow's defaults, 16 and 4, keep up to 16
+# batches of 500,000 rows in flight: most of the step's memory at 20,000,000 rows)
+READAHEAD = {"batch_readahead": 1, "fragment_readahead": 1}
 MASK64 = (1 << 64) - 1
 
 
@@ -55,7 +58,7 @@ def checksum(rows: Rows, columns: list[str] | None = None) -> str:
     names = [c for c in (columns or source.schema.names) if c not in CHECKSUM_EXCLUDES]
     lists = {n for n in names if pa.types.is_list(source.schema.field(n).type)}
     count, total = 0, 0
-    for batch in source.to_batches(columns=names, batch_size=SCAN_BATCH_ROWS):
+    for batch in source.to_batches(columns=names, batch_size=SCAN_BATCH_ROWS, **READAHEAD):
         df = batch.to_pandas()
         for c in lists:  # hash lists by their text so array columns hash like scalars
             df[c] = df[c].map(lambda v: "\x1f".join(map(str, v)) if v is not None else None)
@@ -294,7 +297,7 @@ class Warehouse:
             con, f"SELECT count(*), {', '.join(f'sum({c})' for c in ints)} FROM {staged}"
         )[0]
         want = [0] * (len(ints) + 1)
-        for batch in source.to_batches(columns=ints, batch_size=SCAN_BATCH_ROWS):
+        for batch in source.to_batches(columns=ints, batch_size=SCAN_BATCH_ROWS, **READAHEAD):
             want[0] += batch.num_rows
             for i, c in enumerate(ints, start=1):
                 want[i] += int(pc.sum(batch.column(c)).as_py() or 0)
@@ -337,7 +340,7 @@ def _with_ds(source: pads.Dataset, day: dt.date, names: list[str]) -> pa.RecordB
 
     def batches():
         for batch in source.to_batches(
-            columns=[n for n in names if n != "ds"], batch_size=SCAN_BATCH_ROWS
+            columns=[n for n in names if n != "ds"], batch_size=SCAN_BATCH_ROWS, **READAHEAD
         ):
             ds = pa.array(np.full(batch.num_rows, days, dtype=np.int32)).cast(pa.date32())
             yield pa.RecordBatch.from_arrays(
