@@ -25,10 +25,9 @@ seen AS (
     SELECT user_id, count(DISTINCT item_id) AS n FROM interactions
     WHERE item_id IN (SELECT item_id FROM catalogue) GROUP BY user_id
 ),
-got AS (SELECT user_id, count(*) AS n FROM recs GROUP BY user_id)
-SELECT u.user_id, coalesce(got.n, 0) AS got,
+SELECT u.user_id, coalesce(per_user.n, 0) AS got,
        least(?, (SELECT count(*) FROM catalogue) - coalesce(seen.n, 0)) AS expected
-FROM users AS u LEFT JOIN seen USING (user_id) LEFT JOIN got USING (user_id)
+FROM users AS u LEFT JOIN seen USING (user_id) LEFT JOIN per_user USING (user_id)
 """
 
 
@@ -46,6 +45,14 @@ def _connection(
     con.register("interactions", interactions)
     con.register("users", pa.table({C.USER_ID: np.asarray(user_ids, dtype=np.int64)}))
     con.register("items", pa.table({C.ITEM_ID: np.asarray(item_ids, dtype=np.int64)}))
+    # one pass over the recommendations for every per-user figure (the row counts and the rank and
+    # item checks); a temp table, so it spills under the memory limit too
+    con.execute(
+        """CREATE TEMP TABLE per_user AS
+           SELECT user_id, count(*) AS n, count(DISTINCT rank) AS ranks,
+                  count(DISTINCT item_id) AS items, max(rank) AS top, min(rank) AS low
+           FROM recs GROUP BY user_id"""
+    )
     return con
 
 
@@ -53,7 +60,7 @@ def expected_counts(
     user_ids: np.ndarray, interactions, item_ids: np.ndarray, top_n: int
 ) -> pd.Series:
     """Rows each user must get: top_n, or every unseen catalogue item when fewer remain."""
-    empty = pd.DataFrame({C.USER_ID: pd.Series([], dtype=np.int64)})
+    empty = pd.DataFrame({c: pd.Series([], dtype=np.int64) for c in (C.USER_ID, C.RANK, C.ITEM_ID)})
     con = _connection(empty, user_ids, interactions, item_ids, None, None)
     try:
         rows = con.execute(_COUNTS_SQL, [top_n]).fetchall()
@@ -88,9 +95,7 @@ def _audit(con, top_n: int) -> str | None:
     per_user = con.execute(
         """SELECT count(*) FILTER (WHERE ranks <> n), count(*) FILTER (WHERE items <> n),
                   count(*) FILTER (WHERE top <> n OR low < 1)
-           FROM (SELECT user_id, count(*) AS n, count(DISTINCT rank) AS ranks,
-                        count(DISTINCT item_id) AS items, max(rank) AS top, min(rank) AS low
-                 FROM recs GROUP BY user_id)"""
+           FROM per_user"""
     ).fetchone()
     rows = con.execute(
         """SELECT count(*) FILTER (WHERE NOT coalesce(isfinite(CAST(score AS DOUBLE)), false)),
