@@ -22,7 +22,6 @@ TIERS = ("unit", "spark", "integration")
 LONGEST_FIRST = (
     "integration/test_nightly_dag.py",
     "integration/test_airflow_services.py",
-    "integration/test_spark_cluster.py",
     "integration/test_movielens_dag.py",
     "recsys_core/evaluation/test_systems.py",
     "jobs/test_gate_model.py",

@@ -6,7 +6,7 @@ one at a time by a fixed factor (epochs x1/2 and x2, the history's half-life x1/
 embedding size x2, the starting temperature x1/2 and x2, the logQ correction's weight x1.5 and x2);
 then the winners of every setting that
 beat the configured model are combined and tried once more. Each trial is the mean NDCG@10 of
-SEEDS_PER_TRIAL trainings (seeds model.seed, model.seed + 1, ...), because one training's figure
+`model.tune_seeds` trainings (seeds model.seed, model.seed + 1, ...), because one training's figure
 moves by a few percent with the seed alone; a variant replaces the configured model only when it
 beats it by more than MIN_GAIN. Validation: the offline protocol's split (each user's last 20% by
 time) of the interactions given, relevant = rated >= 4, training items excluded, the whole
@@ -30,7 +30,6 @@ from recsys_core.model.softmax_training import fit_softmax_towers
 log = logging.getLogger(__name__)
 METRIC = f"ndcg@{K}"
 CONFIGURED = "configured"
-SEEDS_PER_TRIAL = 2
 # relative gain over the configured model below which a variant is not taken: about the spread of a
 # two-seed mean on MovieLens-sized validation splits (docs/model.md), so noise alone rarely wins
 MIN_GAIN = 0.02
@@ -102,7 +101,7 @@ def tune(
             validation_ndcg(
                 users, items, interactions, dataclasses.replace(variant, seed=cfg.seed + i)
             )[METRIC]
-            for i in range(SEEDS_PER_TRIAL)
+            for i in range(cfg.tune_seeds)
         ]
         score = exact[name] = float(sum(runs) / len(runs))
         tried[name] = {
@@ -141,7 +140,7 @@ def tune(
         "chosen_score": tried[winner][METRIC],
         "gain": round(tried[winner][METRIC] / max(tried[CONFIGURED][METRIC], 1e-12) - 1, 4),
         "min_gain": MIN_GAIN,
-        "seeds_per_trial": SEEDS_PER_TRIAL,
+        "seeds_per_trial": cfg.tune_seeds,
         "seconds": round(time.perf_counter() - start, 1),
     }
     return apply(cfg, tried[winner]["changes"]), record

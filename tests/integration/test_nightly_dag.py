@@ -1,4 +1,5 @@
-"""The whole nightly DAG, run through Airflow on a small generated dataset and on MovieLens."""
+"""The whole nightly DAG, run through Airflow on a small generated dataset: a backfill, a rerun on a
+Spark standalone cluster, a damaged feed, forbidden triggers (MovieLens: test_movielens_dag.py)."""
 
 import json
 import os
@@ -10,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs import STEPS
+from jobs import SPARK_STEPS, STEPS
+from recsys_cli.airflow_run import SPARK_CONN_ENV
 from recsys_core.config import load_config
 from recsys_core.datasets.generate import generate_dataset
 from tests.damaged_inputs import DAMAGE_ERRORS, damaged_copy
@@ -22,6 +24,7 @@ from tests.integration.dag_runs import (
     recsys_run,
     table_rows,
 )
+from tests.integration.spark_cluster import standalone_cluster
 from tests.paths import SHIPPED_CONFIG as PROJECT_CONFIG
 from tests.recsys_airflow.test_notify import Receiver
 
@@ -139,17 +142,28 @@ def test_cold_start_users_get_recommendations(first_run, small_data, warehouse):
     assert cold <= {r[0] for r in got}
 
 
-def test_a_rerun_of_ds_replaces_it_with_the_same_rows(
-    first_run, small_data, airflow_home, warehouse
+def test_a_rerun_of_ds_on_the_spark_cluster_replaces_it_with_the_same_rows(
+    first_run, small_data, airflow_home, warehouse, tmp_path
 ):
-    """The rerun replaces ds with the same rows: no duplicates, and the same inputs, config and seed give
-    the same recommendations (two runs of different dates publishing at once: the publishers' lock in
-    tests/recsys_core/publish/test_warehouse.py::test_two_publishers_at_once_both_publish_whole)."""
+    """The rerun of DS runs its Spark steps on a standalone cluster (master and worker on 127.0.0.1):
+    AIRFLOW_CONN_SPARK_DEFAULT points there, as in docker-compose.yml, while the config keeps
+    spark.master = local[*], so no code or config changes. Each Spark step is an application whose
+    executor the worker launched, and the rerun replaces DS with the rows the local run published: no
+    duplicates, and the same inputs, config and seed give the same recommendations on either master.
+    (Two runs of different dates publishing at once: the publishers' lock in
+    tests/recsys_core/publish/test_warehouse.py::test_two_publishers_at_once_both_publish_whole.)"""
     work, _ = first_run
     db = warehouse
     before = checksum(db, DS)
-    done = recsys_run(small_data, work, airflow_home, DS, env=with_warehouse(db))
+    with standalone_cluster(tmp_path / "spark") as master:
+        done = recsys_run(
+            small_data, work, airflow_home, DS, env=with_warehouse(db, **{SPARK_CONN_ENV: master})
+        )
+        worker_log = (tmp_path / "spark" / "worker.log").read_text()
     assert done.returncode == 0, (done.stdout[-4000:], done.stderr[-2000:])
+    for step in SPARK_STEPS:
+        assert f"for recsys-{step}" in worker_log, (step, worker_log[-3000:])
+    assert worker_log.count("Asked to launch executor") >= len(SPARK_STEPS)
     after = checksum(db, DS)
     assert after[0] == before[0], "a rerun must not duplicate rows"
     assert after == before, "same inputs, config and seed must give the same recommendations"

@@ -84,11 +84,17 @@ def test_train_towers_with_tune_searches_first_and_records_the_choice_with_the_m
     generate_dataset(data, users=120, items=60, interactions=2500, seed=7)
     for name in ("validate_inputs", "build_features", "validate_features"):
         step(name, data, work)
-    record = step("train_towers", data, work, "model.epochs=2", "model.tune=true")
+    # one training per trial (model.tune_seeds): the search's arithmetic over seeds is in test_tuning
+    record = step(
+        "train_towers", data, work, "model.epochs=2", "model.tune=true", "model.tune_seeds=1"
+    )
     meta = json.loads((work / "models" / record["model_version"] / "meta.json").read_text())
     tuning = meta["tuning"]
     assert record["tuning"]["chosen"] == tuning["chosen"] and tuning["chosen"] in tuning["tried"]
     assert "configured" in tuning["tried"] and len(tuning["tried"]) >= 8
+    assert tuning["seeds_per_trial"] == 1 and all(
+        len(t["per_seed"]) == 1 for t in tuning["tried"].values()
+    )
     # the model kept is the winner's: its epochs are what the chosen variant says (2 if configured)
     epochs = tuning["tried"][tuning["chosen"]]["changes"].get("epochs", 2)
     assert meta["config"]["epochs"] == epochs == len(meta["metrics"]["loss"])

@@ -168,7 +168,7 @@ def test_the_configured_model_is_kept_when_no_variant_beats_it_by_more_than_the_
     assert record["tried"]["epochs=6"]["ndcg@10"] == pytest.approx(0.3 * 1.015, abs=1e-5)
     assert record["tried"]["initial_temperature=0.2"]["ndcg@10"] == pytest.approx(0.27, abs=1e-5)
     assert record["metric"] == "ndcg@10" and record["min_gain"] == tuning.MIN_GAIN
-    assert record["seeds_per_trial"] == tuning.SEEDS_PER_TRIAL
+    assert record["seeds_per_trial"] == BASE.tune_seeds == 2
 
 
 def test_a_variant_that_wins_by_more_than_the_margin_is_chosen_and_its_gain_reported(monkeypatch):
@@ -206,7 +206,7 @@ def test_the_winners_of_two_settings_are_combined_and_tried(monkeypatch):
     combined = {"epochs": 6, "embedding_size": 64, "initial_temperature": 0.05}
     assert record["tried"]["combined"]["changes"] == combined
     # the combination was trained: its configs are the last ones validated
-    last = [c for c, _ in calls[-tuning.SEEDS_PER_TRIAL :]]
+    last = [c for c, _ in calls[-BASE.tune_seeds :]]
     assert {(c.epochs, c.user_layers[-1], c.initial_temperature) for c in last} == {(6, 64, 0.05)}
     # 1.10 x 1.05 x 1.03 beats each winner alone: the combination is chosen
     assert record["chosen"] == "combined" and record["chosen_changes"] == combined
@@ -231,7 +231,7 @@ def test_a_combination_worse_than_a_single_winner_is_not_chosen(monkeypatch):
 
 
 def test_each_trial_is_the_mean_over_seeds_seed_and_seed_plus_one(monkeypatch):
-    assert tuning.SEEDS_PER_TRIAL == 2
+    assert BASE.tune_seeds == 2
     cfg = dataclasses.replace(BASE, seed=7)
     # seed 7 reads 0.3 x 0.9, seed 8 reads 0.3 x 1.3: the mean is 0.3 x 1.1
     calls = fake_validation(monkeypatch, {}, per_seed={7: 0.9, 8: 1.3})
@@ -248,6 +248,15 @@ def test_each_trial_is_the_mean_over_seeds_seed_and_seed_plus_one(monkeypatch):
         assert entry["ndcg@10"] == pytest.approx(0.33, abs=1e-5), name
         assert entry["seconds"] >= 0
     assert out == cfg and out.seed == 7  # nothing won: the configured model with its own seed
+
+
+def test_model_tune_seeds_sets_the_trainings_per_trial(monkeypatch):
+    cfg = dataclasses.replace(BASE, seed=7, tune_seeds=3)
+    calls = fake_validation(monkeypatch, {}, per_seed={7: 0.9, 8: 1.0, 9: 1.4})
+    _, record = tuning.tune(USERS, ITEMS, INTERACTIONS, cfg)
+    assert [c.seed for c, _ in calls] == [7, 8, 9] * (1 + len(tuning.variants(cfg)))
+    assert record["seeds_per_trial"] == 3
+    assert record["tried"]["configured"]["ndcg@10"] == pytest.approx(0.33, abs=1e-5)
 
 
 # --- validation_ndcg, for real ---------------------------------------------------------------------
