@@ -2,7 +2,7 @@
 
 from recsys_core import columns as C
 from recsys_core.features import build as features
-from recsys_core.features.holdout import split_holdout
+from recsys_core.features.holdout import split_holdout, training_popularity
 from recsys_core.io import layout as L
 from recsys_core.spark import spark_session
 from recsys_core.step_runner import JobContext, main_for
@@ -17,11 +17,13 @@ def body(ctx: JobContext) -> dict:
     users = features.user_features(t[C.USERS], t[C.INTERACTIONS], t[C.ITEMS], genres)
     items = features.item_features(t[C.ITEMS], t[C.INTERACTIONS], genres)
     # the model gate's slice: held-out rows, and their users' features from what remains for training
-    train_view, held_out = split_holdout(
+    # (the items' popularity without the held-out rows, as the training data has it)
+    slice_train, held_out = split_holdout(
         t[C.INTERACTIONS], ctx.config.evaluation.holdout_user_share
     )
     held_users = t[C.USERS].join(held_out.select(C.USER_ID).distinct(), C.USER_ID, "left_semi")
-    held_features = features.user_features(held_users, train_view, t[C.ITEMS], genres)
+    popularity = training_popularity(t[C.INTERACTIONS], held_out)
+    held_features = features.user_features(held_users, slice_train, t[C.ITEMS], genres, popularity)
     return {
         "rows_in": {name: ctx.input_rows(name) for name in t},
         "rows_out": {

@@ -33,26 +33,42 @@ def genre_vocabulary(items: DataFrame) -> list[str]:
     return sorted(r["g"] for r in rows if r["g"])
 
 
+def item_counts(interactions: DataFrame) -> DataFrame:
+    """item_id, n: each item's interactions (its popularity)."""
+    return interactions.groupBy(C.ITEM_ID).agg(F.count(F.lit(1)).alias("n"))
+
+
+def _ratio(total: str, count: str) -> F.Column:
+    """sum / count, null where count is 0 (as avg is over no rows)."""
+    return F.when(F.col(count) > 0, F.col(total) / F.col(count))
+
+
 def item_features(items: DataFrame, interactions: DataFrame, genres: list[str]) -> DataFrame:
-    """item_id, year (missing -> catalogue mean, flagged), avg rating, log rating count, genre one-hot."""
-    stats = interactions.groupBy(C.ITEM_ID).agg(
-        F.count(F.lit(1)).alias("n"),
-        F.avg(C.RATING).alias("mean"),
-        F.avg(_years(C.TIMESTAMP)).alias("when"),
+    """item_id, year (missing -> catalogue mean, flagged), avg rating, log rating count, genre one-hot.
+    One pass over the interactions: the per-item sums are cached and the global means (the values of
+    items nobody rated) are taken from them."""
+    stats = (
+        interactions.groupBy(C.ITEM_ID)
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(C.RATING).alias("rating_sum"),
+            F.sum(_years(C.TIMESTAMP)).alias("when_sum"),
+        )
+        .cache()
     )
     global_mean, global_when = _aggregate_row(
-        interactions.agg(F.avg(C.RATING), F.avg(_years(C.TIMESTAMP)))
+        stats.agg(F.sum("rating_sum") / F.sum("n"), F.sum("when_sum") / F.sum("n"))
     )
     mean_year = _aggregate_row(items.agg(F.avg(C.YEAR)))[0] or FALLBACK_YEAR
     out = items.join(stats, C.ITEM_ID, "left").select(
         F.col(C.ITEM_ID),
         F.coalesce(F.col(C.YEAR).cast("double"), F.lit(float(mean_year))).alias(C.YEAR),
         F.col(C.YEAR).isNull().cast("double").alias(C.YEAR_MISSING),
-        F.coalesce(F.col("mean"), F.lit(float(global_mean or 0.0)))
+        F.coalesce(_ratio("rating_sum", "n"), F.lit(float(global_mean or 0.0)))
         .cast("double")
         .alias(C.AVG_RATING),
         F.log1p(F.coalesce(F.col("n"), F.lit(0))).cast("double").alias(C.RATING_COUNT),
-        F.coalesce(F.col("when"), F.lit(float(global_when or 0.0))).alias(C.RATED_AT),
+        F.coalesce(_ratio("when_sum", "n"), F.lit(float(global_when or 0.0))).alias(C.RATED_AT),
         *[
             F.array_contains(C.GENRES, g).cast("double").alias(genre_column(C.ITEM_GENRE_PREFIX, g))
             for g in genres
@@ -62,10 +78,18 @@ def item_features(items: DataFrame, interactions: DataFrame, genres: list[str]) 
 
 
 def user_features(
-    users: DataFrame, interactions: DataFrame, items: DataFrame, genres: list[str]
+    users: DataFrame,
+    interactions: DataFrame,
+    items: DataFrame,
+    genres: list[str],
+    popularity: DataFrame | None = None,
 ) -> DataFrame:
     """user_id, avg rating, log rating count, demographics, then per genre the user's average rating
-    (0 where unrated) and the share of the user's interactions in that genre."""
+    (0 where unrated) and the share of the user's interactions in that genre.
+
+    `popularity` (item_id, n) is each item's interaction count the taste profile reads (default: counted
+    in `interactions`). Two passes over the interactions: the genre pivot and the per-user sums, which
+    are cached; the global means (the values of users without interactions) are taken from them."""
     per_genre = (
         interactions.join(items.select(C.ITEM_ID, C.GENRES), C.ITEM_ID)
         .select(C.USER_ID, C.RATING, F.explode(C.GENRES).alias("genre"))
@@ -74,9 +98,36 @@ def user_features(
         .pivot("genre", genres)  # type: ignore[arg-type]
         .agg(F.avg(C.RATING).alias("avg"), F.count(F.lit(1)).alias("n"))
     )
-    # pivot names the columns "<genre>_avg" and "<genre>_n"; n is turned into a share of the user's history
-    totals = interactions.groupBy(C.USER_ID).agg(F.count(F.lit(1)).alias("_total"))
-    per_genre = per_genre.join(totals, C.USER_ID).select(
+    # the user's taste profile over the items they chose: how mainstream, and from which years
+    popularity = item_counts(interactions) if popularity is None else popularity
+    item_pop = popularity.select(C.ITEM_ID, F.log1p(F.col("n")).alias("_item_pop"))
+    profile = interactions.join(item_pop, C.ITEM_ID, "left").join(
+        items.select(C.ITEM_ID, C.YEAR), C.ITEM_ID, "left"
+    )
+    era = F.col(C.YEAR).cast("double")
+    stats = (
+        profile.groupBy(C.USER_ID)
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(C.RATING).alias("rating_sum"),
+            F.sum(_years(C.TIMESTAMP)).alias("when_sum"),
+            F.max(_years(C.TIMESTAMP)).alias("last"),
+            F.sum(F.coalesce(F.col("_item_pop"), F.lit(0.0))).alias("pop_sum"),
+            F.sum(era).alias("era_sum"),
+            F.count(era).alias("era_n"),
+        )
+        .cache()
+    )
+    global_mean, global_when, global_pop, global_era = _aggregate_row(
+        stats.agg(
+            F.sum("rating_sum") / F.sum("n"),
+            F.sum("when_sum") / F.sum("n"),
+            F.sum("pop_sum") / F.sum("n"),
+            F.sum("era_sum") / F.sum("era_n"),
+        )
+    )
+    per_genre = per_genre.join(stats.select(C.USER_ID, F.col("n").alias("_total")), C.USER_ID)
+    per_genre = per_genre.select(
         C.USER_ID,
         *[
             F.coalesce(F.col(f"`{g}_avg`"), F.lit(0.0))
@@ -91,27 +142,6 @@ def user_features(
             for g in genres
         ],
     )
-    # the user's taste profile over the items they chose: how mainstream, and from which years
-    item_n = interactions.groupBy(C.ITEM_ID).agg(F.log1p(F.count(F.lit(1))).alias("_item_pop"))
-    profile = interactions.join(item_n, C.ITEM_ID).join(
-        items.select(C.ITEM_ID, C.YEAR), C.ITEM_ID, "left"
-    )
-    stats = profile.groupBy(C.USER_ID).agg(
-        F.count(F.lit(1)).alias("n"),
-        F.avg(C.RATING).alias("mean"),
-        F.avg(_years(C.TIMESTAMP)).alias("when"),
-        F.max(_years(C.TIMESTAMP)).alias("last"),
-        F.avg("_item_pop").alias("pop"),
-        F.avg(F.col(C.YEAR).cast("double")).alias("era"),
-    )
-    global_mean, global_when, global_pop, global_era = _aggregate_row(
-        profile.agg(
-            F.avg(C.RATING),
-            F.avg(_years(C.TIMESTAMP)),
-            F.avg("_item_pop"),
-            F.avg(F.col(C.YEAR).cast("double")),
-        )
-    )
     has_age = C.AGE in users.columns
     has_gender = C.GENDER in users.columns
     age = F.col(C.AGE).cast("double") if has_age else F.lit(None).cast("double")
@@ -121,14 +151,18 @@ def user_features(
     out = base.join(stats, C.USER_ID, "left").join(per_genre, C.USER_ID, "left")
     return out.select(
         C.USER_ID,
-        F.coalesce(F.col("mean"), F.lit(float(global_mean or 0.0)))
+        F.coalesce(_ratio("rating_sum", "n"), F.lit(float(global_mean or 0.0)))
         .cast("double")
         .alias(C.AVG_RATING),
         F.log1p(F.coalesce(F.col("n"), F.lit(0))).cast("double").alias(C.RATING_COUNT),
-        F.coalesce(F.col("when"), F.lit(float(global_when or 0.0))).alias(C.ACTIVE_AT),
+        F.coalesce(_ratio("when_sum", "n"), F.lit(float(global_when or 0.0))).alias(C.ACTIVE_AT),
         F.coalesce(F.col("last"), F.lit(float(global_when or 0.0))).alias(C.LAST_ACTIVE_AT),
-        F.coalesce(F.col("pop"), F.lit(float(global_pop or 0.0))).alias(C.TASTE_POPULARITY),
-        F.coalesce(F.col("era"), F.lit(float(global_era or FALLBACK_YEAR))).alias(C.TASTE_YEAR),
+        F.coalesce(_ratio("pop_sum", "n"), F.lit(float(global_pop or 0.0))).alias(
+            C.TASTE_POPULARITY
+        ),
+        F.coalesce(_ratio("era_sum", "era_n"), F.lit(float(global_era or FALLBACK_YEAR))).alias(
+            C.TASTE_YEAR
+        ),
         F.coalesce(F.col("_age"), F.lit(float(mean_age))).alias(C.AGE),
         F.col("_age").isNull().cast("double").alias(C.AGE_MISSING),
         (F.col("_gender") == "M").cast("double").alias(C.GENDER_PREFIX + "m"),
