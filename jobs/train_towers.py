@@ -1,14 +1,17 @@
 """Train the user and item towers on every interaction outside the held-out slice.
 
 The softmax towers (the default) read the interactions in time order (recsys_core/model/
-softmax_training.py). For the regression and classification towers the examples (user row, item row, target) are written to the lake partition training_examples/ds=...
-chunk by chunk and read back by tf.data, so memory is bounded by the feature tables and one chunk,
+softmax_training.py); most nights they start from the blessed model and train on what is new plus a
+replay of the rest, and every `model.full_retrain_days` from scratch (recsys_core/model/warm_start.py).
+For the regression and classification towers the examples (user row, item row, target) are written
+to the lake partition training_examples/ds=... chunk by chunk and read back by tf.data, so memory is bounded by the feature tables and one chunk,
 not by the number of interactions.
 """
 
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.dataset as pads
 
@@ -21,6 +24,7 @@ from recsys_core.model.softmax_training import fit_softmax_towers
 from recsys_core.model.training import fit_towers_on
 from recsys_core.model.training_examples import example_chunks, feature_matrices
 from recsys_core.model.tuning import tune
+from recsys_core.model.warm_start import plan_training
 from recsys_core.step_runner import JobContext, main_for
 
 log = logging.getLogger(__name__)
@@ -80,13 +84,21 @@ def body(ctx: JobContext) -> dict:
     xu, xi, ucols, icols = feature_matrices(users, items)
     cfg = ctx.config.model
     tuning = None
+    plan = None
     if cfg.mode == "softmax":
         train = training_interactions(ctx)
+        plan = plan_training(ctx.models_dir, ctx.ds, cfg, ucols, icols)
+        cfg = plan.cfg
         if cfg.tune:
             cfg, tuning = tune(users, items, train, cfg)
-        model = fit_softmax_towers(users, items, train, cfg)
+        model = fit_softmax_towers(users, items, train, cfg, plan.warm)
+        model.meta["training"].update(
+            reason=plan.reason, full_retrain_ds=model.meta["training"]["full_retrain_ds"] or ctx.ds
+        )
         rows, interactions = model.meta["metrics"]["train_rows"], ctx.input_rows(C.INTERACTIONS)
-        version = model_version(ctx.ds, ctx.config, xu, xi, *(train[c] for c in train.columns))
+        parent = np.frombuffer((plan.warm.version if plan.warm else "").encode(), np.uint8)
+        columns = (train[c] for c in train.columns)
+        version = model_version(ctx.ds, ctx.config, xu, xi, parent, *columns)
         written = {}
     else:
         path, rows, interactions = write_training_examples(ctx, users, items)
@@ -111,6 +123,7 @@ def body(ctx: JobContext) -> dict:
         "training_examples": rows,
         "model_version": version,
         "model_mode": cfg.mode,
+        **({"training": model.meta["training"]} if plan else {}),
         **({"tuning": {k: tuning[k] for k in ("chosen", "gain", "seconds")}} if tuning else {}),
         "final_loss": metrics["loss"][-1],
         **{k: v for k, v in metrics.items() if k.startswith("val_") and not isinstance(v, list)},

@@ -299,6 +299,7 @@ def cmd_evaluate(a) -> int:
         cold=not a.no_cold_start,
         seeds=a.seeds,
         search=not a.no_tuning,
+        warm_start=not a.no_warm_start,
     )
     if a.plot and report.get("tradeoff"):
         report["plot"] = str(plot_tradeoff(report["tradeoff"], a.plot))
@@ -315,6 +316,13 @@ def cmd_evaluate(a) -> int:
         print(
             f"{name:<18}{m['ndcg@10']:>9.4f}{spread:>8}{m['recall@10']:>11.4f}{m['precision@10']:>9.4f}"
             f"{m['coverage']:>10.4f}{rmse:>7}{m['seconds']:>9.1f}"
+        )
+    if "warm_start" in report:
+        w = report["warm_start"]
+        print(
+            f"warm start, {w['nights']} nights from a full training: ndcg@10 {w['warm']:.4f} against "
+            f"{w['full']:.4f} for a full retrain ({w['ratio']:.3f}x), {w['warm_seconds_per_night']:.1f}s "
+            f"a night against {w['full_seconds']:.1f}s"
         )
     print(f"report: {out}")
     return 0
@@ -347,6 +355,11 @@ def add_evaluate(sub) -> None:
     )
     p.add_argument("--no-sweep", action="store_true", help="skip the retrieval-size tradeoff")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start figure")
+    p.add_argument(
+        "--no-warm-start",
+        action="store_true",
+        help="skip the simulated week of warm-started nights against a full retrain",
+    )
     p.add_argument(
         "--no-tuning",
         action="store_true",

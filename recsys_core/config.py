@@ -81,6 +81,13 @@ class ModelConfig:
     # softmax: trainings per trial of that search (seeds model.seed, model.seed + 1, ...); one
     # training's NDCG@10 moves by a few percent with the seed alone, the mean of two moves less
     tune_seeds: int = 2
+    # softmax: nightly training starts from the blessed model's weights and trains on the interactions
+    # newer than its training data plus a seeded `replay_share` of the older ones; a full retrain runs
+    # when the last one is `full_retrain_days` or more days before ds (0: every night), when there is
+    # no blessed model, and when the features or the model's settings changed (model/warm_start.py)
+    full_retrain_days: int = 7
+    replay_share: float = 0.1
+    warm_epochs: int = 1  # passes of a warm start over its new and replayed interactions
 
     def __post_init__(self) -> None:
         for name in ("user_layers", "item_layers"):
@@ -107,12 +114,18 @@ class ModelConfig:
             "history_half_life",
             "initial_temperature",
             "tune_seeds",
+            "warm_epochs",
         )
         for key in ("id_dropout", "weight_averaging"):
             if not 0 <= getattr(self, key) < 1:
                 raise ConfigError(
                     f"config model.{key}: must be in [0, 1), got {getattr(self, key)}"
                 )
+        if self.full_retrain_days < 0 or not 0 < self.replay_share <= 1:
+            raise ConfigError(
+                "config model: full_retrain_days must be >= 0 and replay_share in (0, 1], got "
+                f"{self.full_retrain_days} and {self.replay_share}"
+            )
         if self.logq_weight < 0:
             raise ConfigError(f"config model.logq_weight: must be >= 0, got {self.logq_weight}")
         if self.learning_rate <= 0 or self.l2 < 0:

@@ -1,4 +1,4 @@
-"""`recsys bench similarity | training | scale | publish`: each benchmark's options and its handler.
+"""`recsys bench similarity | training | scale | nightly | publish`: each benchmark's options and its handler.
 
 The benchmarks themselves are the modules beside this one;
 this module only turns their options into calls and writes the figures.
@@ -36,6 +36,9 @@ SCALE_DATA = "data/bench-scale/inputs"
 SCALE_WORK = "data/bench-scale/work"
 SCALE_DRIVER_MEMORY = DRIVER_MEMORY
 SCALE_TRAIN_SAMPLE = TRAIN_SAMPLE_ROWS
+# defaults of `recsys bench nightly` (its data: the same generated set as `bench scale`'s)
+NIGHTLY_WORK = "data/bench-nightly"
+NIGHTLY_NIGHTS = 2
 # defaults of `recsys bench publish`
 PUBLISH_ROWS = 1_000_000
 # row-by-row INSERT is far slower than COPY, and its rate does not depend on the row count: fewer
@@ -167,6 +170,57 @@ def add_training(bsub, out: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_bench_training)
 
 
+def cmd_bench_nightly(a) -> int:
+    from recsys_cli.bench.nightly import bench_nightly, print_nightly
+
+    report = bench_nightly(
+        Path(a.data),
+        Path(a.work),
+        a.users,
+        a.items,
+        a.interactions,
+        a.url,
+        nights=a.nights,
+        spark_master=a.spark_master,
+        driver_memory=a.driver_memory,
+        als=not a.no_als,
+    )
+    print_nightly(report)
+    _write_json(report, a.out)
+    return 0
+
+
+def add_nightly(bsub, out: argparse.ArgumentParser) -> None:
+    p = bsub.add_parser(
+        "nightly",
+        parents=[out],
+        help="the whole DAG through Airflow at scale, night after night: each task's seconds and "
+        "peak memory, and Spark ALS in the same run",
+    )
+    p.add_argument("--users", type=int, default=SCALE_USERS, help="users to generate")
+    p.add_argument("--items", type=int, default=SCALE_ITEMS, help="items to generate")
+    p.add_argument(
+        "--interactions", type=int, default=SCALE_INTERACTIONS, help="interactions to generate"
+    )
+    p.add_argument("--data", default=SCALE_DATA, help="where the generated inputs are kept")
+    p.add_argument("--work", default=NIGHTLY_WORK, help="lake, models, Airflow home and logs")
+    p.add_argument("--url", default=PUBLISH_URL, help="the warehouse the nights publish into")
+    p.add_argument(
+        "--nights",
+        type=int,
+        default=NIGHTLY_NIGHTS,
+        help="consecutive ds to run: the first trains in full, the others warm-start",
+    )
+    p.add_argument(
+        "--spark-master",
+        default="",
+        help="the Spark tasks' master, e.g. spark://host:7077 (default: the config's, local[*])",
+    )
+    p.add_argument("--driver-memory", default=SCALE_DRIVER_MEMORY, help="spark.driver_memory")
+    p.add_argument("--no-als", action="store_true", help="skip the Spark ALS reference")
+    p.set_defaults(func=cmd_bench_nightly)
+
+
 def cmd_bench_scale(a) -> int:
     from recsys_cli.bench.scale import bench_scale, print_scale
 
@@ -286,5 +340,5 @@ def add_bench(sub) -> None:
     )
     bsub = bench.add_subparsers(dest="bench", required=True)
     out = _json_out()
-    for add in (add_similarity, add_training, add_scale, add_publish):
+    for add in (add_similarity, add_training, add_scale, add_nightly, add_publish):
         add(bsub, out)

@@ -24,6 +24,7 @@ from recsys_core.evaluation.protocol import (
     rating_errors,
     temporal_split,
 )
+from recsys_core.evaluation.warm_start import simulated_week
 from recsys_core.io.inputs import read_input
 from recsys_core.model.tuning import tune
 
@@ -326,6 +327,7 @@ def evaluate(
     cold: bool = True,
     seeds: int = 1,
     search: bool = True,
+    warm_start: bool = True,
 ) -> dict:
     tables = load_tables(data_dir)
     split = make_split(tables[C.INTERACTIONS], holdout)
@@ -360,6 +362,9 @@ def evaluate(
         report["cold_start"] = cold_start(spark, tables, split, cfg)
     if sweep:
         report["tradeoff"] = tradeoff(spark, split, cfg, context)
+    if warm_start and cfg.model.mode == "softmax":
+        cat = offline.Catalogue(tables[C.USERS], tables[C.ITEMS], split.train)
+        report["warm_start"] = simulated_week(*offline.features_of(spark, cat), split, cfg.model)
     return report
 
 

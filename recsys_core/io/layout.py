@@ -40,6 +40,8 @@ BLESSED_FILE = "blessed.json"  # in the models folder: the blessed model's versi
 MODEL_FILE = "model.keras"
 MODEL_META_FILE = "meta.json"
 MODEL_VOCABULARY_FILE = "vocabulary.npz"  # softmax towers: the ids with a learned embedding
+# softmax towers: Adam's moments and step count at the end of training, where a warm start resumes
+MODEL_OPTIMIZER_FILE = "optimizer.npz"
 MODEL_EVALUATIONS = "evaluations"  # in a model's folder: ds=<ds>.json for every run that judged it
 DOCS_INDEX = (
     Path("gx") / "uncommitted" / "data_docs" / "local_site" / "index.html"

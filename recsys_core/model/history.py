@@ -26,6 +26,7 @@ class Sequences:
     item_ids: np.ndarray  # int64
     ratings: np.ndarray  # float64
     start: np.ndarray  # per row: the index of its user's first row
+    timestamps: np.ndarray  # int64
 
     def __len__(self) -> int:
         return len(self.user_ids)
@@ -48,7 +49,9 @@ class Sequences:
         )
         first = np.r_[True, users[1:] != users[:-1]] if len(users) else np.zeros(0, bool)
         start = np.maximum.accumulate(np.where(first, np.arange(len(users)), 0))
-        return cls(users, interactions[C.ITEM_ID].to_numpy(np.int64)[order], ratings, start)
+        items = interactions[C.ITEM_ID].to_numpy(np.int64)[order]
+        times = interactions[C.TIMESTAMP].to_numpy(np.int64)[order]
+        return cls(users, items, ratings, start, times)
 
     def window_rows(self, rows: np.ndarray, length: int) -> np.ndarray:
         """The row indices of the `length` interactions before each of `rows` (the row itself

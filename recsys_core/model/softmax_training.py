@@ -34,6 +34,14 @@ from recsys_core.errors import RecsysError
 from recsys_core.model.history import PAD, Sequences
 from recsys_core.model.training_examples import feature_matrices
 from recsys_core.model.two_tower import Scaler, TwoTowerModel, Vocabulary
+from recsys_core.model.warm_start import (
+    WarmStart,
+    copy_weights,
+    grown_vocabulary,
+    optimizer_state,
+    replay_rows,
+    restore_optimizer,
+)
 
 log = logging.getLogger(__name__)
 MASKED = -1e9  # the logit of another example's copy of the same target: never a negative
@@ -44,10 +52,14 @@ def fit_softmax_towers(
     item_features: pd.DataFrame,
     interactions: pd.DataFrame,
     cfg: ModelConfig,
+    warm: WarmStart | None = None,
 ) -> TwoTowerModel:
     """Fit the softmax towers on `interactions` (user_id, item_id, timestamp, rating). Interactions of
     users or items missing from the feature tables are skipped; every catalogue item can be a
-    sampled negative. A seeded `validation_share` of the examples reports a validation loss."""
+    sampled negative. A seeded `validation_share` of the examples reports a validation loss.
+    With `warm`, training starts from that model (recsys_core/model/warm_start.py): its weights,
+    scalers and temperature, on the interactions newer than its data plus a replay of older ones;
+    every interaction still gives the histories."""
     import keras
     import tensorflow as tf
 
@@ -71,6 +83,10 @@ def fit_softmax_towers(
             f"no {cfg.label} interaction of a known user and item: nothing to train on"
         )
     vocab = Vocabulary(np.unique(seq.user_ids), np.unique(seq.item_ids), cfg.history_length)
+    new_rows = len(rows)
+    if warm is not None:
+        rows, new_rows = replay_rows(rows, seq.timestamps, warm, cfg)
+        vocab = grown_vocabulary(warm, vocab.user_ids, vocab.item_ids)
     # per interaction row: its user's and item's feature rows and id indices
     u_row, i_row = np.searchsorted(user_ids, seq.user_ids), np.searchsorted(item_ids, seq.item_ids)
     u_idx, i_idx = vocab.user_index(seq.user_ids), vocab.item_index(seq.item_ids)
@@ -84,12 +100,19 @@ def fit_softmax_towers(
 
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
+    net = build_softmax_model(
+        len(ucols), len(icols), len(vocab.user_ids) + 1, len(vocab.item_ids) + 1, cfg
+    )
+    if warm is not None:
+        copy_weights(net, warm.model, vocab)
     model = TwoTowerModel(
-        keras_model=build_softmax_model(
-            len(ucols), len(icols), len(vocab.user_ids) + 1, len(vocab.item_ids) + 1, cfg
-        ),
-        user_scaler=Scaler.fit(xu, np.bincount(u_row[train_rows], minlength=len(users)) + 1),
-        item_scaler=Scaler.fit(xi, np.bincount(i_row[train_rows], minlength=len(items)) + 1),
+        keras_model=net,
+        user_scaler=warm.model.user_scaler
+        if warm
+        else Scaler.fit(xu, np.bincount(u_row[train_rows], minlength=len(users)) + 1),
+        item_scaler=warm.model.item_scaler
+        if warm
+        else Scaler.fit(xi, np.bincount(i_row[train_rows], minlength=len(items)) + 1),
         rating_min=0.0,
         rating_max=1.0,
         user_columns=ucols,
@@ -98,12 +121,12 @@ def fit_softmax_towers(
         like_threshold=cfg.like_threshold,
         vocabulary=vocab,
     )
-    net = model.keras_model
     user_tower = keras.Model(net.inputs[:3], net.get_layer("v_u").output)
     item_tower = keras.Model(net.inputs[3:], net.get_layer("v_m").output)
     ux = tf.constant(model.user_scaler.transform(xu))
     ix = tf.constant(model.item_scaler.transform(xi))
-    log_temperature = tf.Variable(np.log(cfg.initial_temperature), dtype=tf.float32)
+    start_temperature = warm.model.meta["temperature"] if warm else cfg.initial_temperature
+    log_temperature = tf.Variable(np.log(start_temperature), dtype=tf.float32)
     weights = [*net.trainable_weights, log_temperature]
     # the weights kept are an exponential moving average of the steps' weights (cfg.weight_averaging)
     optimizer = keras.optimizers.Adam(
@@ -111,6 +134,7 @@ def fit_softmax_towers(
         use_ema=cfg.weight_averaging > 0,
         ema_momentum=cfg.weight_averaging or 0.99,  # the value Keras asks for even when unused
     )
+    resumed = warm is not None and restore_optimizer(optimizer, weights, warm, vocab)
     signature = [
         tf.TensorSpec([None], tf.int32),  # user feature rows
         tf.TensorSpec([None], tf.int32),  # user id indices
@@ -159,7 +183,7 @@ def fit_softmax_towers(
             yield batch(chosen_rows[s : s + cfg.batch_size], draw)
 
     history: dict[str, list[float]] = {"loss": [], "val_loss": [], "temperature": []}
-    for epoch in range(cfg.epochs):
+    for epoch in range(cfg.warm_epochs if warm else cfg.epochs):
         order = np.random.default_rng([cfg.seed, epoch]).permutation(train_rows)
         losses = [float(train_step(*b)) for b in passes(order, cfg.seed + epoch)]
         history["loss"].append(float(np.mean(losses)))
@@ -168,6 +192,7 @@ def fit_softmax_towers(
             val = [float(validation_step(*b)) for b in passes(val_rows, cfg.seed)]
             history["val_loss"].append(float(np.mean(val)))
         log.info("epoch %d: %s", epoch + 1, {k: round(v[-1], 5) for k, v in history.items() if v})
+    model.optimizer_state = optimizer_state(optimizer)
     if cfg.weight_averaging > 0:
         optimizer.finalize_variable_values(weights)  # the averages replace the last step's weights
     metrics = {"train_rows": int(len(train_rows)), "validation_rows": int(len(val_rows)), **history}
@@ -177,6 +202,15 @@ def fit_softmax_towers(
         "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
         "metrics": metrics,
         "temperature": history["temperature"][-1],
+        "training": {
+            "kind": "warm" if warm else "full",
+            "parent": warm.version if warm else None,
+            "full_retrain_ds": warm.full_retrain_ds if warm else None,
+            # the newest interaction given: a warm start from this model trains on later ones
+            "trained_until": int(seq.timestamps.max()),
+            "new_rows": int(new_rows),
+            "optimizer_resumed": bool(resumed),
+        },
     }
     return model
 

@@ -20,6 +20,7 @@ from recsys_core.errors import RecsysError
 from recsys_core.io.layout import (
     MODEL_FILE,
     MODEL_META_FILE,
+    MODEL_OPTIMIZER_FILE,
     MODEL_VOCABULARY_FILE,
     UNIQUE_SUFFIX_CHARS,
 )
@@ -127,6 +128,8 @@ class TwoTowerModel:
     mode: str = ModelConfig.mode
     like_threshold: float = ModelConfig.like_threshold
     vocabulary: Vocabulary | None = None  # softmax mode: the towers also read ids and histories
+    # softmax mode: the optimizer's state at the end of training (recsys_core/model/warm_start.py)
+    optimizer_state: dict[str, np.ndarray] | None = None
 
     def output(self, scores: np.ndarray) -> np.ndarray:
         """v_u . v_m as the model's prediction: a rating on the original scale, or the probability of a like."""
@@ -260,6 +263,8 @@ class TwoTowerModel:
             (tmp / MODEL_META_FILE).write_text(json.dumps(meta, indent=2))
             if self.vocabulary is not None:
                 self.vocabulary.save(tmp / MODEL_VOCABULARY_FILE)
+            if self.optimizer_state is not None:
+                np.savez(tmp / MODEL_OPTIMIZER_FILE, **self.optimizer_state)  # type: ignore[arg-type]
         except BaseException:  # an error or a cancel (SIGTERM): no half-written folder is left
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -279,6 +284,11 @@ class TwoTowerModel:
 
         meta = json.loads((path / MODEL_META_FILE).read_text())
         vocabulary = path / MODEL_VOCABULARY_FILE
+        optimizer = path / MODEL_OPTIMIZER_FILE
+        state = None
+        if optimizer.exists():
+            with np.load(optimizer) as z:
+                state = {k: z[k] for k in z.files}
         return cls(
             keras_model=keras.models.load_model(path / MODEL_FILE),
             user_scaler=Scaler.from_dict(meta.pop("user_scaler")),
@@ -290,5 +300,6 @@ class TwoTowerModel:
             mode=meta.pop("mode", ModelConfig.mode),
             like_threshold=meta.pop("like_threshold", ModelConfig.like_threshold),
             vocabulary=Vocabulary.load(vocabulary) if vocabulary.exists() else None,
+            optimizer_state=state,
             meta=meta,
         )

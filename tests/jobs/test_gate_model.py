@@ -9,6 +9,7 @@ from recsys_core.datasets.generate import generate_dataset
 from recsys_core.step_runner import run_job
 
 DS = "2026-01-31"
+NEXT_DS = "2026-02-01"
 # a larger held-out slice than the default, so a small data set judges models on enough users
 GATE_SETTINGS = (
     "spark.shuffle_partitions=2",
@@ -18,14 +19,14 @@ GATE_SETTINGS = (
 pytestmark = pytest.mark.spark
 
 
-def step(name, data, work, *settings):
+def step(name, data, work, *settings, ds=DS):
     """Run one job in this process (its Spark steps on the tests' session), return its step record."""
     job = importlib.import_module(f"jobs.{name}")
-    argv = ["--ds", DS, "--data", str(data), "--work", str(work)]
+    argv = ["--ds", ds, "--data", str(data), "--work", str(work)]
     for setting in (*GATE_SETTINGS, *settings):
         argv += ["--set", setting]
     assert run_job(name, job.body, argv) == 0
-    record = json.loads((work / "lake" / "_steps" / f"ds={DS}" / f"{name}.json").read_text())
+    record = json.loads((work / "lake" / "_steps" / f"ds={ds}" / f"{name}.json").read_text())
     assert record["status"] == "success", record
     return record
 
@@ -72,6 +73,17 @@ def test_a_worse_model_is_kept_out_of_serving_and_the_reason_recorded(tmp_path, 
     assert again["model_version"] == first["model_version"]
     assert (folder / "evaluations" / f"ds={DS}.json").exists()
     assert (folder / "model.keras").stat().st_mtime_ns == saved
+    assert first["training"]["kind"] == "full" and "no blessed model" in first["training"]["reason"]
+
+    # the next night starts from the blessed model; nothing is newer than its data, so it trains on
+    # the replay of model.replay_share of the interactions
+    for name in ("validate_inputs", "build_features", "validate_features"):
+        step(name, data, work, ds=NEXT_DS)
+    nightly = step("train_towers", data, work, *good, ds=NEXT_DS)
+    training = nightly["training"]
+    assert training["kind"] == "warm" and training["parent"] == first["model_version"]
+    assert training["full_retrain_ds"] == DS and training["new_rows"] == 0
+    assert 0 < nightly["training_examples"] < 0.2 * first["training_examples"]
 
 
 def test_train_towers_with_tune_searches_first_and_records_the_choice_with_the_model(

@@ -193,3 +193,35 @@ def test_bench_publish_job_publishes_a_synthetic_night_and_prints_both_peaks(tmp
             "SELECT count(*), count(DISTINCT user_id), max(rank) FROM recommendations"
         ).fetchone()
     assert per_user == (users * 20, users, 20)
+
+
+def test_bench_nightly_adds_up_each_tasks_processes_found_by_their_command_lines():
+    """A job process named as the DAG runs it (`jobs/<task>.py`) with a child holding 200 MB: the
+    sampler counts the child's memory for that task, and nothing for a task that is not running."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from recsys_cli.bench.nightly import TaskMemory, task_of
+
+    assert task_of("python -m jobs.publish --ds 2026-01-31") == "publish"
+    assert task_of("java ... --name recsys-rank_candidates --class x") == "rank_candidates"
+    assert task_of("python /x/jobs/item_similarity.py --ds 1") == "item_similarity"
+    assert task_of("python -m jobs.publish_extra") is None and task_of("airflow scheduler") is None
+    child = (
+        "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(30)"
+    )
+    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])"
+    proc = subprocess.Popen([sys.executable, "-c", parent, "jobs/item_similarity.py"])
+    try:
+        memory = TaskMemory(root=os.getpid())
+        deadline = time.time() + 20
+        while memory.peak_mb.get("item_similarity", 0) < 200 and time.time() < deadline:
+            memory.sample()
+            time.sleep(0.2)
+    finally:
+        proc.kill()
+    assert memory.peak_mb["item_similarity"] >= 200
+    # only this test's descendants count (the machine may run other jobs)
+    assert set(memory.peak_mb) == {"item_similarity"}

@@ -1,0 +1,219 @@
+"""`recsys bench nightly`: the real DAG through Airflow on a large generated data set, night after
+night, with each task's seconds and peak memory, and the Spark ALS reference in the same run.
+
+Each night is `recsys run`'s DagRun (`airflow dags test`, the tasks as the DAG defines them: the
+jobs as subprocesses, the Spark steps through spark-submit) publishing into the warehouse given. A
+sampler walks this process's descendants every half second and adds up the resident memory of
+each task's processes (its job, spark-submit's JVM and the JVM's Python workers), found by the step
+name on their command lines or their parents'. The first night trains the towers in full (no model
+is blessed yet); the nights after it warm-start from the blessed model (model/warm_start.py), as
+a deployment's nights do between full retrains.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from jobs import TASKS
+from recsys_cli.bench.measure import KIB_PER_MB, PAGE_KB, SAMPLE_SECONDS
+from recsys_core.io import layout
+
+FIRST_DS = "2026-01-31"
+OUTSIDE = "<not a descendant>"
+
+
+def _processes() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command line, resident MB) of every process (Linux /proc)."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            rss = int(Path(f"/proc/{entry}/statm").read_text().split()[1]) * PAGE_KB / KIB_PER_MB
+        except (OSError, IndexError, ValueError):
+            continue
+        out[int(entry)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmd, rss)
+    return out
+
+
+def task_of(cmd: str) -> str | None:
+    """The DAG task a process belongs to, from its command line: `-m jobs.<task>`, `jobs/<task>.py`
+    or spark-submit's `--name recsys-<task>`."""
+    for task in TASKS:
+        if (
+            f"jobs.{task} " in f"{cmd} "
+            or f"jobs/{task}.py" in cmd
+            or f"recsys-{task} " in f"{cmd} "
+        ):
+            return task
+    return None
+
+
+class TaskMemory:
+    """Peak resident memory per task of the descendants of `root`, sampled in a thread."""
+
+    def __init__(self, root: int, every: float = SAMPLE_SECONDS):
+        self.root, self.every = root, every
+        self.peak_mb: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="task-memory")
+
+    def sample(self) -> dict[str, float]:
+        procs = _processes()
+
+        memo: dict[int, str | None] = {self.root: None}  # the root itself is no task's
+
+        def owner(pid: int) -> str | None:
+            """The task of a descendant of root (the first named process from root down), else None."""
+            chain = []
+            while pid not in memo:
+                if pid not in procs:  # the chain ended without passing root: not a descendant
+                    memo[pid] = OUTSIDE
+                    break
+                chain.append(pid)
+                pid = procs[pid][0]
+            found = memo[pid]
+            for p in reversed(chain):
+                if found != OUTSIDE:
+                    found = found or task_of(procs[p][1])
+                memo[p] = found
+            return None if found == OUTSIDE else found
+
+        totals: dict[str, float] = {}
+        for pid, (_, _, rss) in procs.items():
+            task = owner(pid)
+            if task:
+                totals[task] = totals.get(task, 0.0) + rss
+        for task, mb in totals.items():
+            self.peak_mb[task] = max(self.peak_mb.get(task, 0.0), mb)
+        return totals
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.sample()
+
+    def __enter__(self) -> TaskMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def night_ds(night: int) -> str:
+    return (date.fromisoformat(FIRST_DS) + timedelta(days=night)).isoformat()
+
+
+def run_night(ds: str, work: Path, home: Path, deployment: dict[str, str]) -> dict:
+    """One DagRun; per task: seconds (the job's own), peak memory, rows out; and the run's wall time."""
+    from recsys_cli.airflow_run import run_dag
+
+    start = time.perf_counter()
+    with TaskMemory(os.getpid()) as memory:
+        code = run_dag(ds, {}, work, home, deployment)
+    wall = time.perf_counter() - start
+    tasks = {}
+    for task in TASKS:
+        path = layout.WorkDir(work).step_record(ds, task)
+        record = json.loads(path.read_text()) if path.exists() else {}
+        tasks[task] = {
+            "status": record.get("status", "not run"),
+            "seconds": record.get("seconds"),
+            "peak_rss_mb": round(memory.peak_mb.get(task, 0.0), 1),
+            "rows_out": record.get("rows_out"),
+            **({"training": record["training"]} if "training" in record else {}),
+        }
+    return {"ds": ds, "returncode": code, "wall_seconds": round(wall, 1), "tasks": tasks}
+
+
+def bench_nightly(
+    data: Path,
+    work: Path,
+    users: int,
+    items: int,
+    interactions: int,
+    warehouse_url: str,
+    nights: int = 2,
+    spark_master: str = "",
+    driver_memory: str = "",
+    als: bool = True,
+) -> dict:
+    """Generate (or reuse) the data, run `nights` consecutive DagRuns, then the ALS reference."""
+    import sys
+
+    from recsys_cli.bench.measure import measured
+    from recsys_cli.bench.scale import DATA_SEED, DRIVER_MEMORY, prepare
+
+    work.mkdir(parents=True, exist_ok=True)
+    driver_memory = driver_memory or DRIVER_MEMORY
+    settings = [f"spark.driver_memory={driver_memory}"]
+    if spark_master:
+        settings.append(f"spark.master={spark_master}")
+    deployment = {
+        "RECSYS_DATA_DIR": str(data),
+        "RECSYS_WORK_DIR": str(work),
+        "RECSYS_WAREHOUSE_URL": warehouse_url,
+        "RECSYS_CONFIG": "",  # the defaults, as the code ships them
+        "RECSYS_DEPLOYMENT_SETTINGS": "\n".join(settings),
+    }
+    report: dict = {
+        "sizes": prepare(data, users, items, interactions, DATA_SEED),
+        "spark_master": spark_master or "local[*]",
+        "nights": [],
+    }
+    saved = work / "nightly-report.json"
+    for night in range(nights):
+        ds = night_ds(night)
+        print(f"night {night + 1} of {nights}: ds={ds}", flush=True)
+        result = run_night(ds, work, work / "airflow", deployment)
+        report["nights"].append(result)
+        saved.write_text(json.dumps(report, indent=2))
+        if result["returncode"] != 0:
+            raise RuntimeError(f"bench nightly: the DagRun of {ds} failed; see {saved}")
+    if als:
+        print("ALS reference ...", flush=True)
+        cmd = [sys.executable, "-m", "recsys_cli.bench.scale", "als", "--data", str(data)]
+        cmd += ["--work", str(work), "--driver-memory", driver_memory]
+        report["als_reference"] = measured(cmd, work / "als_reference.log")
+        saved.write_text(json.dumps(report, indent=2))
+    return report
+
+
+SERVING = ("retrieve_candidates", "rank_candidates")
+
+
+def print_nightly(report: dict) -> None:
+    from recsys_core import columns as C
+
+    counts = report["sizes"]["counts"]
+    print(
+        f"{counts[C.USERS]:,} users, {counts[C.ITEMS]:,} items, {counts[C.INTERACTIONS]:,} "
+        f"interactions; Spark master {report['spark_master']}"
+    )
+    for night in report["nights"]:
+        print(f"\nds={night['ds']}: the whole DagRun {night['wall_seconds']:.0f}s wall")
+        print(f"{'task':<22}{'status':>9}{'seconds':>9}{'peak RSS MB':>13}  rows out")
+        for task, t in night["tasks"].items():
+            seconds = f"{t['seconds']:.1f}" if t["seconds"] is not None else "-"
+            rows = t.get("rows_out") or ""
+            if "training" in t:
+                rows = f"{t['training']['kind']} training, {t['training']['new_rows']:,} new rows"
+            print(f"{task:<22}{t['status']:>9}{seconds:>9}{t['peak_rss_mb']:>13,.0f}  {rows}")
+        peak = max(t["peak_rss_mb"] for t in night["tasks"].values())
+        serving = sum(night["tasks"][s]["seconds"] or 0 for s in SERVING)
+        print(f"peak memory of any task: {peak:,.0f} MB; retrieval + ranking {serving:.1f}s")
+        if "als_reference" in report:
+            als = report["als_reference"]["seconds"]
+            print(
+                f"ALS reference (fit + recommendForAllUsers): {als:.1f}s, peak "
+                f"{report['als_reference']['peak_rss_mb']:,.0f} MB: retrieval + ranking "
+                f"{als / max(serving, 1e-9):.2f}x faster"
+            )
