@@ -55,6 +55,23 @@ def _json_out() -> argparse.ArgumentParser:
     return p
 
 
+def _generated_data() -> argparse.ArgumentParser:
+    """The sizes of the generated data set and its folder, which `scale` and `nightly` share."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--users", type=int, default=SCALE_USERS, help="users of the generated data set")
+    p.add_argument("--items", type=int, default=SCALE_ITEMS, help="items of the generated data set")
+    p.add_argument(
+        "--interactions",
+        type=int,
+        default=SCALE_INTERACTIONS,
+        help="interactions of the generated data set",
+    )
+    p.add_argument(
+        "--data", default=SCALE_DATA, help="its folder: generated once, reused for the same sizes"
+    )
+    return p
+
+
 def _write_json(report: dict, out: str | None) -> None:
     if out:
         Path(out).write_text(json.dumps(report, indent=2))
@@ -193,16 +210,10 @@ def cmd_bench_nightly(a) -> int:
 def add_nightly(bsub, out: argparse.ArgumentParser) -> None:
     p = bsub.add_parser(
         "nightly",
-        parents=[out],
+        parents=[out, _generated_data()],
         help="the whole DAG through Airflow at scale, night after night: each task's seconds and "
         "peak memory, and Spark ALS in the same run",
     )
-    p.add_argument("--users", type=int, default=SCALE_USERS, help="users to generate")
-    p.add_argument("--items", type=int, default=SCALE_ITEMS, help="items to generate")
-    p.add_argument(
-        "--interactions", type=int, default=SCALE_INTERACTIONS, help="interactions to generate"
-    )
-    p.add_argument("--data", default=SCALE_DATA, help="where the generated inputs are kept")
     p.add_argument("--work", default=NIGHTLY_WORK, help="lake, models, Airflow home and logs")
     p.add_argument("--url", default=PUBLISH_URL, help="the warehouse the nights publish into")
     p.add_argument(
@@ -243,19 +254,8 @@ def cmd_bench_scale(a) -> int:
 def add_scale(bsub, out: argparse.ArgumentParser) -> None:
     p = bsub.add_parser(
         "scale",
-        parents=[out],
+        parents=[out, _generated_data()],
         help="features, similarity, retrieval, ranking at scale vs Spark ALS",
-    )
-    p.add_argument("--users", type=int, default=SCALE_USERS, help="users of the generated data set")
-    p.add_argument("--items", type=int, default=SCALE_ITEMS, help="items of the generated data set")
-    p.add_argument(
-        "--interactions",
-        type=int,
-        default=SCALE_INTERACTIONS,
-        help="interactions of the generated data set",
-    )
-    p.add_argument(
-        "--data", default=SCALE_DATA, help="its folder: generated once, reused for the same sizes"
     )
     p.add_argument("--work", default=SCALE_WORK, help="lake, models and logs of the stages")
     p.add_argument(

@@ -363,9 +363,15 @@ def evaluate(
     if sweep:
         report["tradeoff"] = tradeoff(spark, split, cfg, context)
     if warm_start and cfg.model.mode == "softmax":
-        cat = offline.Catalogue(tables[C.USERS], tables[C.ITEMS], split.train)
-        report["warm_start"] = simulated_week(*offline.features_of(spark, cat), split, cfg.model)
+        report["warm_start"] = warm_start_week(spark, tables, split, cfg.model)
     return report
+
+
+def warm_start_week(spark, tables: dict, split: Split, model_cfg) -> dict:
+    """A simulated week of warm-started nights against a full retrain, on the split's training
+    features (recsys_core/evaluation/warm_start.py)."""
+    cat = offline.Catalogue(tables[C.USERS], tables[C.ITEMS], split.train)
+    return simulated_week(*offline.features_of(spark, cat), split, model_cfg)
 
 
 def plot_tradeoff(rows: list[dict], path: str | Path) -> Path:

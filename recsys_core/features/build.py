@@ -33,6 +33,15 @@ def genre_vocabulary(items: DataFrame) -> list[str]:
     return sorted(r["g"] for r in rows if r["g"])
 
 
+def _activity() -> list[F.Column]:
+    """Per group: its interactions (n), and the sums of their ratings and of their times in years."""
+    return [
+        F.count(F.lit(1)).alias("n"),
+        F.sum(C.RATING).alias("rating_sum"),
+        F.sum(_years(C.TIMESTAMP)).alias("when_sum"),
+    ]
+
+
 def item_counts(interactions: DataFrame) -> DataFrame:
     """item_id, n: each item's interactions (its popularity)."""
     return interactions.groupBy(C.ITEM_ID).agg(F.count(F.lit(1)).alias("n"))
@@ -47,15 +56,7 @@ def item_features(items: DataFrame, interactions: DataFrame, genres: list[str]) 
     """item_id, year (missing -> catalogue mean, flagged), avg rating, log rating count, genre one-hot.
     One pass over the interactions: the per-item sums are cached and the global means (the values of
     items nobody rated) are taken from them."""
-    stats = (
-        interactions.groupBy(C.ITEM_ID)
-        .agg(
-            F.count(F.lit(1)).alias("n"),
-            F.sum(C.RATING).alias("rating_sum"),
-            F.sum(_years(C.TIMESTAMP)).alias("when_sum"),
-        )
-        .cache()
-    )
+    stats = interactions.groupBy(C.ITEM_ID).agg(*_activity()).cache()
     global_mean, global_when = _aggregate_row(
         stats.agg(F.sum("rating_sum") / F.sum("n"), F.sum("when_sum") / F.sum("n"))
     )
@@ -108,9 +109,7 @@ def user_features(
     stats = (
         profile.groupBy(C.USER_ID)
         .agg(
-            F.count(F.lit(1)).alias("n"),
-            F.sum(C.RATING).alias("rating_sum"),
-            F.sum(_years(C.TIMESTAMP)).alias("when_sum"),
+            *_activity(),
             F.max(_years(C.TIMESTAMP)).alias("last"),
             F.sum(F.coalesce(F.col("_item_pop"), F.lit(0.0))).alias("pop_sum"),
             F.sum(era).alias("era_sum"),

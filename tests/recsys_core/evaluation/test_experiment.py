@@ -591,7 +591,7 @@ def evaluate_parts(monkeypatch):
         "load_tables",
         lambda data_dir: {C.USERS: USERS, C.ITEMS: ITEMS, C.INTERACTIONS: interactions},
     )
-    calls: dict[str, list] = {"compare": [], "tuned": [], "cold": [], "tradeoff": []}
+    calls: dict[str, list] = {"compare": [], "tuned": [], "cold": [], "tradeoff": [], "warm": []}
     monkeypatch.setattr(
         experiment,
         "compare_systems",
@@ -616,6 +616,11 @@ def evaluate_parts(monkeypatch):
         "tradeoff",
         lambda spark, split, cfg, context: calls["tradeoff"].append(cfg) or [{"row": 1}],
     )
+    monkeypatch.setattr(
+        experiment,
+        "warm_start_week",
+        lambda spark, tables, split, model_cfg: calls["warm"].append(model_cfg) or {"ratio": 1.0},
+    )
     return calls
 
 
@@ -634,8 +639,10 @@ def test_evaluate_reports_protocol_data_counts_config_and_only_the_requested_par
         sweep=False,
         cold=True,
         search=False,
+        warm_start=False,
     )
     assert evaluate_parts["tuned"] == []  # search=False: no tuning, even in softmax mode
+    assert evaluate_parts["warm"] == []  # warm_start=False
     assert set(report) == {"protocol", "data", "config", "systems", "cold_start"}
     assert report["protocol"]["holdout"] == "validation" and report["protocol"]["k"] == 10
     assert report["protocol"]["test_share"] == 0.2
@@ -675,6 +682,7 @@ def test_evaluate_with_search_tunes_the_softmax_towers_first_and_uses_and_report
     # every part runs with the winner, and the report shows it and the search
     assert compared_cfg is TUNED_CONFIG
     assert evaluate_parts["cold"] == [TUNED_CONFIG] and evaluate_parts["tradeoff"] == [TUNED_CONFIG]
+    assert evaluate_parts["warm"] == [TUNED_CONFIG.model] and report["warm_start"] == {"ratio": 1.0}
     assert report["config"] == TUNED_CONFIG.to_dict()
     assert report["tuning"] == TUNING_RECORD
     assert set(report) == {
@@ -685,6 +693,7 @@ def test_evaluate_with_search_tunes_the_softmax_towers_first_and_uses_and_report
         "tuning",
         "cold_start",
         "tradeoff",
+        "warm_start",
     }
 
 
@@ -693,6 +702,7 @@ def test_evaluate_with_search_does_not_tune_the_other_model_functions(evaluate_p
     cfg = Config(model=ModelConfig(mode=mode))
     report = experiment.evaluate(None, "/data", cfg, baselines=False, sweep=False, cold=False)
     assert evaluate_parts["tuned"] == [] and "tuning" not in report
+    assert evaluate_parts["warm"] == [] and "warm_start" not in report  # softmax towers only
     assert evaluate_parts["compare"][0][1] is cfg and report["config"] == cfg.to_dict()
 
 
