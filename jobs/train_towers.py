@@ -4,8 +4,8 @@ The softmax towers (the default) read the interactions in time order (recsys_cor
 softmax_training.py); most nights they start from the blessed model and train on what is new plus a
 replay of the rest, and every `model.full_retrain_days` from scratch (recsys_core/model/warm_start.py).
 For the regression and classification towers the examples (user row, item row, target) are written
-to the lake partition training_examples/ds=... chunk by chunk and read back by tf.data, so memory is bounded by the feature tables and one chunk,
-not by the number of interactions.
+to the lake partition training_examples/ds=... chunk by chunk and read back by tf.data, so memory is
+bounded by the feature tables and one chunk, not by the number of interactions.
 """
 
 import logging

@@ -35,6 +35,7 @@ FREE_SETTINGS = frozenset(
         "tune_seeds",
         "full_retrain_days",
         "replay_share",
+        "warm_epochs",
         "validation_share",
     }
 )

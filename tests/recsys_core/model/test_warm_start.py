@@ -60,7 +60,7 @@ def test_a_compatible_blessed_model_of_an_earlier_ds_is_warm_started(blessed):
     assert plan.warm.full_retrain_ds == BLESSED_DS
     # what may change from night to night without a full retrain
     assert plan_training(
-        models, DS, dataclasses.replace(CFG, epochs=1, seed=9), *columns(model)
+        models, DS, dataclasses.replace(CFG, epochs=1, seed=9, warm_epochs=2), *columns(model)
     ).warm
 
 
