@@ -201,6 +201,7 @@ def cmd_bench_nightly(a) -> int:
         spark_master=a.spark_master,
         driver_memory=a.driver_memory,
         als=not a.no_als,
+        first_night=tuple(a.first_night_set),
     )
     print_nightly(report)
     _write_json(report, a.out)
@@ -228,6 +229,14 @@ def add_nightly(bsub, out: argparse.ArgumentParser) -> None:
         help="the Spark tasks' master, e.g. spark://host:7077 (default: the config's, local[*])",
     )
     p.add_argument("--driver-memory", default=SCALE_DRIVER_MEMORY, help="spark.driver_memory")
+    p.add_argument(
+        "--first-night-set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a setting of the first night only, repeatable; it trains in full so that the later "
+        "nights can warm-start, e.g. model.epochs=1 to reach them sooner (default: none)",
+    )
     p.add_argument("--no-als", action="store_true", help="skip the Spark ALS reference")
     p.set_defaults(func=cmd_bench_nightly)
 

@@ -100,12 +100,15 @@ def write_softmax_data(folder: Path, users: int, items: int, interactions: int, 
     item_frame = pd.DataFrame(
         {C.ITEM_ID: np.arange(items), **features("i_", item_taste, ITEM_FEATURES)}
     )
-    # each interaction: a uniform user, then an item of the user's group, the first of the group
-    # the most popular (a group without items takes any item)
+    # each interaction: a user (every user once while there are interactions for it, as in a
+    # pipeline's data, where every user in the model's vocabulary has interacted; then uniform), then
+    # an item of the user's group, the first of the group the most popular (a group without items
+    # takes any item)
     by_taste = np.argsort(item_taste, kind="stable")
     counts = np.bincount(item_taste, minlength=TASTES)
     offsets = np.r_[0, np.cumsum(counts)[:-1]]
-    who = rng.integers(0, users, interactions)
+    first = rng.permutation(users)[: min(users, interactions)]
+    who = np.concatenate([first, rng.integers(0, users, interactions - len(first))])
     group = user_taste[who]
     size = np.where(counts[group] > 0, counts[group], items)
     start = np.where(counts[group] > 0, offsets[group], 0)

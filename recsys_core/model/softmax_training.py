@@ -32,13 +32,13 @@ from recsys_core import columns as C
 from recsys_core.config import ModelConfig
 from recsys_core.errors import RecsysError
 from recsys_core.model.history import PAD, Sequences
+from recsys_core.model.tower_optimizer import TowerOptimizer
 from recsys_core.model.training_examples import feature_matrices
 from recsys_core.model.two_tower import Scaler, TwoTowerModel, Vocabulary
 from recsys_core.model.warm_start import (
     WarmStart,
     copy_weights,
     grown_vocabulary,
-    optimizer_state,
     replay_rows,
     restore_optimizer,
 )
@@ -129,12 +129,8 @@ def fit_softmax_towers(
     log_temperature = tf.Variable(np.log(start_temperature), dtype=tf.float32)
     weights = [*net.trainable_weights, log_temperature]
     # the weights kept are an exponential moving average of the steps' weights (cfg.weight_averaging)
-    optimizer = keras.optimizers.Adam(
-        learning_rate=cfg.learning_rate,
-        use_ema=cfg.weight_averaging > 0,
-        ema_momentum=cfg.weight_averaging or 0.99,  # the value Keras asks for even when unused
-    )
-    resumed = warm is not None and restore_optimizer(optimizer, weights, warm, vocab)
+    optimizer = TowerOptimizer(weights, cfg)
+    resumed = warm is not None and restore_optimizer(optimizer, warm, vocab)
     signature = [
         tf.TensorSpec([None], tf.int32),  # user feature rows
         tf.TensorSpec([None], tf.int32),  # user id indices
@@ -158,7 +154,7 @@ def fit_softmax_towers(
         with tf.GradientTape() as tape:
             loss = batch_loss(u_rows, u_index, hist, c_rows, c_index, log_expected, True)
             total = loss + tf.add_n([tf.constant(0.0), *net.losses])
-        optimizer.apply_gradients(zip(tape.gradient(total, weights), weights, strict=True))
+        optimizer.apply(tape.gradient(total, weights))
         return loss
 
     def batch(chosen: np.ndarray, draw: np.random.Generator) -> list:
@@ -192,9 +188,8 @@ def fit_softmax_towers(
             val = [float(validation_step(*b)) for b in passes(val_rows, cfg.seed)]
             history["val_loss"].append(float(np.mean(val)))
         log.info("epoch %d: %s", epoch + 1, {k: round(v[-1], 5) for k, v in history.items() if v})
-    model.optimizer_state = optimizer_state(optimizer)
-    if cfg.weight_averaging > 0:
-        optimizer.finalize_variable_values(weights)  # the averages replace the last step's weights
+    model.optimizer_state = optimizer.state()
+    optimizer.finalize()  # with weight averaging, the averages replace the last step's weights
     metrics = {"train_rows": int(len(train_rows)), "validation_rows": int(len(val_rows)), **history}
     if not len(val_rows):
         metrics.pop("val_loss")

@@ -183,39 +183,30 @@ def _moved_rows(
     return out
 
 
-def optimizer_state(optimizer) -> dict[str, np.ndarray]:
-    """Adam's step count and per-weight moments (in the order of the weights it trained)."""
-    state = {"iterations": np.asarray(int(optimizer.iterations.numpy()))}
-    for i, (m, v) in enumerate(zip(optimizer._momentums, optimizer._velocities, strict=True)):
-        state[f"m{i}"], state[f"v{i}"] = m.numpy(), v.numpy()
-    return state
+def restore_optimizer(optimizer, warm: WarmStart, vocab: Vocabulary) -> bool:
+    """Resume the blessed model's Adam (a TowerOptimizer) where its training ended: its step count
+    and moments (an id table's rows moved to the grown vocabulary, zero for new ids), the weight
+    averages starting at the weights. Without this, Adam's first steps from fresh moments move every
+    weight by about the learning rate, whatever its gradient's noise: a few such steps undo much of
+    what the blessed model learned. False (nothing restored) for a model saved without its optimizer."""
+    from recsys_core.model.tower_optimizer import layer_of
 
-
-def restore_optimizer(optimizer, weights: list, warm: WarmStart, vocab: Vocabulary) -> bool:
-    """Resume the blessed model's Adam where its training ended: its step count and moments (an id
-    table's rows moved to the grown vocabulary, zero for new ids), the weight averages starting at the
-    weights. Without this, Adam's first steps from fresh moments move every weight by about the
-    learning rate, whatever its gradient's noise: a few such steps undo much of what the blessed model
-    learned. False (nothing restored) for a model saved without its optimizer."""
     state = warm.model.optimizer_state
     old = warm.model.vocabulary
-    if state is None or old is None or f"m{len(weights) - 1}" not in state:
+    if state is None or old is None or f"m{len(optimizer.weights) - 1}" not in state:
         return False
-    optimizer.build(weights)
     tables = {
         "user_ids": (old.user_ids, vocab.user_index),
         "item_ids": (old.item_ids, vocab.item_index),
     }
-    for i, weight in enumerate(weights):
-        layer = str(getattr(weight, "path", "")).split("/")[0]
-        for moments, key in ((optimizer._momentums, f"m{i}"), (optimizer._velocities, f"v{i}")):
-            value = state[key]
-            if layer in tables:
-                ids, index_of = tables[layer]
-                shape = tuple(moments[i].shape)
-                value = _moved_rows(value, shape, index_of(ids), np.zeros(shape, value.dtype))
-            moments[i].assign(value)
-        if optimizer.use_ema:
-            optimizer._model_variables_moving_average[i].assign(weight)
-    optimizer.iterations.assign(int(state["iterations"]))
+
+    def moved(i: int, value: np.ndarray) -> np.ndarray:
+        weight = optimizer.weights[i]
+        if layer_of(weight) not in tables:
+            return value
+        ids, index_of = tables[layer_of(weight)]
+        shape = tuple(weight.shape)
+        return _moved_rows(value, shape, index_of(ids), np.zeros(shape, value.dtype))
+
+    optimizer.restore(state, moved)
     return True
