@@ -214,7 +214,13 @@ def print_nightly(report: dict) -> None:
             seconds = f"{t['seconds']:.1f}" if t["seconds"] is not None else "-"
             rows = ", ".join(f"{k}={v:,}" for k, v in (t.get("rows_out") or {}).items())
             if "training" in t:
-                rows = f"{t['training']['kind']} training, {t['training']['new_rows']:,} new rows"
+                training = t["training"]
+                rows = f"{training['kind']} training, {training['new_rows']:,} new rows"
+                if "examples_per_second" in training:
+                    rows += (
+                        f", {training['examples']:,} examples at "
+                        f"{training['examples_per_second']:,.0f}/s"
+                    )
             print(f"{task:<22}{t['status']:>9}{seconds:>9}{t['peak_rss_mb']:>13,.0f}  {rows}")
         peak = max(t["peak_rss_mb"] for t in night["tasks"].values())
         serving = sum(night["tasks"][s]["seconds"] or 0 for s in SERVING)

@@ -24,6 +24,7 @@ matrices; a batch's histories are gathered when the batch is drawn.
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 import pandas as pd
@@ -179,9 +180,12 @@ def fit_softmax_towers(
             yield batch(chosen_rows[s : s + cfg.batch_size], draw)
 
     history: dict[str, list[float]] = {"loss": [], "val_loss": [], "temperature": []}
+    trained, train_seconds = 0, 0.0  # the training passes' examples and time (not validation's)
     for epoch in range(cfg.warm_epochs if warm else cfg.epochs):
         order = np.random.default_rng([cfg.seed, epoch]).permutation(train_rows)
+        start = time.perf_counter()
         losses = [float(train_step(*b)) for b in passes(order, cfg.seed + epoch)]
+        trained, train_seconds = trained + len(order), train_seconds + time.perf_counter() - start
         history["loss"].append(float(np.mean(losses)))
         history["temperature"].append(float(np.exp(log_temperature.numpy())))
         if len(val_rows):
@@ -205,6 +209,8 @@ def fit_softmax_towers(
             "trained_until": int(seq.timestamps.max()),
             "new_rows": int(new_rows),
             "optimizer_resumed": bool(resumed),
+            "examples": int(trained),
+            "examples_per_second": round(trained / max(train_seconds, 1e-9), 1),
         },
     }
     return model

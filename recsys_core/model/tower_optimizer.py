@@ -69,9 +69,8 @@ class RowAdam:
         b1, b2 = self.beta_1, self.beta_2
         t = tf.cast(step + 1, tf.float32)
         alpha = self.lr * tf.sqrt(1 - b2**t) / (1 - b1**t)
-        momentum = tf.where(
-            step > 0, self.ema, 0.0
-        )  # Keras: the first step's average is the weight
+        # Keras: the first step's average is the weight
+        momentum = tf.where(step > 0, self.ema, 0.0)
         for i, (table, grad) in enumerate(zip(self.tables, grads, strict=True)):
             if not isinstance(grad, tf.IndexedSlices):  # a dense gradient: every row touched
                 grad = tf.IndexedSlices(grad, tf.range(tf.shape(grad)[0]))

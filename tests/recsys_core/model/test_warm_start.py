@@ -143,6 +143,12 @@ def test_a_warm_start_trains_on_the_new_interactions_and_a_seeded_replay_of_the_
     assert training["new_rows"] == new and training["trained_until"] == inter[C.TIMESTAMP].max()
     older = len(inter) - new
     assert new + 0.1 * older < out.meta["metrics"]["train_rows"] < new + 0.4 * older
+    # the throughput counts the warm passes' examples: one Adam step per batch of them
+    train_rows = out.meta["metrics"]["train_rows"]
+    assert training["examples"] == train_rows * cfg.warm_epochs
+    steps = int(out.optimizer_state["iterations"]) - int(model.optimizer_state["iterations"])
+    assert steps == cfg.warm_epochs * -(-train_rows // cfg.batch_size)
+    assert training["examples_per_second"] > 0
     # the blessed model's scalers are kept: the towers' first layers read the inputs they learned on
     assert out.user_scaler == model.user_scaler and out.item_scaler == model.item_scaler
     again = fit_softmax_towers(users, items, inter, cfg, warm)
