@@ -22,7 +22,7 @@ from recsys_core.model.input_pipeline import ParquetExamples, write_examples
 from recsys_core.model.registry import model_version, write_candidate
 from recsys_core.model.softmax_training import fit_softmax_towers
 from recsys_core.model.training import fit_towers_on
-from recsys_core.model.training_examples import example_chunks, feature_matrices
+from recsys_core.model.training_examples import example_chunks, feature_matrices, without_pairs
 from recsys_core.model.tuning import tune
 from recsys_core.model.warm_start import plan_training
 from recsys_core.step_runner import JobContext, main_for
@@ -75,8 +75,7 @@ def training_interactions(ctx: JobContext) -> pd.DataFrame:
     columns = [C.USER_ID, C.ITEM_ID, C.RATING, C.TIMESTAMP]
     interactions = ctx.read_input(C.INTERACTIONS, columns).to_pandas()
     held = ctx.lake.read_table(L.HOLDOUT, ctx.ds, [C.USER_ID, C.ITEM_ID]).to_pandas()
-    marked = interactions.merge(held.drop_duplicates(), how="left", indicator=True)
-    return marked.loc[marked["_merge"] == "left_only", columns].reset_index(drop=True)
+    return without_pairs(interactions, held)
 
 
 def body(ctx: JobContext) -> dict:

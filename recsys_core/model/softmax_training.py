@@ -74,7 +74,7 @@ def fit_softmax_towers(
             raise RecsysError(f"{name} training data contains NaN or infinite values")
     user_ids, item_ids = users[C.USER_ID].to_numpy(np.int64), items[C.ITEM_ID].to_numpy(np.int64)
     known = interactions[C.USER_ID].isin(user_ids) & interactions[C.ITEM_ID].isin(item_ids)
-    seq = Sequences.of(interactions[known])
+    seq = Sequences.of(interactions if known.all() else interactions[known])
     positive = (
         seq.ratings >= cfg.like_threshold if cfg.label == "liked" else np.ones(len(seq), bool)
     )

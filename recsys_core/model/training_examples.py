@@ -18,7 +18,36 @@ from recsys_core import columns as C
 from recsys_core.config import ModelConfig
 from recsys_core.errors import RecsysError
 from recsys_core.features.names import feature_columns
-from recsys_core.io.sorted_keys import member, positions
+from recsys_core.io.sorted_keys import distinct, member, positions
+
+PAIR_CHUNK_ROWS = 2_000_000
+
+
+def without_pairs(interactions: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The interactions whose (user_id, item_id) is not one of `pairs`' (every interaction of such a
+    pair goes, as a left anti-join drops it), in their order. Binary searches over the pairs'
+    distinct users and items, PAIR_CHUNK_ROWS interactions at a time: a mask and the copy kept are
+    what it adds to its input, where a pandas merge of 50,000,000 interactions added 6 GB."""
+    users = distinct(pairs[C.USER_ID].to_numpy(np.int64))
+    items = distinct(pairs[C.ITEM_ID].to_numpy(np.int64))
+
+    def keys(frame: pd.DataFrame) -> np.ndarray:
+        """A pair's key: its user's place among `users` times len(items) plus its item's; -1 when
+        either is not among them."""
+        u = positions(users, frame[C.USER_ID].to_numpy(np.int64))
+        i = positions(items, frame[C.ITEM_ID].to_numpy(np.int64))
+        return np.where((u >= 0) & (i >= 0), u * len(items) + i, -1)
+
+    held = distinct(keys(pairs))
+    drop = np.zeros(len(interactions), bool)
+    for start in range(0, len(interactions), PAIR_CHUNK_ROWS):  # bounded temporaries
+        found = keys(interactions.iloc[start : start + PAIR_CHUNK_ROWS])
+        drop[start : start + len(found)] = (found >= 0) & member(found, held)
+    if not drop.any():
+        return interactions
+    kept = interactions[~drop]
+    kept.index = pd.RangeIndex(len(kept))  # not reset_index, which copies the frame once more
+    return kept
 
 
 def training_examples(

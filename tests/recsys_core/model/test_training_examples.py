@@ -121,3 +121,29 @@ def test_users_and_items_that_never_interacted_get_embeddings_from_their_feature
     catalogue = items.drop(columns=C.ITEM_ID)
     p_new_user = model.predict(pd.concat([new_user] * n_items, ignore_index=True), catalogue)
     assert p_new_user[item_genre == 0].mean() > p_new_user[item_genre == 1].mean() + 0.3
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_without_pairs_is_the_left_anti_join_on_user_and_item(seed):
+    """Every interaction of a held (user, item) pair goes, repeats of the pair included; a held user's
+    other items and a held item's other users stay; the order is kept."""
+    from recsys_core.model.training_examples import without_pairs
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    interactions = pd.DataFrame(
+        {
+            C.USER_ID: rng.integers(1, 30, n) * 1_000_003,  # ids far apart: keys are by place
+            C.ITEM_ID: rng.integers(1, 25, n),
+            C.RATING: rng.integers(1, 6, n).astype(np.float32),
+            C.TIMESTAMP: rng.integers(0, 10**9, n),
+        }
+    )
+    held = interactions.sample(40, random_state=seed)[[C.USER_ID, C.ITEM_ID]]
+    held = pd.concat([held, held.head(3), pd.DataFrame({C.USER_ID: [7], C.ITEM_ID: [999]})])
+    marked = interactions.merge(held.drop_duplicates(), how="left", indicator=True)
+    expected = marked.loc[marked["_merge"] == "left_only", list(interactions.columns)]
+    out = without_pairs(interactions, held)
+    pd.testing.assert_frame_equal(out, expected.reset_index(drop=True))
+    assert len(out) < n - 40  # repeats of held pairs went too
+    assert without_pairs(interactions, held.iloc[:0]) is interactions  # nothing held: no copy
