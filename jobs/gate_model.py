@@ -13,6 +13,7 @@ from recsys_core.io import layout as L
 from recsys_core.io.lake import write_json_atomically
 from recsys_core.model.gate import METRIC, Slice, decide, slice_metrics
 from recsys_core.model.registry import bless_model, read_blessed, read_candidate, write_serving
+from recsys_core.model.training_examples import without_pairs
 from recsys_core.model.two_tower import TwoTowerModel
 from recsys_core.step_runner import JobContext, main_for
 
@@ -32,10 +33,7 @@ def seen_in_training(ctx: JobContext, held: pd.DataFrame) -> pd.DataFrame:
     inter = pads.dataset(ctx.input_path(C.INTERACTIONS)).to_table(
         columns=[C.USER_ID, C.ITEM_ID, C.TIMESTAMP], filter=users
     )
-    marked = inter.to_pandas().merge(held[[C.USER_ID, C.ITEM_ID]], how="left", indicator=True)
-    return marked.loc[
-        marked["_merge"] == "left_only", [C.USER_ID, C.ITEM_ID, C.TIMESTAMP]
-    ].reset_index(drop=True)
+    return without_pairs(inter.to_pandas(), held)
 
 
 def body(ctx: JobContext) -> dict:

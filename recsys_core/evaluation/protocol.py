@@ -55,6 +55,27 @@ def temporal_split(interactions: pd.DataFrame, test_share: float = TEST_SHARE) -
     return Split(df[~is_test].reset_index(drop=True), df[is_test].reset_index(drop=True))
 
 
+def top_k_positions(scores: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the positions of the k largest scores, best first, equal scores by lower position:
+    `np.argsort(-scores, axis=1, kind="stable")[:, :k]`, by a partition (linear in the row) and a
+    sort of the few candidates per row. A full sort of 100,000 items for each of the gate's 100,000
+    users took most of a quarter of an hour; the partition takes seconds."""
+    n_rows, n = scores.shape
+    if k >= n:
+        return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(scores, part, axis=1).min(axis=1)  # each row's k-th best score
+    # every score at least the k-th best (more than k on ties), by row, score down, position up
+    rows, cols = np.nonzero(scores >= kth[:, None])
+    order = np.lexsort((cols, -scores[rows, cols], rows))
+    rows, cols = rows[order], cols[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, np.arange(n_rows))[rows]
+    keep = rank < k
+    out = np.empty((n_rows, k), dtype=np.int64)
+    out[rows[keep], rank[keep]] = cols[keep]
+    return out
+
+
 def top_k_unseen(
     users: np.ndarray,
     item_ids: np.ndarray,
@@ -83,8 +104,7 @@ def top_k_unseen(
         scores = np.asarray(score_block(ids), dtype=np.float64)[:, order].copy()
         mask = (seen_u >= start) & (seen_u < start + len(ids))
         scores[seen_u[mask] - start, seen_i[mask]] = -np.inf
-        # argsort of -score is stable, so equal scores keep ascending item_id order
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :kk]
+        top = top_k_positions(scores, kk)
         top_scores = np.take_along_axis(scores, top, axis=1)
         rows = np.repeat(ids, kk)
         frame = pd.DataFrame(

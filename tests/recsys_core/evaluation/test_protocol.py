@@ -109,6 +109,22 @@ def test_top_k_unseen_never_returns_seen_items_and_breaks_ties_by_item_id():
     assert out[C.RANK].tolist() == [1, 2, 3, 1, 2, 3]
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("k", [1, 3, 10, 40])
+def test_top_k_positions_is_the_stable_sort_with_ties_and_unseen_rows(seed, k):
+    """The partition gives what the full stable sort gives: ties by lower position, rows with fewer
+    than k finite scores, a row of one repeated score."""
+    from recsys_core.evaluation.protocol import top_k_positions
+
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 6, size=(9, 40)).astype(np.float64)  # many ties
+    scores[rng.random(scores.shape) < 0.3] = -np.inf  # seen items
+    scores[4, 2:] = -np.inf  # two finite scores only
+    scores[5] = 1.0  # all equal
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(top_k_positions(scores, k), expected)
+
+
 def test_top_k_unseen_gives_fewer_rows_when_the_user_has_seen_almost_everything():
     seen = frame([(1, 1, 5.0, 0), (1, 2, 5.0, 0)])
     out = top_k_unseen(
