@@ -15,7 +15,9 @@ top-K accuracy on a later period rewards (docs/model.md has the figures; the set
 
 The towers kept are the exponential moving average of the weights over the training steps
 (`weight_averaging`, the momentum; 0 keeps the last step's): one training's ranking moves by a few
-percent with the seed alone, and the average of the last ~100 steps' weights moves less.
+percent with the seed alone, and the average of the last ~100 steps' weights moves less. The id
+tables' Adam and average update only the rows a batch touches (recsys_core/model/tower_optimizer.py):
+at a million users, updating every row took six times the rest of the step.
 
 Memory: the interactions as four arrays (recsys_core.model.history.Sequences) and the feature
 matrices; a batch's histories are gathered when the batch is drawn.
