@@ -63,7 +63,7 @@ def top_k_positions(scores: np.ndarray, k: int) -> np.ndarray:
     n_rows, n = scores.shape
     if k >= n:
         return np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part = np.argpartition(scores, n - k, axis=1)[:, n - k :]  # no negated copy of the block
     kth = np.take_along_axis(scores, part, axis=1).min(axis=1)  # each row's k-th best score
     # every score at least the k-th best (more than k on ties), by row, score down, position up
     rows, cols = np.nonzero(scores >= kth[:, None])

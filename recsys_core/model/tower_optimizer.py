@@ -95,7 +95,10 @@ class RowAdam:
     def catch_up(self, steps: int) -> None:
         """Bring every row's moments and average up to `steps` steps (the rows held still since)."""
         for i, table in enumerate(self.tables):
-            idle = (steps - self.current[i].numpy()).astype(np.float32)[:, None]
+            current = self.current[i].numpy()
+            if (current == steps).all():  # e.g. `state` then `finalize`: nothing has moved since
+                continue
+            idle = (steps - current).astype(np.float32)[:, None]
             self.m[i].assign(self.m[i].numpy() * self.beta_1**idle)
             self.v[i].assign(self.v[i].numpy() * self.beta_2**idle)
             if self.average:
