@@ -202,6 +202,7 @@ def cmd_bench_nightly(a) -> int:
         driver_memory=a.driver_memory,
         als=not a.no_als,
         first_night=tuple(a.first_night_set),
+        executor_memory=a.executor_memory,
     )
     print_nightly(report)
     _write_json(report, a.out)
@@ -226,9 +227,21 @@ def add_nightly(bsub, out: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--spark-master",
         default="",
-        help="the Spark tasks' master, e.g. spark://host:7077 (default: the config's, local[*])",
+        help="the Spark tasks' master, e.g. spark://host:7077, or 'standalone': a master and a "
+        "worker started on this machine for the run, with their executors' memory measured too "
+        "(default: the config's, local[*])",
     )
-    p.add_argument("--driver-memory", default=SCALE_DRIVER_MEMORY, help="spark.driver_memory")
+    p.add_argument(
+        "--driver-memory",
+        default=SCALE_DRIVER_MEMORY,
+        help=f"spark.driver_memory (default: {SCALE_DRIVER_MEMORY})",
+    )
+    p.add_argument(
+        "--executor-memory",
+        default=SCALE_DRIVER_MEMORY,
+        help="with --spark-master standalone: the memory the worker offers and its one executor "
+        f"takes (default: {SCALE_DRIVER_MEMORY})",
+    )
     p.add_argument(
         "--first-night-set",
         action="append",

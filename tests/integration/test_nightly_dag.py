@@ -13,6 +13,7 @@ import pytest
 
 from jobs import SPARK_STEPS, STEPS
 from recsys_cli.airflow_run import SPARK_CONN_ENV
+from recsys_cli.spark_cluster import standalone_cluster
 from recsys_core.config import load_config
 from recsys_core.datasets.generate import generate_dataset
 from tests.damaged_inputs import DAMAGE_ERRORS, damaged_copy
@@ -24,7 +25,6 @@ from tests.integration.dag_runs import (
     recsys_run,
     table_rows,
 )
-from tests.integration.spark_cluster import standalone_cluster
 from tests.paths import SHIPPED_CONFIG as PROJECT_CONFIG
 from tests.recsys_airflow.test_notify import Receiver
 
@@ -155,11 +155,15 @@ def test_a_rerun_of_ds_on_the_spark_cluster_replaces_it_with_the_same_rows(
     work, _ = first_run
     db = warehouse
     before = checksum(db, DS)
-    with standalone_cluster(tmp_path / "spark") as master:
+    with standalone_cluster(tmp_path / "spark") as cluster:
         done = recsys_run(
-            small_data, work, airflow_home, DS, env=with_warehouse(db, **{SPARK_CONN_ENV: master})
+            small_data,
+            work,
+            airflow_home,
+            DS,
+            env=with_warehouse(db, **{SPARK_CONN_ENV: cluster.url}),
         )
-        worker_log = (tmp_path / "spark" / "worker.log").read_text()
+        worker_log = cluster.worker_log.read_text()
     assert done.returncode == 0, (done.stdout[-4000:], done.stderr[-2000:])
     for step in SPARK_STEPS:
         assert f"for recsys-{step}" in worker_log, (step, worker_log[-3000:])
@@ -258,6 +262,28 @@ def test_a_forbidden_trigger_is_refused_before_any_step_runs(airflow_home, tmp_p
     assert proc.returncode != 0
     assert why in proc.stdout + proc.stderr
     assert not (tmp_path / "work").exists(), "a step ran although the trigger was refused"
+
+
+def test_each_publish_emits_the_recommendations_asset_with_its_ds_and_rows(
+    first_run, airflow_home, warehouse
+):
+    """Airflow recorded an event of the Asset recsys_recommendations for each ds the backfill
+    published, whose extra names the ds and the rows the warehouse holds for it: what a DAG scheduled
+    on the Asset (dags/recsys_recommendations_consumer.py) reads."""
+    import sqlite3
+
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        extras = db.execute(
+            "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+            "WHERE a.name = 'recsys_recommendations'"
+        ).fetchall()
+    events = {json.loads(extra)["ds"]: json.loads(extra)["rows"] for (extra,) in extras}
+    assert {EARLIER_DS, DS} <= set(events), extras
+    for ds in (EARLIER_DS, DS):
+        held = table_rows(
+            warehouse, "SELECT count(*) FROM recommendations WHERE ds = ?::DATE", [ds]
+        )
+        assert events[ds]["recommendations"] == held[0][0] > 0
 
 
 def test_run_report_is_in_the_warehouse_and_as_html(first_run, warehouse):

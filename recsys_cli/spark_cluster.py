@@ -1,4 +1,8 @@
-"""A real Spark standalone cluster on 127.0.0.1: one master and one worker, from the pyspark installation."""
+"""A real Spark standalone cluster on 127.0.0.1: one master and one worker, from the pyspark installation.
+
+`recsys bench nightly --spark-master standalone` runs its nights on one, and the integration test of a
+rerun on a cluster starts one; a deployment runs the same daemons from the image (docker-compose.yml).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import os
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyspark
@@ -31,9 +36,17 @@ def _wait_for_log(path: Path, text: str, proc: subprocess.Popen, timeout: float)
     )
 
 
+@dataclass(frozen=True)
+class StandaloneCluster:
+    url: str  # spark://127.0.0.1:<port>, the master
+    worker_pid: int  # the worker daemon: the executors it launches are its descendants
+    worker_log: Path
+
+
 @contextlib.contextmanager
 def standalone_cluster(folder: Path, cores: int = 2, memory: str = "2g"):
-    """Start `spark-class ...Master` and `...Worker` on 127.0.0.1, yield the master URL, stop both."""
+    """Start `spark-class ...Master` and `...Worker` (offering `cores` and `memory` to applications)
+    on 127.0.0.1 with their logs in `folder`, yield the StandaloneCluster, stop both."""
     spark_home = Path(pyspark.__file__).parent
     spark_class = str(spark_home / "bin" / "spark-class")
     env = {
@@ -86,7 +99,7 @@ def standalone_cluster(folder: Path, cores: int = 2, memory: str = "2g"):
         )
         procs.append(worker)
         _wait_for_log(worker_log, "Successfully registered with master", worker, 120)
-        yield url
+        yield StandaloneCluster(url, worker.pid, worker_log)
     finally:
         for proc in reversed(procs):
             proc.terminate()
