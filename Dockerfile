@@ -1,4 +1,5 @@
-# The project image: Python 3.11, Java 17 for Spark, the locked dependencies, the project itself.
+# The project image: Python 3.11, Java 17 for Spark, the locked runtime dependencies (requirements-runtime.lock:
+# no dev tools), the project itself.
 # Every Airflow component, the Celery workers and the Spark master/worker run from it.
 FROM python:3.11-slim-bookworm
 
@@ -13,9 +14,9 @@ ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
     TF_CPP_MIN_LOG_LEVEL=2
 
 WORKDIR /opt/recsys
-COPY requirements.lock pyproject.toml README.md ./
+COPY requirements-runtime.lock pyproject.toml README.md ./
 RUN pip install --no-cache-dir uv==0.13.9 \
- && uv pip install --system --no-cache -r requirements.lock
+ && uv pip install --system --no-cache -r requirements-runtime.lock
 COPY recsys_core ./recsys_core
 COPY recsys_cli ./recsys_cli
 COPY recsys_airflow ./recsys_airflow
@@ -24,9 +25,14 @@ COPY dags ./dags
 COPY schemas ./schemas
 COPY config ./config
 COPY docker/entrypoint.sh /usr/local/bin/recsys-entrypoint
+# the user `airflow` (uid 50000) of group 0; compose may run it as another uid (AIRFLOW_UID) of group 0,
+# so every folder a process writes is group 0's and group-writable, and HOME does not depend on the uid
 RUN uv pip install --system --no-cache --no-deps -e . \
- && useradd --create-home --uid 50000 airflow \
- && mkdir -p /opt/airflow/logs /data && chown -R airflow /opt/airflow /data
+ && useradd --create-home --uid 50000 --gid 0 airflow \
+ && mkdir -p /opt/airflow/logs /data \
+ && chown -R airflow:0 /opt/airflow /data /home/airflow \
+ && chmod -R g=u /opt/airflow /data /home/airflow
+ENV HOME=/home/airflow
 
 USER airflow
 ENTRYPOINT ["tini", "--", "recsys-entrypoint"]

@@ -6,7 +6,7 @@ Nightly two-tower recommendations for every user, keyed by the run's logical dat
 validate inputs (Great Expectations) → build features (Spark) → validate features → train towers
 (Keras) → gate model (bless the new model, or keep the last blessed one) → embed items → item
 similarity (Spark) → retrieve candidates (Spark) → rank → publish (DuckDB or PostgreSQL warehouse,
-one transaction per ds) → report (run_report table and an HTML report under
+one transaction per ds; emits the Asset `recsys_recommendations`) → report (run_report table and an HTML report under
 <work_dir>/reports/ds=.../report.html) → cleanup (what the config's [retention] no longer keeps).
 
 Each task runs `python -m jobs.<task_id> --ds <ds>`, except the Spark steps (build_features,
@@ -26,6 +26,7 @@ import pendulum
 from airflow.sdk import DAG, Param, chain
 
 from jobs import SPARK_STEPS, TASKS
+from recsys_airflow.assets import RECOMMENDATIONS
 from recsys_airflow.notify import notify_failure
 from recsys_airflow.operators import RecsysJobOperator, RecsysSparkJobOperator
 from recsys_core.config import MODEL_MODES
@@ -38,6 +39,8 @@ TASK_TIMEOUT = timedelta(hours=2)  # a step running longer is stuck: it fails, t
 # or config fails at once whatever this says (EXIT_USER_ERROR)
 TASK_RETRIES = 2
 RETRY_DELAY = timedelta(minutes=2)  # the first wait; exponential backoff lengthens the next ones
+# the Assets a task emits when it succeeds: DAGs scheduled on RECOMMENDATIONS run on fresh ones
+OUTLETS = {"publish": [RECOMMENDATIONS]}
 
 with DAG(
     dag_id="recsys_nightly",
@@ -97,7 +100,9 @@ with DAG(
 ) as dag:
     chain(
         *[
-            (RecsysSparkJobOperator if task in SPARK_STEPS else RecsysJobOperator)(step=task)
+            RecsysSparkJobOperator(step=task)
+            if task in SPARK_STEPS
+            else RecsysJobOperator(step=task, outlets=OUTLETS.get(task, []))
             for task in TASKS
         ]
     )

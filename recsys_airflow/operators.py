@@ -74,12 +74,17 @@ class RecsysJobOperator(BashOperator):
     def execute(self, context):
         self.env = {**(self.env or {}), **job_env(context, self.task_id)}
         try:
-            return super().execute(context)
+            result = super().execute(context)
         except AirflowException:
             process = self.subprocess_hook.sub_process
             raise job_failure(
                 context, self.task_id, process.returncode if process else None
             ) from None
+        if self.outlets:  # what the step wrote, on the Asset events it emits (assets.py)
+            extra = asset_event_extra(context, self.task_id)
+            for asset in self.outlets:
+                context["outlet_events"][asset].extra = extra
+        return result
 
 
 class RecsysSparkJobOperator(SparkSubmitOperator):
@@ -155,8 +160,9 @@ def job_failure(context, step: str, returncode: int | None) -> AirflowException:
     return AirflowException(f"{step} failed: {error}")
 
 
-def _job_error(context, step: str) -> str:
-    """The error the job recorded under <work_dir>/lake/_steps/ds=<ds>/<step>.json (see recsys_core/step_runner.py)."""
+def _step_record(context, step: str) -> tuple[Path, dict | None]:
+    """<work_dir>/lake/_steps/ds=<ds>/<step>.json, what the job recorded (recsys_core/step_runner.py),
+    and its content (None when missing or unreadable)."""
     from recsys_core.config import DEFAULT_WORK_DIR
     from recsys_core.io.layout import WorkDir
 
@@ -164,6 +170,22 @@ def _job_error(context, step: str) -> str:
     work = Path(os.environ.get("RECSYS_WORK_DIR") or DEFAULT_WORK_DIR)
     record = WorkDir(work).step_record(ds, step)
     try:
-        return json.loads(record.read_text()).get("error", "no error recorded")
+        return record, json.loads(record.read_text())
     except (OSError, ValueError):
+        return record, None
+
+
+def _job_error(context, step: str) -> str:
+    record, content = _step_record(context, step)
+    if content is None:
         return f"no step record at {record}"
+    return content.get("error", "no error recorded")
+
+
+def asset_event_extra(context, step: str) -> dict:
+    """The extra of the Asset events a successful step emits: its ds and rows out per table."""
+    _, content = _step_record(context, step)
+    return {
+        "ds": context["params"].get("ds") or context["ds"],
+        "rows": (content or {}).get("rows_out") or {},
+    }

@@ -54,9 +54,15 @@ if dag is not None:
         tags=sorted(dag.tags), doc=bool(dag.doc_md), params=sorted(dag.params.keys()),
         param_docs={k: dag.params.get_param(k).description for k in dag.params.keys()},
         param_schemas={k: dag.params.get_param(k).schema for k in dag.params.keys()},
+        outlets={t.task_id: [[a.name, a.uri] for a in t.outlets] for t in dag.tasks if t.outlets},
         failure_callbacks=sorted({getattr(t.on_failure_callback[0] if isinstance(t.on_failure_callback, list)
                                    else t.on_failure_callback, "__name__", None) or "" for t in dag.tasks}),
     )
+consumer = bag.dags.get("recsys_recommendations_consumer")
+if consumer is not None:
+    condition = getattr(consumer.timetable, "asset_condition", None)
+    out["consumer"] = {"assets": sorted(a.name for a in getattr(condition, "objects", ())),
+                       "tasks": [t.task_id for t in consumer.tasks]}
 print("RESULT" + json.dumps(out))
 """
 
@@ -169,3 +175,17 @@ def test_the_spark_steps_are_the_jobs_that_start_a_spark_session():
     for step in STEPS:
         uses_spark = "spark_session(" in (PROJECT / "jobs" / f"{step}.py").read_text()
         assert uses_spark == (step in SPARK_STEPS), step
+
+
+def test_publish_emits_the_recommendations_asset_and_the_example_consumer_is_scheduled_on_it(
+    dag_info,
+):
+    """Downstream DAGs can run on fresh recommendations: only publish emits the Asset (after the
+    transaction commits), and the example consumer's schedule is that Asset."""
+    assert dag_info["outlets"] == {
+        "publish": [["recsys_recommendations", "x-recsys://warehouse/recommendations"]]
+    }
+    assert dag_info["consumer"] == {
+        "assets": ["recsys_recommendations"],
+        "tasks": ["fresh_recommendations"],
+    }

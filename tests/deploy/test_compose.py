@@ -68,7 +68,7 @@ def env_of(service: str) -> dict:
 
 
 def variables_in(value) -> set[str]:
-    return set(re.findall(r"\$\{(\w+)", str(value)))
+    return set(re.findall(r"(?<!\$)\$\{(\w+)", str(value)))  # $${X} is for the container's shell
 
 
 def code_text() -> str:
@@ -119,6 +119,81 @@ def test_services_start_in_order_on_healthy_dependencies():
     for name in ("postgres", "redis", "spark-master"):
         assert SERVICES[name]["healthcheck"]["test"][0] == "CMD", name
     assert SERVICES["spark-worker"]["depends_on"]["spark-master"]["condition"] == "service_healthy"
+    # the execution API and the DAG/trigger updates go through the API server: start once it answers
+    for name in (
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker",
+    ):
+        assert SERVICES[name]["depends_on"]["airflow-apiserver"]["condition"] == "service_healthy"
+
+
+def healthcheck_command(service: str) -> str:
+    test = SERVICES[service]["healthcheck"]["test"]
+    assert test[0] in ("CMD", "CMD-SHELL"), (service, test)
+    return " ".join(test[1:])
+
+
+def test_every_long_running_service_has_a_healthcheck_that_asks_the_component_itself():
+    """As in Airflow's own compose file: the API server's and the scheduler's HTTP health, the DAG
+    processor's and triggerer's heartbeat in the metadata database (`airflow jobs check`), the Celery
+    worker's answer to a ping; each Python one-liner compiles."""
+    expected = {
+        "airflow-apiserver": "http://localhost:8080/api/v2/version",
+        "airflow-scheduler": "http://localhost:8974/health",
+        "airflow-dag-processor": "airflow jobs check --job-type DagProcessorJob --hostname",
+        "airflow-triggerer": "airflow jobs check --job-type TriggererJob --hostname",
+        "airflow-worker": "celery --app airflow.providers.celery.executors.celery_executor.app "
+        "inspect ping -d",
+        "spark-master": "7077",
+        "spark-worker": "8081",
+    }
+    for service, probe in expected.items():
+        command = healthcheck_command(service)
+        assert probe in command, (service, command)
+        check = SERVICES[service]["healthcheck"]
+        assert check.get("interval") and check.get("retries"), service
+        if SERVICES[service]["healthcheck"]["test"][1] == "python":
+            compile(SERVICES[service]["healthcheck"]["test"][3], service, "exec")
+    assert env_of("airflow-scheduler")["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "True"
+    assert "airflow-init" not in {s for s in SERVICES if "healthcheck" in SERVICES[s]}
+    # the module the worker's ping names holds the Celery app
+    probe = "from airflow.providers.celery.executors.celery_executor import app; print(type(app).__name__)"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "AIRFLOW_HOME": "/tmp/recsys-compose-check"},
+    )
+    assert proc.stdout.strip().splitlines()[-1:] == ["Celery"], proc.stderr[-2000:]
+
+
+def test_the_data_volume_is_writable_by_the_user_the_containers_run_as():
+    """On Linux a bind mount keeps the host's owner: every service writing ./data runs as AIRFLOW_UID
+    (the host user, from .env) and group 0; airflow-init, root for its first command only, makes the
+    data folders that user's, then drops to it; the image's writable folders are group 0's."""
+    for name, service in SERVICES.items():
+        mounts = [str(v) for v in service.get("volumes") or []]
+        if any(m.startswith("./data:") for m in mounts) and name != "airflow-init":
+            assert service["user"] == "${AIRFLOW_UID:-50000}:0", name
+    init = SERVICES["airflow-init"]
+    assert init["user"] == "0:0"
+    script = init["command"][-1]
+    assert 'chown "$${AIRFLOW_UID}:0" /data /data/work' in script
+    assert (
+        script.strip()
+        .splitlines()[-1]
+        .startswith(
+            'exec setpriv --reuid "$${AIRFLOW_UID}" --regid 0 --clear-groups airflow db migrate'
+        )
+    )
+    assert env_of("airflow-init")["AIRFLOW_UID"] == "${AIRFLOW_UID:-50000}"
+    dockerfile = (PROJECT / "Dockerfile").read_text()
+    assert "--gid 0 airflow" in dockerfile and "chmod -R g=u /opt/airflow /data" in dockerfile
+    assert "ENV HOME=/home/airflow" in dockerfile  # any uid finds a writable HOME (spark-conf)
+    assert re.search(r"^AIRFLOW_UID=\d+$", ENV_EXAMPLE, re.M)
 
 
 def test_airflow_runs_celery_on_its_own_database_role_and_redis():
@@ -423,6 +498,7 @@ def test_the_airflow_commands_the_services_run_exist_in_the_locked_environment()
         ["triggerer", "--help"],
         ["celery", "worker", "--help"],
         ["dags", "unpause", "--help"],  # docs/deployment.md
+        ["jobs", "check", "--help"],  # the DAG processor's and triggerer's healthchecks
     ):
         proc = subprocess.run(
             [airflow, *args],

@@ -227,3 +227,44 @@ def test_bench_nightly_adds_up_each_tasks_processes_found_by_their_command_lines
     assert memory.peak_mb["item_similarity"] >= 200
     # only this test's descendants count (the machine may run other jobs)
     assert set(memory.peak_mb) == {"item_similarity"}
+
+
+def test_bench_nightly_counts_a_cluster_workers_executors_for_the_spark_task_whose_driver_runs():
+    """A stand-in worker daemon (not our descendant in the sampler's eyes: it is given as the cluster
+    root) whose child holds 200 MB, while one Spark task's driver runs under us: the executors' 200 MB
+    go to that task's cluster memory, not to its own (the Airflow worker's) memory."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from recsys_cli.bench.nightly import TaskMemory, _processes, descendants
+
+    child = (
+        "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(30)"
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])",
+        ]
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)", "jobs/rank_candidates.py"]
+    )
+    try:
+        memory = TaskMemory(root=os.getpid(), cluster_root=worker.pid)
+        deadline = time.time() + 20
+        while memory.cluster_peak_mb.get("rank_candidates", 0) < 200 and time.time() < deadline:
+            memory.sample()
+            time.sleep(0.2)
+        below_worker = descendants(_processes(), worker.pid)
+    finally:
+        worker.kill()
+        driver.kill()
+    assert len(below_worker) == 1 and worker.pid not in below_worker
+    assert memory.cluster_peak_mb["rank_candidates"] >= 200
+    assert set(memory.cluster_peak_mb) == {"rank_candidates"}
+    # the worker is our child here, but its tree is named by no task: it is not the driver's memory
+    assert memory.peak_mb["rank_candidates"] < 200
