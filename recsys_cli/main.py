@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+import logging
+import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from recsys_cli.bench.commands import add_bench
 from recsys_core.config import DEFAULT_AIRFLOW_HOME, DEFAULT_CONFIG_PATH, DEFAULT_WORK_DIR
 from recsys_core.errors import RecsysError
 from recsys_core.io import layout
-from recsys_core.step_runner import resolve_warehouse_url
+from recsys_core.step_runner import LOG_LEVEL_ENV, LOG_LEVELS, log_level, resolve_warehouse_url
 
 # defaults of `recsys generate` (those of recsys_core.datasets.generate.generate_dataset)
 GENERATE_USERS = 2_000
@@ -66,6 +70,10 @@ SHARED_OPTIONS: dict[str, dict] = {
     "--top-n": {
         "type": int,
         "help": "recommendations per user, the DAG param top_n (default: the config's ranking.top_n)",
+    },
+    "--json": {
+        "action": "store_true",
+        "help": "print JSON for programs instead of text (default: text)",
     },
     "--airflow-home": {
         "help": f"Airflow home with its SQLite metadata (default: {DEFAULT_AIRFLOW_HOME})"
@@ -210,14 +218,14 @@ def cmd_recommend(a) -> int:
     from recsys_core.config import load_config
 
     url = resolve_warehouse_url(a.warehouse, load_config(a.config), Path(a.work).resolve())
-    return print_recommendations(url, a.user or [], a.sample, a.ds)
+    return print_recommendations(url, a.user or [], a.sample, a.ds, a.json)
 
 
 def add_recommend(sub) -> None:
     p = sub.add_parser(
         "recommend",
         parents=[
-            shared(*READ_OPTIONS),
+            shared(*READ_OPTIONS, "--json"),
             ds_option("partition to read (default: recommendations_latest)"),
         ],
         help="print users' recommendations from the warehouse",
@@ -239,13 +247,16 @@ def cmd_similar(a) -> int:
     from recsys_core.config import load_config
 
     url = resolve_warehouse_url(a.warehouse, load_config(a.config), Path(a.work).resolve())
-    return print_similar(url, a.item, a.ds)
+    return print_similar(url, a.item, a.ds, a.json)
 
 
 def add_similar(sub) -> None:
     p = sub.add_parser(
         "similar",
-        parents=[shared(*READ_OPTIONS), ds_option("partition to read (default: the newest)")],
+        parents=[
+            shared(*READ_OPTIONS, "--json"),
+            ds_option("partition to read (default: the newest)"),
+        ],
         help="print an item's nearest items from the warehouse",
     )
     p.add_argument("--item", type=int, required=True, help="item id")
@@ -263,14 +274,18 @@ def cmd_report(a) -> int:
             f"no run report under {reports}" + (f" for ds {a.ds}" if a.ds else ""), file=sys.stderr
         )
         return 1
-    print(found[-1])
+    if a.json:
+        ds = found[-1].parent.name.removeprefix("ds=")
+        print(json.dumps({"ds": ds, "report": str(found[-1]), "folder": str(found[-1].parent)}))
+    else:
+        print(found[-1])
     return 0
 
 
 def add_report(sub) -> None:
     sub.add_parser(
         "report",
-        parents=[shared("--work"), ds_option("run date (default: the newest report)")],
+        parents=[shared("--work", "--json"), ds_option("run date (default: the newest report)")],
         help="print where a run's HTML report is",
     ).set_defaults(func=cmd_report)
 
@@ -278,15 +293,11 @@ def add_report(sub) -> None:
 def cmd_evaluate(a) -> int:
     """The offline evaluation: every system on the protocol's split, cold start and the tradeoff curve."""
     import json
-    import logging
 
     from recsys_core.config import load_config
     from recsys_core.evaluation.experiment import evaluate, plot_tradeoff
     from recsys_core.spark import spark_session
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     cfg = load_config(a.config, a.set or [])
     spark = spark_session(cfg.spark, "recsys-evaluate")
     report = evaluate(
@@ -404,6 +415,22 @@ def add_ui(sub) -> None:
     p.set_defaults(func=cmd_ui)
 
 
+def add_completion(sub) -> None:
+    p = sub.add_parser(
+        "completion",
+        help='print a shell completion script: eval "$(recsys completion bash)" in ~/.bashrc',
+    )
+    p.add_argument("shell", choices=["bash"], help="the shell (zsh: load it with bashcompinit)")
+    p.set_defaults(func=cmd_completion)
+
+
+def cmd_completion(a) -> int:
+    from recsys_cli.completion import bash_script
+
+    print(bash_script(parser()), end="")
+    return 0
+
+
 COMMANDS = (
     add_generate,
     add_ingest,
@@ -415,11 +442,28 @@ COMMANDS = (
     add_bench,
     add_ui,
     add_report,
+    add_completion,
 )  # in the order `recsys --help` lists them
+
+
+def package_version() -> str:
+    try:
+        return version("recsys-nightly")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def parser() -> argparse.ArgumentParser:
     p = CommandParser(prog="recsys", description=__doc__)
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    p.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=logging.getLevelName(log_level()),
+        help=f"the log level of this command and of the jobs it runs (default: ${LOG_LEVEL_ENV}, "
+        "else INFO)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
@@ -428,6 +472,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # the jobs a run starts (through Airflow) read the level from the environment, as this does
+    os.environ[LOG_LEVEL_ENV] = args.log_level
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         return args.func(args)
     except RecsysError as exc:

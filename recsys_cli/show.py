@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from recsys_core import columns as C
 from recsys_core.publish.warehouse import open_warehouse
 from recsys_core.redact import redacted
@@ -31,7 +33,9 @@ def describe_reason(reason: str, titles: dict[int, str]) -> str:
     return "; ".join(parts)
 
 
-def print_recommendations(url: str, users: list[int], sample: int, ds: str | None) -> int:
+def recommendations(url: str, users: list[int], sample: int, ds: str | None) -> list[dict]:
+    """Each user's list (given users first, then `sample` more of the lowest ids): ds, model and
+    the ranked items with title, scores, reason and the reason as a sentence; [] items when none."""
     wh = open_warehouse(url)
     source = "recommendations WHERE ds = ?::DATE" if ds else "recommendations_latest WHERE TRUE"
     params = [ds] if ds else []
@@ -40,9 +44,7 @@ def print_recommendations(url: str, users: list[int], sample: int, ds: str | Non
             f"SELECT DISTINCT user_id FROM {source} ORDER BY user_id LIMIT {int(sample)}", params
         )
         users = list(users) + [int(u) for u in chosen["user_id"] if int(u) not in users]
-    if not users:
-        print("no user given (use --user ID or --sample N)")
-        return 1
+    out = []
     for user in users:
         rows = wh.query(
             f"""SELECT r.ds, r.rank, r.item_id, i.title, r.predicted_rating, r.score, r.reason, r.model_version
@@ -51,22 +53,58 @@ def print_recommendations(url: str, users: list[int], sample: int, ds: str | Non
             params + [user],
         )
         if rows.empty:
-            print(f"\nuser {user}: no recommendations")
+            out.append({"user_id": user, "ds": None, "model_version": None, "items": []})
             continue
         catalogue = wh.query("SELECT item_id, title FROM items WHERE ds = ?", [rows["ds"].iloc[0]])
         titles = dict(zip(catalogue["item_id"], catalogue["title"], strict=True))
-        print(
-            f"\nuser {user} (ds {rows['ds'].iloc[0]:%Y-%m-%d}, model {rows['model_version'].iloc[0]}):"
+        items = [
+            {
+                "rank": int(r.rank),
+                "item_id": int(r.item_id),
+                "title": r.title,
+                "predicted_rating": float(r.predicted_rating),
+                "score": float(r.score),
+                "reason": r.reason,
+                "why": describe_reason(r.reason, titles),
+            }
+            for r in rows.itertuples()
+        ]
+        day = f"{rows['ds'].iloc[0]:%Y-%m-%d}"
+        out.append(
+            {
+                "user_id": user,
+                "ds": day,
+                "model_version": rows["model_version"].iloc[0],
+                "items": items,
+            }
         )
-        for r in rows.itertuples():
+    return out
+
+
+def print_recommendations(
+    url: str, users: list[int], sample: int, ds: str | None, as_json: bool = False
+) -> int:
+    found = recommendations(url, users, sample, ds)
+    if as_json:
+        print(json.dumps(found, indent=2))
+        return 0 if found else 1
+    if not found:
+        print("no user given (use --user ID or --sample N)")
+        return 1
+    for user in found:
+        if not user["items"]:
+            print(f"\nuser {user['user_id']}: no recommendations")
+            continue
+        print(f"\nuser {user['user_id']} (ds {user['ds']}, model {user['model_version']}):")
+        for r in user["items"]:
             print(
-                f"  {r.rank:>2}. {r.title[:48]:<48} {r.predicted_rating:4.2f}  {describe_reason(r.reason, titles)}"
+                f"  {r['rank']:>2}. {str(r['title'])[:48]:<48} {r['predicted_rating']:4.2f}  {r['why']}"
             )
-    print(f"\nTry it in SQL ({redacted(wh.url)}):\n{EXAMPLE_SQL.format(user=users[0])}")
+    print(f"\nTry it in SQL ({redacted(url)}):\n{EXAMPLE_SQL.format(user=found[0]['user_id'])}")
     return 0
 
 
-def print_similar(url: str, item: int, ds: str | None) -> int:
+def similar_items(url: str, item: int, ds: str | None) -> dict:
     """An item's nearest items ("more like this") from item_neighbors, newest ds unless one is given."""
     wh = open_warehouse(url)
     day = ds or wh.query("SELECT max(ds)::VARCHAR AS ds FROM item_neighbors")["ds"].iloc[0]
@@ -76,11 +114,32 @@ def print_similar(url: str, item: int, ds: str | None) -> int:
         WHERE n.ds = ?::DATE AND n.item_id = ? ORDER BY n.rank""",
         [str(day), item],
     )
-    if rows.empty:
-        print(f"item {item}: no neighbors for ds {day}")
-        return 1
     title = wh.query("SELECT title FROM items WHERE ds = ?::DATE AND item_id = ?", [str(day), item])
-    print(f"items like {item} {title['title'].iloc[0] if len(title) else ''} (ds {day}):")
-    for r in rows.itertuples():
-        print(f"  {r.rank:>2}. {str(r.title)[:56]:<56} distance {r.distance:.4f}")
-    return 0
+    neighbors = [
+        {
+            "rank": int(r.rank),
+            "item_id": int(r.neighbor_id),
+            "title": r.title,
+            "distance": float(r.distance),
+        }
+        for r in rows.itertuples()
+    ]
+    return {
+        "item_id": item,
+        "title": title["title"].iloc[0] if len(title) else None,
+        "ds": str(day) if day is not None else None,
+        "neighbors": neighbors,
+    }
+
+
+def print_similar(url: str, item: int, ds: str | None, as_json: bool = False) -> int:
+    found = similar_items(url, item, ds)
+    if as_json:
+        print(json.dumps(found, indent=2))
+    elif not found["neighbors"]:
+        print(f"item {item}: no neighbors for ds {found['ds']}")
+    else:
+        print(f"items like {item} {found['title'] or ''} (ds {found['ds']}):")
+        for r in found["neighbors"]:
+            print(f"  {r['rank']:>2}. {str(r['title'])[:56]:<56} distance {r['distance']:.4f}")
+    return 0 if found["neighbors"] else 1

@@ -244,12 +244,20 @@ def _cancel(signum, frame) -> None:
     raise Cancelled()
 
 
+LOG_LEVEL_ENV = "RECSYS_LOG_LEVEL"  # the jobs' and the CLI's log level, e.g. DEBUG; INFO when unset
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def log_level() -> int:
+    """The level RECSYS_LOG_LEVEL names (any case); INFO when unset or not a level's name."""
+    name = os.environ.get(LOG_LEVEL_ENV, "").strip().upper()
+    return logging.getLevelName(name) if name in LOG_LEVELS else logging.INFO
+
+
 def main_for(name: str, body: Callable[[JobContext], dict]) -> None:
     """The entry point of `python -m jobs.<name>`: log to stderr, run the step, exit with its code.
     SIGTERM raises Cancelled in the step, so its staging folders, spill files and temporary model
     folders are removed on the way out instead of being left behind by a killed process."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=log_level(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _cancel)
     sys.exit(run_job(name, body))

@@ -104,6 +104,117 @@ def test_recommend_and_similar_read_the_warehouse(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "items like 1 Alpha" in out and out.index("Gamma") < out.index("Beta")
 
+    # --json: the same lists for programs
+    import json
+
+    assert main(["recommend", "--user", "7", "--user", "8", "--warehouse", url, "--json"]) == 0
+    users = json.loads(capsys.readouterr().out)
+    assert [u["user_id"] for u in users] == [7, 8] and users[1]["items"] == []
+    assert (users[0]["ds"], users[0]["model_version"]) == ("2026-01-31", "m1")
+    assert [(r["rank"], r["item_id"], r["title"]) for r in users[0]["items"]] == [
+        (1, 2, "Beta"),
+        (2, 3, "Gamma"),
+    ]
+    assert users[0]["items"][0]["why"] == "similar to Alpha"
+    assert users[0]["items"][0]["score"] == 0.9
+    assert main(["similar", "--item", "1", "--warehouse", url, "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert (found["title"], found["ds"]) == ("Alpha", "2026-01-31")
+    assert [(n["item_id"], n["distance"]) for n in found["neighbors"]] == [(3, 0.1), (2, 0.2)]
+    assert main(["similar", "--item", "99", "--warehouse", url, "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["neighbors"] == []
+
+
+def test_report_json_names_the_newest_report_and_its_ds(tmp_path, capsys):
+    import json
+
+    for ds in ("2026-01-30", "2026-01-31"):
+        folder = tmp_path / "reports" / f"ds={ds}"
+        folder.mkdir(parents=True)
+        (folder / "report.html").write_text("<html></html>")
+    assert main(["report", "--work", str(tmp_path), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["ds"] == "2026-01-31"
+    assert found["report"] == str(tmp_path.resolve() / "reports" / "ds=2026-01-31" / "report.html")
+    assert main(["report", "--work", str(tmp_path), "--ds", "2026-01-30", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ds"] == "2026-01-30"
+
+
+def test_version_is_the_installed_distributions(capsys):
+    from importlib.metadata import version
+
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"recsys {version('recsys-nightly')}"
+
+
+def test_log_level_reaches_the_jobs_through_the_environment(tmp_path, monkeypatch):
+    """`--log-level` (or RECSYS_LOG_LEVEL) sets the level of the command and of the jobs its runs
+    start: a job at WARNING writes none of its INFO lines."""
+    import os
+    import subprocess
+    import sys
+
+    from recsys_core.step_runner import LOG_LEVEL_ENV
+
+    monkeypatch.setenv(LOG_LEVEL_ENV, "error")
+    assert parser().parse_args(["report"]).log_level == "ERROR"  # the variable is the default
+    main(["--log-level", "warning", "report", "--work", str(tmp_path)])
+    assert os.environ[LOG_LEVEL_ENV] == "WARNING"
+    outputs = {}
+    for level in ("INFO", "WARNING"):
+        job = subprocess.run(
+            [sys.executable, "-m", "jobs.cleanup", "--ds", "2026-01-31"],
+            capture_output=True,
+            text=True,
+            env={
+                **os.environ,
+                LOG_LEVEL_ENV: level,
+                "RECSYS_WORK_DIR": str(tmp_path / "work"),
+                "RECSYS_DATA_DIR": str(tmp_path / "data"),
+            },
+        )
+        assert job.returncode == 0, job.stderr[-2000:]
+        outputs[level] = job.stderr
+    assert "INFO recsys: cleanup success" in outputs["INFO"]
+    assert " INFO " not in outputs["WARNING"]
+
+
+def test_bash_completion_offers_the_subcommands_and_options_of_the_path_typed(tmp_path):
+    """The generated script, sourced by a real bash: `recsys be<TAB>` -> bench, `recsys bench n<TAB>`
+    -> nightly, `recsys bench nightly --sp<TAB>` -> --spark-master, `recsys --v<TAB>` -> --version."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from recsys_cli.completion import bash_script
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash")
+    script = tmp_path / "recsys.bash"
+    script.write_text(bash_script(parser()))
+
+    def complete(*words: str) -> list[str]:
+        line = " ".join(("recsys", *words))
+        probe = (
+            f"source {script}; COMP_WORDS=({line}); COMP_CWORD={len(words)}; _recsys; "
+            'printf "%s\\n" "${COMPREPLY[@]}"'
+        )
+        out = subprocess.run([bash, "-c", probe], capture_output=True, text=True, check=True)
+        return out.stdout.split()
+
+    assert complete("be") == ["bench"]
+    assert complete("bench", "n") == ["nightly"]
+    assert complete("bench", "nightly", "--sp") == ["--spark-master"]
+    assert complete("--v") == ["--version"]
+    assert complete("ingest", "") == ["movielens"]
+    assert "--json" in complete("recommend", "--")
+
 
 def test_run_summary_shows_the_gate_decision_and_why_a_model_was_rejected(tmp_path, capsys):
     import json
