@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from jobs import TASKS
+from recsys_cli.live import watch
 from recsys_core.config import (
     DEFAULT_AIRFLOW_HOME,
     DEFAULT_CONFIG_PATH,
@@ -100,7 +101,10 @@ def run_dag(
     started = time.time()
     with open(log_path, "w") as log_file:
         ensure_metadata_db(home, env, log_file)
-        code = _airflow(["dags", "test", DAG_ID, ds, "--conf", json.dumps(conf)], env, log_file)
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        args = [airflow, "dags", "test", DAG_ID, ds, "--conf", json.dumps(conf)]
+        run = subprocess.Popen(args, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        code = watch(run, steps_dir, TASKS, f"{DAG_ID} ds={ds}", live=sys.stdout.isatty())
     print_summary(steps_dir)
     print(
         f"{'succeeded' if code == 0 else 'FAILED'} in {time.time() - started:.0f}s; Airflow log: {log_path}"

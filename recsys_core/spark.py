@@ -7,28 +7,37 @@ import logging
 import os
 import sys
 import threading
+import time
 
+from recsys_core import progress
 from recsys_core.config import SparkConfig
 
 log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 15.0  # between progress lines: a long stage shows, the task log does not flood
+NOTE_SECONDS = 2.0  # between looks at the active stages for the step's live progress
 
 
 def _log_progress(sc, stop: threading.Event, every: float) -> None:
-    """Log the active Spark stages and their task counts, so a task log shows where a long job is."""
+    """Note the active Spark stages and their task counts as the step's progress (every
+    NOTE_SECONDS) and log them (every `every`), so a task log shows where a long job is."""
     tracker = sc.statusTracker()
-    while not stop.wait(every):
+    logged = time.monotonic()
+    while not stop.wait(min(every, NOTE_SECONDS)):
+        stages = []
         for stage_id in tracker.getActiveStageIds():
             info = tracker.getStageInfo(stage_id)
             if info is not None:
-                log.info(
-                    "spark stage %d (%s): %d/%d tasks done, %d running",
-                    stage_id,
-                    info.name.split(" at ")[0],
-                    info.numCompletedTasks,
-                    info.numTasks,
-                    info.numActiveTasks,
+                stages.append(
+                    f"Spark stage {stage_id} ({info.name.split(' at ')[0]}): "
+                    f"{info.numCompletedTasks}/{info.numTasks} tasks done, "
+                    f"{info.numActiveTasks} running"
                 )
+        if stages:
+            progress.note("; ".join(stages))
+            if time.monotonic() - logged >= every:
+                logged = time.monotonic()
+                for stage in stages:
+                    log.info("%s", stage)
 
 
 def launched_by_spark_submit() -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from recsys_core import progress
 from recsys_core.columns import INPUT_TABLES
 from recsys_core.config import DEFAULT_DATA_DIR, DEFAULT_WORK_DIR, Config, load_config
 from recsys_core.errors import (
@@ -192,6 +193,7 @@ def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | Non
     code = 0
     try:
         ctx = _context(args)
+        progress.begin(ctx.work.step_progress(ctx.ds, name), name)
         secrets.append(ctx.warehouse_url)  # the config's warehouse.url may hold one too
         scrubber.urls = [u for u in secrets if u]
         log.info("%s: ds=%s data=%s work=%s", name, ctx.ds, ctx.data_dir, ctx.work_dir)
@@ -225,6 +227,7 @@ def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | Non
         Lake(work.lake).write_json(record, layout.STEP_RECORDS, args.ds, f"{name}.json")
     except RecsysError:
         pass
+    progress.end()  # after the record: a watcher sees the step running until it sees how it ended
     log.info(
         "%s %s in %.1fs: %s",
         name,

@@ -30,6 +30,7 @@ ITEM_NEIGHBORS = "item_neighbors"
 CANDIDATES = "candidates"
 RECOMMENDATIONS = "recommendations"
 STEP_RECORDS = "_steps"  # one JSON record per step: status, seconds, rows, error
+STEP_PROGRESS_SUFFIX = ".progress.json"  # beside it while the step runs: where it is
 
 # files inside partitions and folders
 PART_FILE = "part-00000.parquet"  # the one Parquet file of a partition written outside Spark
@@ -89,6 +90,10 @@ class WorkDir:
 
     def step_record(self, ds: str, step: str) -> Path:
         return self.step_records(ds) / f"{step}.json"
+
+    def step_progress(self, ds: str, step: str) -> Path:
+        """Where a running step says how far it is (recsys_core/progress.py); gone when it ends."""
+        return self.step_records(ds) / f"{step}{STEP_PROGRESS_SUFFIX}"
 
     def report(self, ds: str) -> Path:
         return self.reports / partition_name(ds) / REPORT_FILE

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core import columns as C
+from recsys_core import progress
 from recsys_core.config import ModelConfig
 from recsys_core.errors import RecsysError
 from recsys_core.model.history import PAD, Sequences
@@ -183,10 +184,17 @@ def fit_softmax_towers(
 
     history: dict[str, list[float]] = {"loss": [], "val_loss": [], "temperature": []}
     trained, train_seconds = 0, 0.0  # the training passes' examples and time (not validation's)
-    for epoch in range(cfg.warm_epochs if warm else cfg.epochs):
+    epochs = cfg.warm_epochs if warm else cfg.epochs
+    for epoch in range(epochs):
         order = np.random.default_rng([cfg.seed, epoch]).permutation(train_rows)
         start = time.perf_counter()
-        losses = [float(train_step(*b)) for b in passes(order, cfg.seed + epoch)]
+        losses = []
+        for done, b in enumerate(passes(order, cfg.seed + epoch)):
+            losses.append(float(train_step(*b)))
+            progress.note(
+                f"epoch {epoch + 1}/{epochs}: {min((done + 1) * cfg.batch_size, len(order)):,}"
+                f"/{len(order):,} examples, loss {np.mean(losses[-50:]):.4f}"
+            )
         trained, train_seconds = trained + len(order), train_seconds + time.perf_counter() - start
         history["loss"].append(float(np.mean(losses)))
         history["temperature"].append(float(np.exp(log_temperature.numpy())))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys_core import progress
 from recsys_core.config import ModelConfig
 from recsys_core.errors import RecsysError
 from recsys_core.model.input_pipeline import ArrayExamples, summarise, tf_dataset
@@ -147,7 +148,7 @@ def fit_towers_on(
                 epochs=epoch + 1,
                 shuffle=False,
                 verbose=0,
-                callbacks=[_epoch_logger()],
+                callbacks=[_epoch_logger(cfg.epochs)],
             )
             for key, values in done.history.items():
                 history.setdefault(key, []).extend(values)
@@ -199,12 +200,19 @@ def _validation_metrics(
     return {"val_rmse": float(np.sqrt(loss / n)), "val_rmse_global_mean": float(np.sqrt(base / n))}
 
 
-def _epoch_logger():
-    """A Keras callback logging each epoch's losses, so a task log shows where training is."""
+def _epoch_logger(epochs: int):
+    """A Keras callback logging each epoch's losses, so a task log shows where training is, and
+    noting the batch reached as the step's live progress."""
     import keras
 
+    state = {"epoch": 0}
     return keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: progress.note(
+            f"epoch {state['epoch'] + 1}/{epochs}: batch {batch + 1:,}, "
+            f"loss {float((logs or {}).get('loss', float('nan'))):.4f}"
+        ),
+        on_epoch_begin=lambda epoch, logs: state.update(epoch=epoch),
         on_epoch_end=lambda epoch, logs: log.info(
             "epoch %d: %s", epoch + 1, {k: round(float(v), 5) for k, v in (logs or {}).items()}
-        )
+        ),
     )

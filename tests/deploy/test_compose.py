@@ -696,3 +696,16 @@ def test_postgres_init_makes_least_privilege_roles_the_pipeline_can_publish_with
     ):
         with pytest.raises(psycopg.OperationalError, match="permission denied"):
             psycopg.connect(url(role, db)).close()
+
+
+def test_the_readme_says_how_to_start_log_in_and_unpause():
+    readme = (PROJECT / "README.md").read_text()
+    passwords = env_of("airflow-apiserver")["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    for step in (
+        "cp .env.example .env",
+        "AIRFLOW_UID=$(id -u)",
+        "docker compose up -d",
+        f"docker compose exec airflow-apiserver cat {passwords}",
+        "docker compose exec airflow-apiserver airflow dags unpause recsys_nightly",
+    ):
+        assert step in readme, step

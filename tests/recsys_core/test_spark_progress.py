@@ -1,4 +1,4 @@
-"""Long Spark jobs report their active stages in the log."""
+"""Long Spark jobs report their active stages in the log and as the step's live progress."""
 
 import logging
 import threading
@@ -11,7 +11,11 @@ from recsys_core.spark import _log_progress
 pytestmark = pytest.mark.spark
 
 
-def test_active_stages_are_logged_with_task_counts(spark, caplog):
+def test_active_stages_are_logged_with_task_counts(spark, caplog, monkeypatch):
+    from recsys_core import progress
+
+    noted: list[str] = []
+    monkeypatch.setattr(progress, "note", lambda detail, force=False: noted.append(detail))
     stop = threading.Event()
     watcher = threading.Thread(
         target=_log_progress, args=(spark.sparkContext, stop, 0.2), daemon=True
@@ -26,6 +30,7 @@ def test_active_stages_are_logged_with_task_counts(spark, caplog):
         spark.sparkContext.parallelize(range(4), 2).map(slow).count()
         stop.set()
         watcher.join(timeout=5)
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("spark stage")]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Spark stage")]
     assert lines, "no stage progress was logged while a job ran"
     assert "/2 tasks done" in lines[0]
+    assert noted and noted[0].startswith("Spark stage") and "/2 tasks done" in noted[0]
