@@ -8,9 +8,22 @@ from recsys_core import columns as C
 from recsys_core.io import layout as L
 from recsys_core.model.gate import METRIC
 from recsys_core.model.registry import read_serving
-from recsys_core.publish.report import gate_trend_plot, loss_plot, render, score_plot, write_report
+from recsys_core.publish.report import (
+    NIGHTS_SHOWN,
+    gate_trend_plot,
+    loss_plot,
+    night_summary,
+    render,
+    rows_published_plot,
+    score_plot,
+    step_seconds_plot,
+    write_report_folder,
+)
 from recsys_core.publish.warehouse import open_warehouse
 from recsys_core.step_runner import JobContext, main_for
+
+DATA_DOCS = "data_docs"  # beside report.html: the run's Great Expectations Data Docs site
+MODEL_META = "model_meta.json"  # beside report.html: the serving model's meta.json
 
 
 def gate_history(ctx: JobContext) -> list[dict]:
@@ -25,11 +38,25 @@ def gate_history(ctx: JobContext) -> list[dict]:
     return records
 
 
+def night_summaries(ctx: JobContext) -> list[dict]:
+    """The last NIGHTS_SHOWN nights up to ds that have step records, for the trend plots."""
+    folder = ctx.work.step_records(ctx.ds).parent
+    nights = sorted(p.name.split("=", 1)[1] for p in folder.glob("ds=*")) if folder.is_dir() else []
+    summaries = []
+    for ds in [d for d in nights if d <= ctx.ds][-NIGHTS_SHOWN:]:
+        paths = [ctx.work.step_record(ds, s) for s in STEPS]
+        summaries.append(
+            night_summary(ds, [json.loads(p.read_text()) for p in paths if p.exists()])
+        )
+    return summaries
+
+
 def body(ctx: JobContext) -> dict:
     records = [ctx.work.step_record(ctx.ds, s) for s in STEPS]
     steps = [json.loads(r.read_text()) for r in records if r.exists()]
     ref = read_serving(ctx.lake, ctx.ds)
-    meta = json.loads((ctx.models_dir / ref["version"] / L.MODEL_META_FILE).read_text())
+    meta_path = ctx.models_dir / ref["version"] / L.MODEL_META_FILE
+    meta = json.loads(meta_path.read_text())
     metrics = meta.get("metrics", {})
     scores = ctx.lake.read_table(L.RECOMMENDATIONS, ctx.ds, [C.SCORE]).column(C.SCORE).to_numpy()
     model = {
@@ -46,26 +73,35 @@ def body(ctx: JobContext) -> dict:
             "new model blessed" if g["blessed"] else "new model rejected"
         ) + f": {g['reason']}"
         model["trained this run"] = g["candidate_version"]
-    images = {
+    this_run = {
         "training loss per epoch": loss_plot(metrics),
         "score distribution": score_plot(scores),
-        "model gate across nights": gate_trend_plot(gate_history(ctx), METRIC),
     }
     tradeoff = ctx.work.tradeoff_plot
     if tradeoff.is_file():
-        images["retrieval size tradeoff"] = base64.b64encode(tradeoff.read_bytes()).decode()
+        this_run["retrieval size tradeoff"] = base64.b64encode(tradeoff.read_bytes()).decode()
+    nights = night_summaries(ctx)
+    across = {
+        "model gate across nights": gate_trend_plot(gate_history(ctx), METRIC),
+        "rows published across nights": rows_published_plot(nights),
+        "step times across nights": step_seconds_plot(nights, STEPS),
+    }
+    # copied beside the page, linked relatively: the report folder can be moved or served whole
+    attachments = {DATA_DOCS: ctx.work.data_docs(ctx.ds).parent, MODEL_META: meta_path}
+    attachments = {name: path for name, path in attachments.items() if path.exists()}
+    links = {
+        "Great Expectations Data Docs (validation of this run)": f"{DATA_DOCS}/index.html",
+        f"model {ref['version']}: its settings and training metrics": MODEL_META,
+    }
     page = render(
         ctx.ds,
         ctx.run_id,
         steps,
         model,
-        images,
-        {
-            "Great Expectations Data Docs": str(ctx.work.data_docs(ctx.ds)),
-            "model directory": ref["path"],
-        },
+        {"This run": this_run, "Across the nights": across},
+        {name: href for name, href in links.items() if href.split("/")[0] in attachments},
     )
-    path = write_report(ctx.work.report(ctx.ds), page)
+    path = write_report_folder(ctx.work.report(ctx.ds), page, attachments)
     open_warehouse(ctx.warehouse_url, ctx.config.warehouse.retries).record_run(
         ctx.ds, ctx.run_id, steps
     )

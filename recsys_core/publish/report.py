@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import base64
-import html
 import io
-import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,9 @@ import numpy as np
 PLOT_SIZE = (5, 3)  # inches: small figures, several side by side on the page
 PLOT_DPI = 90  # the PNGs are embedded in the HTML as base64: small files keep the page light
 SCORE_BINS = 50
+TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE = "report.html.j2"
+NIGHTS_SHOWN = 30  # the trend plots' last nights
 
 
 def _png(fig) -> str:
@@ -113,42 +115,143 @@ def score_plot(scores: np.ndarray) -> str | None:
     return png
 
 
+def rows_published_plot(nights: list[dict]) -> str | None:
+    """Recommendations published night by night (nights: `night_summary` records in ds order)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [n for n in nights if n.get("published") is not None]
+    if not shown:
+        return None
+    fig, ax = plt.subplots(figsize=(max(PLOT_SIZE[0], 0.5 * len(shown)), PLOT_SIZE[1]))
+    x = np.arange(len(shown))
+    ax.plot(x, [n["published"] for n in shown], marker="o")
+    ax.set_xticks(x, [n["ds"] for n in shown], rotation=45, ha="right", fontsize=7)
+    ax.set(ylabel="recommendations published", title="Rows published night by night")
+    ax.set_ylim(bottom=0)
+    png = _png(fig)
+    plt.close(fig)
+    return png
+
+
+def step_seconds_plot(nights: list[dict], steps: tuple[str, ...]) -> str | None:
+    """Each step's seconds night by night, stacked (nights: `night_summary` records in ds order)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [n for n in nights if n.get("seconds")]
+    if not shown:
+        return None
+    fig, ax = plt.subplots(figsize=(max(PLOT_SIZE[0] + 2, 0.5 * len(shown)), PLOT_SIZE[1] + 1))
+    x = np.arange(len(shown))
+    bottom = np.zeros(len(shown))
+    for step in steps:
+        seconds = np.array([n["seconds"].get(step, 0.0) for n in shown])
+        if seconds.any():
+            ax.bar(x, seconds, bottom=bottom, label=step)
+            bottom += seconds
+    ax.set_xticks(x, [n["ds"] for n in shown], rotation=45, ha="right", fontsize=7)
+    ax.set(ylabel="seconds", title="Step times night by night")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    png = _png(fig)
+    plt.close(fig)
+    return png
+
+
+def night_summary(ds: str, records: list[dict]) -> dict:
+    """One night for the trend plots, from its step records: each step's seconds and the
+    recommendations published (None when publish did not succeed)."""
+    publish = next((r for r in records if r.get("step") == "publish"), {})
+    published = (publish.get("rows_out") or {}).get("recommendations")
+    return {
+        "ds": ds,
+        "seconds": {r["step"]: float(r["seconds"]) for r in records if "seconds" in r},
+        "published": published if publish.get("status") == "success" else None,
+    }
+
+
+def _shown(value) -> str:
+    """A count with thousands separators, a float to 4 significant digits, anything else as text."""
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _step_view(record: dict) -> dict:
+    seconds = record.get("seconds")
+    return {
+        "step": record["step"],
+        "status": record.get("status", "?"),
+        "started": str(record.get("started_at", "")).replace("T", " ").removesuffix("+00:00"),
+        "seconds": f"{seconds:,.1f}" if isinstance(seconds, int | float) else "",
+        "rows_in": [(k, _shown(v)) for k, v in (record.get("rows_in") or {}).items()],
+        "rows_out": [(k, _shown(v)) for k, v in (record.get("rows_out") or {}).items()],
+        "error": record.get("error") if record.get("status") != "success" else None,
+    }
+
+
 def render(
     ds: str,
     run_id: str,
     steps: list[dict],
     model: dict,
-    images: dict[str, str | None],
+    plots: dict[str, dict[str, str | None]],
     links: dict[str, str],
 ) -> str:
-    """The report page; images are base64 PNGs (None: not available), links are name -> file path."""
-    rows = "".join(
-        f"<tr><td>{html.escape(s['step'])}</td><td>{html.escape(s.get('status', '?'))}</td>"
-        f"<td>{s.get('started_at', '')}</td><td>{s.get('seconds', '')}</td>"
-        f"<td>{html.escape(json.dumps(s.get('rows_in', {})))}</td>"
-        f"<td>{html.escape(json.dumps(s.get('rows_out', {})))}</td></tr>"
-        for s in steps
+    """The report page, from templates/report.html.j2 with every value escaped: the steps' records,
+    the model's facts, `plots` (section -> name -> base64 PNG, None: not available, left out) and
+    `links` (name -> href, relative to the report)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
-    figures = "".join(
-        f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{png}'/>"
-        f"<figcaption>{html.escape(name)}</figcaption></figure>"
-        for name, png in images.items()
-        if png
+    sections = [
+        (title, [{"name": n, "png": png} for n, png in images.items() if png])
+        for title, images in plots.items()
+    ]
+    return env.get_template(TEMPLATE).render(
+        ds=ds,
+        run_id=run_id,
+        steps=[_step_view(r) for r in steps],
+        model=[(k, _shown(v)) for k, v in model.items()],
+        plots=[(title, figures) for title, figures in sections if figures],
+        links=list(links.items()),
     )
-    anchors = "".join(
-        f"<li><a href='file://{html.escape(p)}'>{html.escape(n)}</a></li>" for n, p in links.items()
-    )
-    model_rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in model.items()
-    )
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>recsys_nightly {ds}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}figure{{display:inline-block;margin:1em}}</style>
-</head><body><h1>recsys_nightly, ds {html.escape(ds)}</h1><p>run {html.escape(run_id)}</p>
-<h2>Steps</h2><table><tr><th>step</th><th>status</th><th>started (UTC)</th><th>seconds</th>
-<th>rows in</th><th>rows out</th></tr>{rows}</table>
-<h2>Model</h2><table>{model_rows}</table><h2>Plots</h2>{figures}<h2>Links</h2><ul>{anchors}</ul></body></html>"""
+
+
+def write_report_folder(path: Path, page: str, attachments: dict[str, Path]) -> Path:
+    """The page at `path` and, beside it, a copy of each attachment (a file or a folder) under its
+    relative name, so the folder can be moved or served as it is; each replaced whole."""
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, source in attachments.items():
+        target = folder / name
+        staging = folder / f".{Path(name).name}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.unlink(missing_ok=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, staging)
+        else:
+            shutil.copyfile(source, staging)
+        if target.is_dir():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging.replace(target)
+    return write_report(path, page)
 
 
 def write_report(path: Path, page: str) -> Path:

@@ -310,9 +310,10 @@ def test_run_report_is_in_the_warehouse_and_as_html(first_run, warehouse):
         text=True,
     ).stdout.strip()
     page = open(out).read()
-    # the training loss, the score distribution and the gate's NDCG@10 across the nights so far
-    assert out.endswith(f"ds={DS}/report.html") and page.count("data:image/png;base64,") == 3
-    assert "alt='model gate across nights'" in page
+    # the training loss, the score distribution; the gate's NDCG@10, the rows published and the
+    # step times across the nights so far
+    assert out.endswith(f"ds={DS}/report.html") and page.count("data:image/png;base64,") == 5
+    assert 'alt="model gate across nights"' in page and 'alt="rows published across nights"' in page
     assert "Data Docs" in page and all(step in page for step in STEPS)
 
 

@@ -43,6 +43,9 @@ def make_lake(work):
         {"version": "m1", "path": str(work / "models" / "m1")}, "model_ref", DS, "model.json"
     )
     lake.write_table(pa.table({"score": np.linspace(-0.5, 0.9, 50)}), "recommendations", DS)
+    docs = layout.WorkDir(work.resolve()).data_docs(DS)  # the Data Docs site validation wrote
+    docs.parent.mkdir(parents=True)
+    docs.write_text("<html>validation results</html>")
     return lake
 
 
@@ -57,7 +60,17 @@ def test_report_writes_the_page_and_the_run_report_rows(tmp_path):
     code, url, page = run(tmp_path)
     assert code == 0
     html = page.read_text()
-    assert html.count("data:image/png;base64,") == 2 and "val_rmse" in html and "Data Docs" in html
+    # training loss, scores, and the step times across the (one) night so far
+    assert html.count("data:image/png;base64,") == 3 and "val_rmse" in html and "Data Docs" in html
+    # the links are relative to the page and resolve in a copy of its folder moved anywhere
+    import re
+    import shutil
+
+    moved = shutil.copytree(page.parent, tmp_path / "elsewhere")
+    hrefs = re.findall(r'href="([^"]+)"', html)
+    assert hrefs == ["data_docs/index.html", "model_meta.json"]
+    assert (moved / hrefs[0]).read_text() == "<html>validation results</html>"
+    assert json.loads((moved / hrefs[1]).read_text())["metrics"]["val_rmse"] == 0.8
     rows = open_warehouse(url).query("SELECT step, status, rows_out FROM run_report ORDER BY step")
     assert list(rows["step"]) == ["publish", "validate_inputs"] and set(rows["status"]) == {
         "success"
@@ -77,7 +90,7 @@ def test_the_tradeoff_curve_is_embedded_when_the_experiment_wrote_one(tmp_path):
     folder.mkdir(parents=True)
     (folder / "tradeoff.png").write_bytes(base64.b64decode(score_plot(np.array([0.1, 0.2]))))
     code, _, page = run(tmp_path)
-    assert code == 0 and page.read_text().count("data:image/png;base64,") == 3
+    assert code == 0 and page.read_text().count("data:image/png;base64,") == 4
     assert "retrieval size tradeoff" in page.read_text()
 
 
