@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DATA := data/sample
 DEMO_DS ?= 2026-01-31
 
-.PHONY: setup demo test test-unit test-spark test-integration lint format lock clean
+.PHONY: setup browser demo test test-unit test-spark test-integration lint format lock clean
 
 setup: $(STAMP)
 
@@ -35,8 +35,16 @@ demo: $(STAMP)
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
+# Debian's chromium for the browser tests (tests/browser/): installed where it is missing and apt-get
+# may run (root: CI, a container); elsewhere those tests skip unless RECSYS_REQUIRE_BROWSER is set
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	       && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium is not installed and cannot be here: the browser tests will skip"
+
 # the whole suite, every tier: what CI runs
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(XDIST)
 
 # the edit-run loop: in-process tests, no Spark or Airflow (about 4 minutes on 2 cores)

@@ -28,6 +28,10 @@ from recsys_core.model.history import PAD
 
 # the softmax towers' prediction: (1 + v_u . v_m) / 2, the cosine of the two vectors mapped to [0, 1]
 SOFTMAX_AFFINITY = (0.5, 0.5, False)
+# the saved model.keras (TwoTowerModel.serving_model): its name, its scaling and output layers
+SERVING_MODEL = "raw_features_to_prediction"
+SCALE_PREFIX = "scale_"
+PREDICTION_LAYER = "prediction"
 EMBED_BATCH = 8192  # rows per forward pass when embedding: no gradients, so large batches are cheap
 
 
@@ -242,13 +246,42 @@ class TwoTowerModel:
         scores = np.sum(self.embed_users(user_features) * self.embed_items(item_features), axis=1)
         return self.output(scores)
 
+    def serving_model(self):
+        """The Keras model saved as model.keras, whole on its own: raw features in (scaled by fixed
+        Normalization layers holding the training rows' means and deviations), the trained network
+        (nested, under its own name), and its output as the prediction: a rating (regression), the
+        calibrated probability of a like (classification, the network's sigmoid) or the affinity
+        (1 + v_u.v_m) / 2 (softmax). The softmax towers also take the id and history indices of the
+        vocabulary (vocabulary.npz), and their layers are registered by recsys_core.model.layers."""
+        import keras
+
+        net = self.keras_model
+        feeds, raw = [], []
+        for tensor in net.inputs:
+            name = tensor.name
+            given = keras.Input(shape=tensor.shape[1:], dtype=tensor.dtype, name=name)
+            raw.append(given)
+            scaler = {"x_u": self.user_scaler, "x_m": self.item_scaler}.get(name)
+            if scaler is None:
+                feeds.append(given)
+                continue
+            scale = keras.layers.Normalization(
+                mean=scaler.mean, variance=np.square(scaler.std), name=f"{SCALE_PREFIX}{name}"
+            )
+            feeds.append(scale(given))
+        out = net(feeds)
+        slope, intercept, sigmoid = self.output_transform()
+        if not sigmoid:  # classification: the network's own sigmoid layer is the output already
+            out = keras.layers.Rescaling(slope, intercept, name=PREDICTION_LAYER)(out)
+        return keras.Model(raw, out, name=SERVING_MODEL)
+
     def save(self, path: str | Path) -> Path:
         """Write the model directory atomically: a reader sees the old version or the complete new one."""
         path = Path(path)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:UNIQUE_SUFFIX_CHARS]}")
         tmp.mkdir(parents=True)
         try:
-            self.keras_model.save(tmp / MODEL_FILE)
+            self.serving_model().save(tmp / MODEL_FILE)
             meta = {
                 **self.meta,
                 "user_scaler": self.user_scaler.to_dict(),
@@ -290,7 +323,7 @@ class TwoTowerModel:
             with np.load(optimizer) as z:
                 state = {k: z[k] for k in z.files}
         return cls(
-            keras_model=keras.models.load_model(path / MODEL_FILE),
+            keras_model=trained_network(keras.models.load_model(path / MODEL_FILE), path),
             user_scaler=Scaler.from_dict(meta.pop("user_scaler")),
             item_scaler=Scaler.from_dict(meta.pop("item_scaler")),
             rating_min=meta.pop("rating_min"),
@@ -303,3 +336,21 @@ class TwoTowerModel:
             optimizer_state=state,
             meta=meta,
         )
+
+
+def trained_network(saved, path: Path):
+    """The trained network inside a loaded model.keras: the one nested model of a serving model
+    (this layout), or the file's model itself (the layout before it, whose scaling lived in meta.json
+    alone; it loads the same)."""
+    import keras
+
+    if saved.name == SERVING_MODEL:
+        nested = [layer for layer in saved.layers if isinstance(layer, keras.Model)]
+        if len(nested) == 1:
+            return nested[0]
+    elif any(layer.name == "score" for layer in saved.layers):
+        return saved
+    raise RecsysError(
+        f"{path / MODEL_FILE} holds neither a recsys serving model ({SERVING_MODEL}) nor a bare "
+        "two-tower network (a 'score' layer): it was not written by TwoTowerModel.save"
+    )

@@ -266,6 +266,23 @@ def test_save_and_load_keep_the_embeddings_and_the_vocabulary(tmp_path, by_histo
     np.testing.assert_array_equal(item_vectors(loaded, items), item_vectors(model, items))
     assert loaded.meta["metrics"] == model.meta["metrics"]
     assert loaded.meta["temperature"] == model.meta["temperature"]
+    # the file alone: raw features with the vocabulary's indices in, the affinity (1 + v_u.v_m) / 2 out
+    import keras
+
+    alone = keras.models.load_model(path / "model.keras")
+    item_x = items.drop(columns=C.ITEM_ID).to_numpy(np.float32)
+    pairs = [
+        x.to_numpy(np.float32),
+        model.vocabulary.user_index(ids),
+        model.vocabulary.item_index(histories),
+        np.repeat(item_x[:1], len(ids), axis=0),
+        np.repeat(model.vocabulary.item_index(items[C.ITEM_ID].to_numpy()[:1]), len(ids)),
+    ]
+    vu = model.embed_users(x, ids, histories)
+    vm = item_vectors(model, items)[:1]
+    np.testing.assert_allclose(
+        alone.predict(pairs, verbose=0).ravel(), (1 + vu @ vm[0]) / 2, rtol=1e-4, atol=1e-4
+    )
 
 
 def test_embed_users_of_a_softmax_model_needs_ids_and_histories_of_the_right_width(by_history):

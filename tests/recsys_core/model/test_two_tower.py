@@ -190,6 +190,38 @@ def test_save_and_load_round_trip(tmp_path, data, fitted):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temp directories left
 
 
+def test_the_saved_model_keras_alone_scores_raw_features(tmp_path, data, fitted):
+    """keras.models.load_model("model.keras") takes the raw, unscaled features and gives the
+    prediction on the rating scale: the scaling and the output are inside the file."""
+    import keras
+
+    users, items, _ = data
+    path = fitted.save(tmp_path / "model")
+    alone = keras.models.load_model(path / "model.keras")
+    raw = [users.to_numpy(np.float32), items.to_numpy(np.float32)]
+    np.testing.assert_allclose(
+        alone.predict(raw, verbose=0).ravel(), fitted.predict(users, items), rtol=1e-4, atol=1e-4
+    )
+    names = {layer.name for layer in alone.layers}
+    assert {"scale_x_u", "scale_x_m", "prediction"} <= names
+
+
+def test_a_model_saved_in_the_layout_before_loads_the_same(tmp_path, data, fitted):
+    """Before, model.keras was the bare network and meta.json alone held the scaling: such a folder
+    still loads and predicts the same; a model.keras that is neither fails, saying what it is not."""
+    import keras
+
+    users, items, _ = data
+    path = fitted.save(tmp_path / "model")
+    fitted.keras_model.save(path / "model.keras")  # the layout before
+    old = TwoTowerModel.load(path)
+    np.testing.assert_allclose(old.predict(users, items), fitted.predict(users, items), rtol=1e-6)
+    other = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])
+    other.save(path / "model.keras")
+    with pytest.raises(RecsysError, match="not written by TwoTowerModel.save"):
+        TwoTowerModel.load(path)
+
+
 def test_load_of_a_missing_model_raises(tmp_path):
     with pytest.raises(RecsysError, match="no model at"):
         TwoTowerModel.load(tmp_path / "none")
@@ -267,6 +299,12 @@ def test_classification_mode_learns_likes_and_outputs_probabilities(data, tmp_pa
     assert again.mode == "classification" and np.allclose(
         again.predict(users, items), probs, atol=1e-6
     )
+    # the file alone: raw features in, the calibrated probability out
+    import keras
+
+    alone = keras.models.load_model(tmp_path / "m" / "model.keras")
+    raw = [users.to_numpy(np.float32), items.to_numpy(np.float32)]
+    np.testing.assert_allclose(alone.predict(raw, verbose=0).ravel(), probs, atol=1e-4)
 
 
 def test_unknown_model_mode_is_rejected():
