@@ -59,9 +59,11 @@ with DAG(
         "on_failure_callback": notify_failure,
     },
     params={
+        # optional like the others (null): a required-looking string would keep the trigger form's
+        # Trigger button disabled until someone typed a date (tests/browser/test_airflow_ui.py)
         "ds": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             pattern=r"^$|^\d{4}-\d{2}-\d{2}$",
             description="Date to compute (YYYY-MM-DD, at most tomorrow UTC); empty means the run's "
             "logical date.",

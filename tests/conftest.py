@@ -22,6 +22,7 @@ TIERS = ("unit", "spark", "integration")
 LONGEST_FIRST = (
     "integration/test_nightly_dag.py",
     "integration/test_airflow_services.py",
+    "browser/test_airflow_ui.py",
     "integration/test_movielens_dag.py",
     "recsys_core/evaluation/test_systems.py",
     "jobs/test_gate_model.py",
