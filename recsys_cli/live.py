@@ -9,11 +9,13 @@ DETAIL_SECONDS in between.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,3 +139,32 @@ def watch(
     finally:
         display.close()
     return proc.returncode
+
+
+SAY_SECONDS = 2.0  # a long command's plain progress lines: at most this often
+
+
+@contextlib.contextmanager
+def reporter(live: bool) -> Iterator[Callable[[str], None]]:
+    """What a long command (generate, ingest) calls with where it is: on a terminal one status
+    line redrawn in place; elsewhere plain lines, at most every SAY_SECONDS (a table's "... rows
+    written" always shows)."""
+    if live:
+        from rich.console import Console
+
+        with Console().status("starting ...") as status:
+            yield lambda text: status.update(text)
+        return
+    said = [-SAY_SECONDS]
+
+    def say(text: str) -> None:
+        now = time.monotonic()
+        if (
+            "written" in text
+            and "of" not in text.split("written")[0]
+            or now - said[0] >= SAY_SECONDS
+        ):
+            said[0] = now
+            print(f"  {dt.datetime.now():%H:%M:%S} {text}", flush=True)
+
+    yield say

@@ -99,11 +99,18 @@ def ds_option(meaning: str) -> argparse.ArgumentParser:
 
 
 def cmd_generate(a) -> int:
+    from recsys_cli.live import reporter
     from recsys_core.datasets.generate import generate_dataset
 
-    counts = generate_dataset(
-        a.out, users=a.users, items=a.items, interactions=a.interactions, seed=a.seed
-    )
+    with reporter(sys.stdout.isatty()) as say:
+        counts = generate_dataset(
+            a.out,
+            users=a.users,
+            items=a.items,
+            interactions=a.interactions,
+            seed=a.seed,
+            report=say,
+        )
     print(f"wrote {counts} to {a.out}")
     return 0
 
@@ -123,9 +130,11 @@ def add_generate(sub) -> None:
 
 
 def cmd_ingest(a) -> int:
+    from recsys_cli.live import reporter
     from recsys_core.datasets.movielens import ingest_movielens
 
-    counts = ingest_movielens(a.src, a.out)
+    with reporter(sys.stdout.isatty()) as say:
+        counts = ingest_movielens(a.src, a.out, report=say)
     print(f"wrote {counts} to {a.out}")
     return 0
 

@@ -11,6 +11,7 @@ popular items, so it races on its own row instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -88,9 +89,16 @@ USER_SORT_STRIDE = 1 << 28
 
 
 def generate_dataset(
-    out: str | Path, users: int = 2000, items: int = 1000, interactions: int = 60000, seed: int = 42
+    out: str | Path,
+    users: int = 2000,
+    items: int = 1000,
+    interactions: int = 60000,
+    seed: int = 42,
+    report: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
-    """Write out/users, out/items and out/interactions; return their row counts."""
+    """Write out/users, out/items and out/interactions; return their row counts. `report` hears
+    where it is (a table written, each chunk of interactions) as it goes."""
+    say = report or (lambda text: None)
     for name, value in (("users", users), ("items", items), ("interactions", interactions)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -103,7 +111,9 @@ def generate_dataset(
     # countries differ a little in taste, so country is a (weak) feature
     country_shift = rng.normal(0.0, COUNTRY_TASTE_STD, (len(COUNTRIES), len(GENRE_NAMES)))
     write_input(out, ITEMS, item_table)
+    say(f"items: {items:,} rows written")
     write_input(out, USERS, user_table)
+    say(f"users: {users:,} rows written")
 
     if items <= EXACT_MAX_ITEMS:
         step = max(1, sampling.CHUNK_CELLS // items)
@@ -111,8 +121,12 @@ def generate_dataset(
     else:
         combos = sampling.combos_of(mix, log_pop)
         chunks = sampling.draw_chunks(counts, items, len(combos.mix))
+    total, written = int(counts.sum()), 0
     with InputWriter(out, INTERACTIONS, contract(INTERACTIONS).arrow_schema()) as writer:
         for index, (lo, hi) in enumerate(chunks):
+            say(
+                f"interactions: chunk {index + 1}/{len(chunks)}, {written:,} of {total:,} rows so far"
+            )
             if counts[lo:hi].sum() == 0:
                 continue
             # each chunk has its own stream so the data depends only on (seed, chunk index)
@@ -123,7 +137,9 @@ def generate_dataset(
             else:
                 table = _drawn_interactions(chunk_rng, lo, taste, counts[lo:hi], combos, quality)
             writer.write(table)
-    return {USERS: users, ITEMS: items, INTERACTIONS: int(counts.sum())}
+            written += table.num_rows
+    say(f"interactions: {written:,} rows written")
+    return {USERS: users, ITEMS: items, INTERACTIONS: total}
 
 
 def _items(rng: np.random.Generator, n: int) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray]:

@@ -62,10 +62,15 @@ class MovieLensFormatError(RecsysError):
     """The source is not a MovieLens release this loader knows, or one of its files is malformed."""
 
 
-def ingest_movielens(src: str | Path, out: str | Path) -> dict[str, int]:
-    """Write out/users, out/items and out/interactions from a MovieLens release; return their row counts."""
+def ingest_movielens(
+    src: str | Path, out: str | Path, report: Callable[[str], None] | None = None
+) -> dict[str, int]:
+    """Write out/users, out/items and out/interactions from a MovieLens release; return their row
+    counts. `report` hears where it is (the release read, each table written) as it goes."""
+    say = report or (lambda text: None)
     src = Path(src)
     release, read = _open_release(src)
+    say(f"reading {src.name} ({release})")
     try:
         users, items, ratings = _PARSERS[release](read)
     except (ValueError, KeyError) as e:
@@ -85,6 +90,7 @@ def ingest_movielens(src: str | Path, out: str | Path) -> dict[str, int]:
     for table, frame in tables.items():
         schema = contract(table).arrow_schema()
         write_input(out, table, pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+        say(f"{table}: {len(frame):,} rows written")
     return {table: len(frame) for table, frame in tables.items()}
 
 

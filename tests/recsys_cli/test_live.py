@@ -71,3 +71,31 @@ def test_watch_returns_the_runs_exit_code_once_it_ends(tmp_path):
         [sys.executable, "-c", "import time, sys; time.sleep(1.5); sys.exit(3)"]
     )
     assert live.watch(proc, tmp_path, ("publish",), "run", live=False) == 3
+
+
+def test_generate_reports_each_table_and_its_chunks_and_the_cli_prints_them(tmp_path, capsys):
+    from recsys_cli.main import main
+    from recsys_core.datasets.generate import generate_dataset
+
+    heard: list[str] = []
+    counts = generate_dataset(
+        tmp_path / "a", users=300, items=50, interactions=5000, report=heard.append
+    )
+    assert heard[:2] == ["items: 50 rows written", "users: 300 rows written"]
+    assert heard[-1] == f"interactions: {counts['interactions']:,} rows written"
+    chunks = [line for line in heard if "chunk" in line]
+    assert chunks and chunks[0].startswith("interactions: chunk 1/")
+    assert main(["generate", "--out", str(tmp_path / "b"), "--users", "300", "--items", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "items: 50 rows written" in out and "interactions: 14,700 rows written" in out
+    assert "wrote {'users': 300, 'items': 50, 'interactions': 14700}" in out
+
+
+def test_plain_reporter_prints_at_most_every_few_seconds_but_always_a_tables_completion(capsys):
+    with live.reporter(False) as say:
+        for chunk in range(100):
+            say(f"interactions: chunk {chunk + 1}/100, {chunk * 10} of 1,000 rows so far")
+        say("interactions: 1,000 rows written")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].endswith("chunk 1/100, 0 of 1,000 rows so far")
+    assert lines[1].endswith("interactions: 1,000 rows written")
