@@ -109,3 +109,17 @@ def test_the_image_installs_the_runtime_lock_from_a_context_without_env_data_or_
     assert {".venv", "data", ".git", ".airflow", "**/__pycache__"} <= ignored, ignored
     for source in re.findall(r"^COPY (\S+)", dockerfile, re.M):
         assert source.split("/")[0] not in ignored, f"the image copies {source}, which is ignored"
+
+
+def test_the_spark_connect_client_imports_from_the_one_pyspark():
+    """What pyspark-client brought besides its files: Spark Connect's dependencies (the connect extra).
+    Great Expectations imports pyspark.sql.connect, which, where they are missing, ends a process whose
+    __main__ has no file (`python -c`, a pytest-xdist worker) with exit code 0 and nothing done."""
+    import subprocess
+    import sys
+
+    probe = "import pyspark.sql.connect.dataframe, great_expectations; print('imported')"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300
+    )
+    assert proc.stdout.strip().splitlines()[-1:] == ["imported"], proc.stderr[-2000:]
