@@ -31,7 +31,9 @@ RUN uv pip install --system --no-cache --no-deps -e . \
  && useradd --create-home --uid 50000 --gid 0 airflow \
  && mkdir -p /opt/airflow/logs /data \
  && chown -R airflow:0 /opt/airflow /data /home/airflow \
- && chmod -R g=u /opt/airflow /data /home/airflow
+ && chmod -R g=u /opt/airflow /data /home/airflow \
+ && chmod g+w /etc/passwd
+# HOME for any uid; the entrypoint gives a uid without a passwd entry one (Airflow and Spark need a name)
 ENV HOME=/home/airflow
 
 USER airflow

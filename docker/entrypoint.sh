@@ -28,11 +28,22 @@ write_spark_conf() {
   unset SPARK_AUTH_SECRET
 }
 
+# Compose runs the containers as AIRFLOW_UID (group 0), which has no entry in the image's /etc/passwd
+# unless it is 50000: Airflow's CLI and Spark's JVM both look their user's name up and fail without
+# one. /etc/passwd is group 0's and group-writable in the image, so an entry is added for this uid.
+add_passwd_entry() {
+  local passwd="${RECSYS_PASSWD_FILE:-/etc/passwd}"
+  id -un >/dev/null 2>&1 && return 0
+  [ -w "$passwd" ] || { echo "uid $(id -u) has no passwd entry and $passwd is not writable" >&2; return 1; }
+  printf 'airflow-%s:x:%s:0:recsys (AIRFLOW_UID):%s:/usr/sbin/nologin\n' "$(id -u)" "$(id -u)" "${HOME:-/home/airflow}" >>"$passwd"
+}
+
 case "${1:-}" in
   spark-master | spark-worker)
     : "${SPARK_AUTH_SECRET:?must be set: the Spark daemons do not run without authentication}"
     ;;
 esac
+add_passwd_entry
 write_spark_conf
 
 if [ -z "${SPARK_HOME:-}" ]; then

@@ -35,7 +35,10 @@ class StepState:
 
 
 def _rows(record: dict) -> str:
-    return ", ".join(f"{k}={v:,}" for k, v in (record.get("rows_out") or {}).items())
+    return ", ".join(
+        f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}"
+        for k, v in (record.get("rows_out") or {}).items()
+    )
 
 
 def step_states(
@@ -50,11 +53,14 @@ def step_states(
             record = json.loads(record_path.read_text())
         except (OSError, ValueError):
             record = None
-        if record is not None:
-            detail = _rows(record) if record.get("status") == "success" else record.get("error", "")
-            states.append(StepState(step, record["status"], record.get("seconds"), detail))
-            continue
         running = progress.read(steps_dir / f"{step}{STEP_PROGRESS_SUFFIX}")
+        # a retry runs while the attempt before it still has its (failed) record: newer wins
+        if record is not None and (
+            running is None or str(running.get("started_at")) <= str(record.get("ended_at", ""))
+        ):
+            detail = _rows(record) if record.get("status") == "success" else record.get("error", "")
+            states.append(StepState(step, record.get("status", "?"), record.get("seconds"), detail))
+            continue
         if running is None:
             states.append(StepState(step, "waiting"))
             continue
@@ -136,6 +142,13 @@ def watch(
             display.update(step_states(steps_dir, steps))
             time.sleep(POLL_SECONDS)
         display.update(step_states(steps_dir, steps))
+    except BaseException:  # Ctrl-C, or a fault of the view: the run is not left behind, orphaned
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
     finally:
         display.close()
     return proc.returncode

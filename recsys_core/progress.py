@@ -28,16 +28,24 @@ def _now() -> str:
 
 
 def _write(content: dict) -> None:
+    """Best effort: progress is for watchers, so a full disk or a folder removed under the step (a
+    rerun of the ds clears its records) never fails the step itself."""
     path: Path = _state["path"]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(content))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(content))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def begin(path: Path, step: str) -> None:
     """The step `step` starts: its progress file is `path` (its folder is made)."""
     with _lock:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # _write will not manage either, and says nothing
         _state.clear()
         _state.update(path=path, step=step, started_at=_now(), written=0.0)
         _write(
@@ -63,7 +71,10 @@ def end() -> None:
     """The step ended (its record says how): the progress file goes."""
     with _lock:
         if _state:
-            _state["path"].unlink(missing_ok=True)
+            try:
+                _state["path"].unlink(missing_ok=True)
+            except OSError:
+                pass
             _state.clear()
 
 

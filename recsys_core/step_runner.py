@@ -218,6 +218,8 @@ def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | Non
     finally:
         for handler in handlers:
             handler.removeFilter(scrubber)
+        if not isinstance(sys.exc_info()[1], Exception | type(None)):
+            progress.end()  # a BaseException (KeyboardInterrupt) leaves before the record
     record = json.loads(scrub(json.dumps(record), secrets))  # whatever the body put in it
     record["seconds"] = round(time.time() - started, 2)
     record["started_at"] = _utc(started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import shutil
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -234,12 +235,13 @@ def render(
 
 def write_report_folder(path: Path, page: str, attachments: dict[str, Path]) -> Path:
     """The page at `path` and, beside it, a copy of each attachment (a file or a folder) under its
-    relative name, so the folder can be moved or served as it is; each replaced whole."""
+    relative name, so the folder can be moved or served as it is. Each attachment is copied to a
+    staging name of its own first, then moved into place; the page is written last."""
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     for name, source in attachments.items():
         target = folder / name
-        staging = folder / f".{Path(name).name}.tmp"
+        staging = folder / f".{Path(name).name}.{uuid.uuid4().hex[:8]}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
         staging.unlink(missing_ok=True)
         staging.parent.mkdir(parents=True, exist_ok=True)

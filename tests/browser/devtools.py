@@ -57,8 +57,11 @@ class Page:
         raise TimeoutError(f"waited {seconds}s for: {script[:300]}")
 
     def open(self, url: str) -> None:
-        self.call("Page.navigate", url=url)
-        self.wait_for("document.readyState === 'complete'")
+        """Navigate and wait until that page (not the one before it) has loaded."""
+        answer = self.call("Page.navigate", url=url)
+        if answer.get("errorText"):
+            raise RuntimeError(f"{url}: {answer['errorText']}")
+        self.wait_for(f"location.href.startsWith({url!r}) && document.readyState === 'complete'")
 
 
 @contextlib.contextmanager
@@ -66,38 +69,38 @@ def browser_page(profile: Path, width: int = 1280, height: int = 1000):
     """A headless chromium with one page, closed on exit."""
     from websockets.sync.client import connect
 
-    proc = subprocess.Popen(
-        [
-            chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--remote-debugging-port=0",
-            "--remote-allow-origins=*",
-            f"--user-data-dir={profile}",
-            f"--window-size={width},{height}",
-            "about:blank",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = profile.parent / f"{profile.name}-chromium.log"  # a file: a pipe nobody reads fills up
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [
+                chromium(),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--remote-debugging-port=0",
+                "--remote-allow-origins=*",
+                f"--user-data-dir={profile}",
+                f"--window-size={width},{height}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     try:
         browser_url = None
         deadline = time.time() + 60
-        while browser_url is None and time.time() < deadline:
-            line = proc.stderr.readline() if proc.stderr else ""
-            found = LISTENING.search(line)
-            if found:
-                browser_url = found.group(1)
-            elif not line and proc.poll() is not None:
-                break
+        while browser_url is None and time.time() < deadline and proc.poll() is None:
+            found = LISTENING.search(log.read_text(errors="replace"))
+            browser_url = found.group(1) if found else None
+            time.sleep(0.2)
         if browser_url is None:
-            raise RuntimeError("chromium did not open its DevTools port")
+            raise RuntimeError(f"chromium opened no DevTools port: {log.read_text()[-2000:]}")
         port = browser_url.split("/")[2]
         with urllib.request.urlopen(f"http://{port}/json/list", timeout=10) as answer:
             tabs = [t for t in json.load(answer) if t["type"] == "page"]
+        if not tabs:
+            raise RuntimeError("chromium has no page to drive")
         with connect(tabs[0]["webSocketDebuggerUrl"], max_size=2**26) as socket:
             page = Page(socket)
             page.call("Page.enable")

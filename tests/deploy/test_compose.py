@@ -181,7 +181,9 @@ def test_the_data_volume_is_writable_by_the_user_the_containers_run_as():
     init = SERVICES["airflow-init"]
     assert init["user"] == "0:0"
     script = init["command"][-1]
-    assert 'chown "$${AIRFLOW_UID}:0" /data /data/work' in script
+    assert 'find /data/work /opt/airflow/logs ! -user "$${AIRFLOW_UID}" -exec chown' in script
+    assert '"$${AIRFLOW_UID}" != 0' in script  # never root
+    assert env_of("spark-worker")["SPARK_WORKER_DIR"].startswith("/tmp/")
     assert (
         script.strip()
         .splitlines()[-1]
@@ -193,6 +195,7 @@ def test_the_data_volume_is_writable_by_the_user_the_containers_run_as():
     dockerfile = (PROJECT / "Dockerfile").read_text()
     assert "--gid 0 airflow" in dockerfile and "chmod -R g=u /opt/airflow /data" in dockerfile
     assert "ENV HOME=/home/airflow" in dockerfile  # any uid finds a writable HOME (spark-conf)
+    assert "chmod g+w /etc/passwd" in dockerfile  # the entrypoint names an unknown uid (below)
     assert re.search(r"^AIRFLOW_UID=\d+$", ENV_EXAMPLE, re.M)
 
 
@@ -264,7 +267,12 @@ def test_each_secret_reaches_only_the_services_that_need_it():
 def test_spark_services_see_only_what_spark_needs():
     for name in SPARK:
         env = env_of(name)
-        assert set(env) <= {"SPARK_MASTER_URL", "SPARK_WORKER_MEMORY", "SPARK_AUTH_SECRET"}, name
+        assert set(env) <= {
+            "SPARK_MASTER_URL",
+            "SPARK_WORKER_MEMORY",
+            "SPARK_WORKER_DIR",
+            "SPARK_AUTH_SECRET",
+        }, name
         assert env["SPARK_AUTH_SECRET"].startswith("${SPARK_AUTH_SECRET:?"), name
         assert set().union(*map(variables_in, env.values())) == {"SPARK_AUTH_SECRET"}, name
         mounts = " ".join(map(str, SERVICES[name].get("volumes") or []))
@@ -709,3 +717,47 @@ def test_the_readme_says_how_to_start_log_in_and_unpause():
         "docker compose exec airflow-apiserver airflow dags unpause recsys_nightly",
     ):
         assert step in readme, step
+
+
+def test_the_entrypoint_names_a_uid_that_has_no_passwd_entry(tmp_path):
+    """AIRFLOW_UID on Linux is the host user's, unknown to the image: Airflow's CLI and Spark's JVM
+    look the user's name up and fail without one. Run as such a uid (setpriv, as root here), the
+    entrypoint adds an entry for it, group 0, to the group-writable passwd file, and runs the command;
+    a known uid adds nothing."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run as another uid")
+    import tempfile
+
+    uid = 54321
+    # pytest's tmp_path lies under a folder only root may enter: this one any uid can reach
+    shared = Path(tempfile.mkdtemp(prefix="recsys-passwd-", dir="/tmp"))
+    shared.chmod(0o777)
+    passwd = shared / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    passwd.chmod(0o666)
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/home/airflow"}
+    env.update(RECSYS_PASSWD_FILE=str(passwd), SPARK_HOME=str(tmp_path))
+    ran = subprocess.run(
+        [
+            "setpriv",
+            f"--reuid={uid}",
+            "--regid=0",
+            "--clear-groups",
+            "bash",
+            str(ENTRYPOINT),
+            "id",
+            "-u",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert ran.returncode == 0 and ran.stdout.strip() == str(uid), ran.stderr
+    assert passwd.read_text().splitlines()[-1] == (
+        f"airflow-{uid}:x:{uid}:0:recsys (AIRFLOW_UID):/home/airflow:/usr/sbin/nologin"
+    )
+    again = subprocess.run(
+        ["bash", str(ENTRYPOINT), "true"], env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 0 and len(passwd.read_text().splitlines()) == 2  # root is known

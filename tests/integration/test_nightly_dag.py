@@ -93,12 +93,12 @@ def test_backfill_prints_every_step_of_every_run_with_its_rows(first_run):
         assert sum(line.startswith(step) and "success" in line for line in lines) == 2, step
     assert "recommendations=" in proc.stdout and proc.stdout.count("succeeded") == 2
     # while each run went on: every task as it ended, the longer ones as they started too (a task
-    # of under a second may start and end between two looks), and where training was
+    # of under a second may start and end between two looks, as may a phase of one: where training
+    # is, a second on this data, is tested in test_softmax_towers.py)
     for step in STEPS:
         assert sum(f" {step}: success in " in line for line in lines) == 2, step
     for step in ("build_features", "train_towers", "rank_candidates"):
         assert sum(line.endswith(f" {step}: started") for line in lines) == 2, step
-    assert any(" train_towers: epoch 1/" in line for line in lines), proc.stdout[-3000:]
 
 
 def test_every_ds_of_the_backfill_holds_every_invariant_and_latest_is_the_newest(

@@ -234,6 +234,7 @@ def test_bench_nightly_counts_a_cluster_workers_executors_for_the_spark_task_who
     root) whose child holds 200 MB, while one Spark task's driver runs under us: the executors' 200 MB
     go to that task's cluster memory, not to its own (the Airflow worker's) memory."""
     import os
+    import signal
     import subprocess
     import sys
     import time
@@ -248,7 +249,8 @@ def test_bench_nightly_counts_a_cluster_workers_executors_for_the_spark_task_who
             sys.executable,
             "-c",
             f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])",
-        ]
+        ],
+        start_new_session=True,  # its child too is killed at the end, as a group
     )
     driver = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(30)", "jobs/rank_candidates.py"]
@@ -261,7 +263,7 @@ def test_bench_nightly_counts_a_cluster_workers_executors_for_the_spark_task_who
             time.sleep(0.2)
         below_worker = descendants(_processes(), worker.pid)
     finally:
-        worker.kill()
+        os.killpg(worker.pid, signal.SIGKILL)
         driver.kill()
     assert len(below_worker) == 1 and worker.pid not in below_worker
     assert memory.cluster_peak_mb["rank_candidates"] >= 200

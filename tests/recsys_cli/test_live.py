@@ -43,6 +43,7 @@ def test_states_and_plain_lines_follow_the_files_as_steps_start_progress_and_end
     write_progress(tmp_path, "train_towers", "epoch 2/3: 256/1,000 examples")
     lines.update(live.step_states(tmp_path, steps))
     lines.update(live.step_states(tmp_path, steps))  # no change: no line
+    (tmp_path / f"train_towers{layout.STEP_PROGRESS_SUFFIX}").unlink()  # as run_job ends a step
     write_record(tmp_path, "train_towers", status="failed", seconds=9.0, error="ValueError: bad")
     lines.update(live.step_states(tmp_path, steps))
     shown = [line.split(" ", 3)[3] for line in out.getvalue().splitlines()]  # without the time
@@ -99,3 +100,31 @@ def test_plain_reporter_prints_at_most_every_few_seconds_but_always_a_tables_com
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[0].endswith("chunk 1/100, 0 of 1,000 rows so far")
     assert lines[1].endswith("interactions: 1,000 rows written")
+
+
+def test_a_retry_shows_running_although_the_failed_attempt_left_its_record(tmp_path):
+    write_record(
+        tmp_path,
+        "publish",
+        status="failed",
+        seconds=3.0,
+        error="TransientError: refused",
+        ended_at="2026-01-31T02:10:00+00:00",
+    )
+    assert live.step_states(tmp_path, ("publish",))[0].status == "failed"
+    write_progress(tmp_path, "publish", "", started_at="2026-01-31T02:12:00+00:00")  # the retry
+    assert live.step_states(tmp_path, ("publish",))[0].status == "running"
+
+
+def test_watch_stops_the_run_when_the_view_fails(tmp_path, monkeypatch):
+    """A fault while showing the run (or Ctrl-C) must not leave `airflow dags test` running alone."""
+    import pytest
+
+    def broken(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(live, "step_states", broken)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    with pytest.raises(KeyboardInterrupt):
+        live.watch(proc, tmp_path, ("publish",), "run", live=False)
+    assert proc.poll() is not None

@@ -373,3 +373,19 @@ def test_a_larger_logq_weight_raises_the_often_liked_item_above_the_rest():
 
     unbiased, over = margin(1.0), margin(2.5)
     assert over > unbiased + 0.05, (unbiased, over)
+
+
+def test_training_notes_its_epoch_and_examples_as_the_steps_progress(monkeypatch):
+    """What `recsys run` shows of a running train_towers: the epoch, the examples done and the loss."""
+    from recsys_core import progress
+
+    noted: list[str] = []
+    monkeypatch.setattr(progress, "note", lambda detail, force=False: noted.append(detail))
+    users, items, interactions, _ = synthetic(content=0.0)
+    cfg = dataclasses.replace(SMALL, epochs=2)
+    fit_softmax_towers(users, items, interactions, cfg)
+    firsts = [n for n in noted if n.startswith("epoch 1/2: ")]
+    assert firsts and noted[-1].startswith("epoch 2/2: ")
+    done, total = noted[-1].split(": ")[1].split(" examples")[0].split("/")
+    assert done == total  # the last batch reaches every example of the epoch
+    assert "loss " in noted[-1]
