@@ -36,6 +36,10 @@ def _wait_for_log(path: Path, text: str, proc: subprocess.Popen, timeout: float)
     )
 
 
+MASTER = "org.apache.spark.deploy.master.Master"
+WORKER = "org.apache.spark.deploy.worker.Worker"
+
+
 @dataclass(frozen=True)
 class StandaloneCluster:
     url: str  # spark://127.0.0.1:<port>, the master
@@ -58,47 +62,23 @@ def standalone_cluster(folder: Path, cores: int = 2, memory: str = "2g"):
     port = free_port()
     url = f"spark://127.0.0.1:{port}"
     folder.mkdir(parents=True, exist_ok=True)
-    procs = []
+    procs: list[subprocess.Popen] = []
+
+    def daemon(name: str, main_class: str, args: list[str], ready: str) -> subprocess.Popen:
+        """Start one daemon with its log in folder/<name>.log; return once the log says `ready`."""
+        log = folder / f"{name}.log"
+        cmd = [spark_class, main_class, *args, "--webui-port", str(free_port())]
+        proc = subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        procs.append(proc)
+        _wait_for_log(log, ready, proc, 120)
+        return proc
+
     try:
-        master_log = folder / "master.log"
-        master = subprocess.Popen(
-            [
-                spark_class,
-                "org.apache.spark.deploy.master.Master",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--webui-port",
-                str(free_port()),
-            ],
-            env=env,
-            stdout=master_log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        procs.append(master)
-        _wait_for_log(master_log, "I have been elected leader", master, 120)
+        master_args = ["--host", "127.0.0.1", "--port", str(port)]
+        daemon("master", MASTER, master_args, "I have been elected leader")
+        worker_args = [url, "--host", "127.0.0.1", "--cores", str(cores), "--memory", memory]
+        worker = daemon("worker", WORKER, worker_args, "Successfully registered with master")
         worker_log = folder / "worker.log"
-        worker = subprocess.Popen(
-            [
-                spark_class,
-                "org.apache.spark.deploy.worker.Worker",
-                url,
-                "--host",
-                "127.0.0.1",
-                "--cores",
-                str(cores),
-                "--memory",
-                memory,
-                "--webui-port",
-                str(free_port()),
-            ],
-            env=env,
-            stdout=worker_log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        procs.append(worker)
-        _wait_for_log(worker_log, "Successfully registered with master", worker, 120)
         yield StandaloneCluster(url, worker.pid, worker_log)
     finally:
         for proc in reversed(procs):
