@@ -2,6 +2,7 @@
 
 import base64
 import json
+from pathlib import Path
 
 from jobs import STEPS
 from recsys_core import columns as C
@@ -26,34 +27,36 @@ DATA_DOCS = "data_docs"  # beside report.html: the run's Great Expectations Data
 MODEL_META = "model_meta.json"  # beside report.html: the serving model's meta.json
 
 
+def nights_up_to(folder: Path, ds: str) -> list[str]:
+    """The ds of every `ds=` partition in folder up to ds, in order."""
+    nights = sorted(p.name.split("=", 1)[1] for p in folder.glob("ds=*")) if folder.is_dir() else []
+    return [night for night in nights if night <= ds]
+
+
+def recorded_steps(ctx: JobContext, ds: str) -> list[dict]:
+    """The step records of ds, in the DAG's order, of the steps that have one."""
+    paths = [ctx.work.step_record(ds, step) for step in STEPS]
+    return [json.loads(path.read_text()) for path in paths if path.exists()]
+
+
 def gate_history(ctx: JobContext) -> list[dict]:
     """The gate's record of every night up to ds that has one, in ds order."""
-    folder = ctx.lake.root / L.MODEL_EVALUATION
-    nights = sorted(p.name.split("=", 1)[1] for p in folder.glob("ds=*")) if folder.is_dir() else []
     records = []
-    for ds in nights:
+    for ds in nights_up_to(ctx.lake.root / L.MODEL_EVALUATION, ctx.ds):
         path = ctx.lake.partition(L.MODEL_EVALUATION, ds) / L.EVALUATION_FILE
-        if ds <= ctx.ds and path.is_file():
+        if path.is_file():
             records.append(json.loads(path.read_text()))
     return records
 
 
 def night_summaries(ctx: JobContext) -> list[dict]:
     """The last NIGHTS_SHOWN nights up to ds that have step records, for the trend plots."""
-    folder = ctx.work.step_records(ctx.ds).parent
-    nights = sorted(p.name.split("=", 1)[1] for p in folder.glob("ds=*")) if folder.is_dir() else []
-    summaries = []
-    for ds in [d for d in nights if d <= ctx.ds][-NIGHTS_SHOWN:]:
-        paths = [ctx.work.step_record(ds, s) for s in STEPS]
-        summaries.append(
-            night_summary(ds, [json.loads(p.read_text()) for p in paths if p.exists()])
-        )
-    return summaries
+    nights = nights_up_to(ctx.work.step_records(ctx.ds).parent, ctx.ds)[-NIGHTS_SHOWN:]
+    return [night_summary(ds, recorded_steps(ctx, ds)) for ds in nights]
 
 
 def body(ctx: JobContext) -> dict:
-    records = [ctx.work.step_record(ctx.ds, s) for s in STEPS]
-    steps = [json.loads(r.read_text()) for r in records if r.exists()]
+    steps = recorded_steps(ctx, ctx.ds)
     ref = read_serving(ctx.lake, ctx.ds)
     meta_path = ctx.models_dir / ref["version"] / L.MODEL_META_FILE
     meta = json.loads(meta_path.read_text())

@@ -34,7 +34,8 @@ class StepState:
     detail: str = ""  # running: where it is; ended: rows out or the error
 
 
-def _rows(record: dict) -> str:
+def rows_text(record: dict) -> str:
+    """A record's rows out as `table=1,234, ...`."""
     return ", ".join(
         f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}"
         for k, v in (record.get("rows_out") or {}).items()
@@ -58,7 +59,9 @@ def step_states(
         if record is not None and (
             running is None or str(running.get("started_at")) <= str(record.get("ended_at", ""))
         ):
-            detail = _rows(record) if record.get("status") == "success" else record.get("error", "")
+            detail = (
+                rows_text(record) if record.get("status") == "success" else record.get("error", "")
+            )
             states.append(StepState(step, record.get("status", "?"), record.get("seconds"), detail))
             continue
         if running is None:

@@ -15,7 +15,13 @@ from recsys_cli.bench.commands import add_bench
 from recsys_core.config import DEFAULT_AIRFLOW_HOME, DEFAULT_CONFIG_PATH, DEFAULT_WORK_DIR
 from recsys_core.errors import RecsysError
 from recsys_core.io import layout
-from recsys_core.step_runner import LOG_LEVEL_ENV, LOG_LEVELS, log_level, resolve_warehouse_url
+from recsys_core.step_runner import (
+    LOG_FORMAT,
+    LOG_LEVEL_ENV,
+    LOG_LEVELS,
+    log_level,
+    resolve_warehouse_url,
+)
 
 # defaults of `recsys generate` (those of recsys_core.datasets.generate.generate_dataset)
 GENERATE_USERS = 2_000
@@ -301,8 +307,6 @@ def add_report(sub) -> None:
 
 def cmd_evaluate(a) -> int:
     """The offline evaluation: every system on the protocol's split, cold start and the tradeoff curve."""
-    import json
-
     from recsys_core.config import load_config
     from recsys_core.evaluation.experiment import evaluate, plot_tradeoff
     from recsys_core.spark import spark_session
@@ -483,9 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # the jobs a run starts (through Airflow) read the level from the environment, as this does
     os.environ[LOG_LEVEL_ENV] = args.log_level
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level, format=LOG_FORMAT)
     try:
         return args.func(args)
     except RecsysError as exc:

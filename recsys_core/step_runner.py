@@ -215,11 +215,12 @@ def run_job(name: str, body: Callable[[JobContext], dict], argv: list[str] | Non
         record.update(status="failed", error=scrub(f"{type(exc).__name__}: {exc}", secrets))
         print(scrub(traceback.format_exc(), secrets), file=sys.stderr, end="")
         code = 1
+    except BaseException:  # KeyboardInterrupt: it leaves before the record, and ends the progress
+        progress.end()
+        raise
     finally:
         for handler in handlers:
             handler.removeFilter(scrubber)
-        if not isinstance(sys.exc_info()[1], Exception | type(None)):
-            progress.end()  # a BaseException (KeyboardInterrupt) leaves before the record
     record = json.loads(scrub(json.dumps(record), secrets))  # whatever the body put in it
     record["seconds"] = round(time.time() - started, 2)
     record["started_at"] = _utc(started)
@@ -249,6 +250,7 @@ def _cancel(signum, frame) -> None:
     raise Cancelled()
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # the jobs' and the CLI's
 LOG_LEVEL_ENV = "RECSYS_LOG_LEVEL"  # the jobs' and the CLI's log level, e.g. DEBUG; INFO when unset
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -263,6 +265,6 @@ def main_for(name: str, body: Callable[[JobContext], dict]) -> None:
     """The entry point of `python -m jobs.<name>`: log to stderr, run the step, exit with its code.
     SIGTERM raises Cancelled in the step, so its staging folders, spill files and temporary model
     folders are removed on the way out instead of being left behind by a killed process."""
-    logging.basicConfig(level=log_level(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=log_level(), format=LOG_FORMAT)
     signal.signal(signal.SIGTERM, _cancel)
     sys.exit(run_job(name, body))

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from jobs import SPARK_STEPS, TASKS
 from recsys_cli.bench.measure import KIB_PER_MB, PAGE_KB, SAMPLE_SECONDS
+from recsys_cli.live import rows_text
 from recsys_core.io import layout
 
 FIRST_DS = "2026-01-31"
@@ -287,7 +288,7 @@ def print_nightly(report: dict) -> None:
         )
         for task, t in night["tasks"].items():
             seconds = f"{t['seconds']:.1f}" if t["seconds"] is not None else "-"
-            rows = ", ".join(f"{k}={v:,}" for k, v in (t.get("rows_out") or {}).items())
+            rows = rows_text(t)
             if "training" in t:
                 training = t["training"]
                 rows = f"{training['kind']} training, {training['new_rows']:,} new rows"

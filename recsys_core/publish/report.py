@@ -242,9 +242,6 @@ def write_report_folder(path: Path, page: str, attachments: dict[str, Path]) -> 
     for name, source in attachments.items():
         target = folder / name
         staging = folder / f".{Path(name).name}.{uuid.uuid4().hex[:8]}.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.unlink(missing_ok=True)
-        staging.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             shutil.copytree(source, staging)
         else:

@@ -49,3 +49,18 @@ def test_run_job_keeps_the_progress_file_while_the_body_runs_and_removes_it_afte
     # a failed body ends the same way: the record says so, no progress file is left
     assert run_job("bad_step", lambda ctx: 1 / 0, ["--ds", ds, "--work", str(tmp_path)]) == 1
     assert not work.step_progress(ds, "bad_step").exists()
+
+
+def test_an_interrupt_leaves_no_progress_file_behind(tmp_path):
+    """Ctrl-C (a BaseException) leaves run_job before any record is written: the progress goes too."""
+    import pytest
+
+    def interrupted(ctx):
+        progress.note("about to be stopped", force=True)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_job("stopped_step", interrupted, ["--ds", "2026-01-02", "--work", str(tmp_path)])
+    work = layout.WorkDir(tmp_path.resolve())
+    assert not work.step_progress("2026-01-02", "stopped_step").exists()
+    assert not progress.active()
